@@ -1,0 +1,3 @@
+"""speedrun: run and referee the NanoGPT speedrun."""
+
+__version__ = "0.1.0"

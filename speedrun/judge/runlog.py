@@ -1,0 +1,94 @@
+"""What a parsed run log holds. Produced by `parse.py`, consumed by the rules and the reports.
+
+Every figure keeps the 1-based line number it was read from, so any check can cite `file:line`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Where a figure came from: a file and a 1-based line number (0 when it is the whole file)."""
+
+    file: Path
+    line: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else str(self.file)
+
+
+@dataclass(frozen=True)
+class StepLine:
+    """One `step:N/M ...` (or llm.c `s:N tel:X`) line of a log."""
+
+    step: int
+    total_steps: int | None
+    line: int
+    val_loss: float | None = None
+    train_loss: float | None = None
+    train_time_ms: float | None = None
+    step_avg_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """The GPUs listed in a log's nvidia-smi block."""
+
+    names: tuple[str, ...]
+    line: int
+    driver: str | None = None
+    cuda: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    @property
+    def model(self) -> str:
+        """The GPU model, or the distinct models joined with ' + ' when they differ."""
+        return " + ".join(dict.fromkeys(self.names)) if self.names else "unknown"
+
+
+@dataclass(frozen=True)
+class RunLog:
+    """One run log, parsed. `source` is the embedded training code (text only, never executed)."""
+
+    path: Path
+    format: str  # "llmc", "step-lines" (2024 plain), "speedrun" (code + `=` line + env + steps)
+    sha256: str
+    steps: tuple[StepLine, ...]
+    source: str | None = None
+    source_lines: int = 0  # the embedded source is lines 1..source_lines of the file
+    versions: dict[str, str] = field(default_factory=dict)  # python, torch, triton, cuda -> version
+    version_lines: dict[str, int] = field(default_factory=dict)
+    gpus: GpuInfo | None = None
+    peak_memory_mib: float | None = None
+    peak_memory_line: int = 0
+    seed: int | None = None
+    seed_line: int = 0
+
+    @property
+    def val_steps(self) -> tuple[StepLine, ...]:
+        return tuple(s for s in self.steps if s.val_loss is not None)
+
+    @property
+    def final(self) -> StepLine | None:
+        """The last line that carries a val loss: the run's result."""
+        vals = self.val_steps
+        return vals[-1] if vals else None
+
+    @property
+    def final_val_loss(self) -> float | None:
+        f = self.final
+        return None if f is None else f.val_loss
+
+    @property
+    def train_time_ms(self) -> float | None:
+        f = self.final
+        return None if f is None else f.train_time_ms
+
+    def at(self, line: int) -> Evidence:
+        return Evidence(self.path, line)
