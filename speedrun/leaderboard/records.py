@@ -1,0 +1,277 @@
+"""The records/ store: one `record.toml` per record folder, read into validated `Record` objects.
+
+Layout: `records/<track>/<YYYY-MM-DD>_<Name>/record.toml`, with the record's run logs beside it (or in
+sub-folders such as `baseline/` and `this_pr/`). A record's `logs` are either paths relative to its folder
+or URLs of files in the upstream repository, which a local copy of that repository's `records/` folder
+(`logs_dir`) can resolve. Every error names the file and the field, so a maintainer can fix it in one go.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from speedrun.errors import BadInput
+from speedrun.tracks import TRACK_NAMES
+
+RECORD_FILE = "record.toml"
+UPSTREAM_REPOSITORY = "https://github.com/KellerJordan/modded-nanogpt"
+
+_SOURCE_TREE_RECORDS = Path(__file__).resolve().parents[2] / "records"
+_TIME = re.compile(r"^(?P<value>\d+(?:\.\d+)?) (?P<unit>seconds|minutes|hours)(?P<mark>\*?)$")
+_UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
+# https://github.com/<owner>/<repo>/(blob|tree)/<ref>/records/<track>/...: the part after `records/` is where
+# the file sits in a local copy of that repository's records/ folder.
+_REPOSITORY_FILE = re.compile(r"^https://github\.com/[^/]+/[^/]+/(?:blob|tree)/[^/]+/records/(?P<path>.+)$")
+_FIELDS = {
+    "number",
+    "time",
+    "date",
+    "description",
+    "contributors",
+    "logs",
+    "pull_requests",
+    "retimes",
+    "note",
+}
+UNDATED = "unknown"  # the value of `date` for a record published without one
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of a track's record history, as published."""
+
+    track: str
+    number: int
+    time_text: str  # as published: "2.933 minutes", "25.95 minutes*"
+    time_seconds: float
+    date: datetime.date | None  # None only for a record published without a date
+    description: str
+    contributors: tuple[str, ...]
+    log_urls: tuple[str, ...]  # URLs, or paths relative to `folder`
+    pr_urls: tuple[str, ...]
+    retimes: int | None  # the record number this row re-times (same code, new timing), else None
+    note: str
+    folder: Path
+
+    @property
+    def path(self) -> Path:
+        return self.folder / RECORD_FILE
+
+    @property
+    def is_retiming(self) -> bool:
+        return self.retimes is not None
+
+    @property
+    def time_minutes(self) -> float:
+        return self.time_seconds / 60.0
+
+
+def default_records_dir() -> Path:
+    """./records when the working directory has one, else the records/ of the source tree."""
+    here = Path.cwd() / "records"
+    return here if here.is_dir() else _SOURCE_TREE_RECORDS
+
+
+def parse_time(text: str) -> float:
+    """'2.933 minutes' -> 175.98 seconds; a trailing '*' (a footnote mark) is allowed. ValueError otherwise."""
+    match = _TIME.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not '<number> seconds|minutes|hours' (optionally followed by '*')")
+    return float(match["value"]) * _UNIT_SECONDS[match["unit"]]
+
+
+def is_url(link: str) -> bool:
+    return link.startswith(("https://", "http://"))
+
+
+def upstream_url(path: str) -> str:
+    """The upstream repository URL of a repository path such as 'records/track_1_short/<folder>/<file>'."""
+    kind = "tree" if PurePosixPath(path).suffix == "" else "blob"
+    return f"{UPSTREAM_REPOSITORY}/{kind}/master/{path.strip('/')}"
+
+
+def local_log_path(record: Record, link: str, logs_dir: Path | None) -> Path | None:
+    """Where a log link of `record` lies on this machine, or None when it is a URL and no `logs_dir` maps it.
+
+    A relative link is resolved against the record folder. A repository URL is resolved against `logs_dir`,
+    a local copy of the repository's `records/` folder; BadInput when that copy lacks the file, since a
+    partial mirror would silently turn verified rows into unverified ones.
+    """
+    if not is_url(link):
+        return record.folder / link
+    match = _REPOSITORY_FILE.match(link)
+    if logs_dir is None or match is None:
+        return None
+    local = logs_dir / match["path"]
+    if not local.exists():
+        raise BadInput(record.path, f"field 'logs': {link} is not under --logs {logs_dir} (expected {local})")
+    return local
+
+
+def load_records(records_dir: Path | None = None) -> list[Record]:
+    """Every record of every track under `records_dir`, validated, sorted by track, number and date.
+
+    Folders without a record.toml (log-only folders, examples) are skipped. BadInput names the file and the
+    field on a malformed TOML, a missing or unknown field, a duplicate record number, a re-timing of a record
+    that does not exist, a date in the future, or a relative log link that does not exist.
+    """
+    root = default_records_dir() if records_dir is None else records_dir
+    if not root.is_dir():
+        raise BadInput(root, "records folder does not exist")
+    records = [
+        read_record(path, track) for track in TRACK_NAMES for path in sorted((root / track).glob(f"*/{RECORD_FILE}"))
+    ]
+    _check_numbers(records)
+    return sorted(records, key=_order)
+
+
+def current_record(track: str, records_dir: Path | None = None) -> Record | None:
+    """The record a new submission must beat: the highest-numbered record of the track.
+
+    When that record was re-timed (as record 21 was, twice), its latest re-timing is its current time.
+    """
+    rows = [r for r in load_records(records_dir) if r.track == track]
+    if not rows:
+        return None
+    top = max(r.number for r in rows)
+    return max((r for r in rows if r.number == top), key=_order)
+
+
+def read_record(path: Path, track: str) -> Record:
+    """Read and validate one record.toml of `track`."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(path, f"cannot read: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(path, f"malformed TOML: {e}") from None
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise BadInput(path, f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(_FIELDS))})")
+    fields = _Fields(path, data)
+    number = fields.integer("number", minimum=1)
+    time_text = fields.text("time")
+    try:
+        time_seconds = parse_time(time_text)
+    except ValueError as e:
+        raise BadInput(path, f"field 'time': {e}") from None
+    retimes = fields.optional_integer("retimes")
+    if retimes is not None and retimes != number:
+        raise BadInput(path, f"field 'retimes': a re-timing keeps the number of the record it re-times ({retimes})")
+    folder = path.parent
+    logs = fields.links("logs")
+    for link in logs:
+        _check_relative_link(path, folder, link)
+    return Record(
+        track=track,
+        number=number,
+        time_text=time_text,
+        time_seconds=time_seconds,
+        date=fields.date("date"),
+        description=fields.text("description"),
+        contributors=fields.strings("contributors"),
+        log_urls=logs,
+        pr_urls=fields.links("pull_requests", urls_only=True),
+        retimes=retimes,
+        note=fields.text("note", required=False),
+        folder=folder,
+    )
+
+
+def _order(record: Record) -> tuple[str, int, bool, datetime.date]:
+    # Within one number, the record comes first, then its re-timings by date.
+    return (record.track, record.number, record.is_retiming, record.date or datetime.date.min)
+
+
+def _check_numbers(records: list[Record]) -> None:
+    seen: dict[tuple[str, int], Record] = {}
+    for record in records:
+        if record.is_retiming:
+            continue
+        key = (record.track, record.number)
+        if key in seen:
+            raise BadInput(record.path, f"field 'number': record {record.number} is also {seen[key].path}")
+        seen[key] = record
+    for record in records:
+        if record.is_retiming and (record.track, record.number) not in seen:
+            raise BadInput(record.path, f"field 'retimes': no record {record.number} in {record.track}")
+
+
+def _check_relative_link(path: Path, folder: Path, link: str) -> None:
+    if is_url(link):
+        return
+    pure = PurePosixPath(link)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise BadInput(path, f"field 'logs': {link!r} must be a URL or a path inside the record folder")
+    if not (folder / link).exists():
+        raise BadInput(path, f"field 'logs': {link!r} does not exist in {folder}")
+
+
+class _Fields:
+    """Typed access to a record.toml's fields; every error names the file and the field."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    def _get(self, name: str, required: bool = True) -> Any:
+        if name not in self.data:
+            if required:
+                raise BadInput(self.path, f"missing field {name!r}")
+            return None
+        return self.data[name]
+
+    def _bad(self, name: str, expected: str) -> BadInput:
+        return BadInput(self.path, f"field {name!r}: expected {expected}, got {self.data[name]!r}")
+
+    def integer(self, name: str, minimum: int) -> int:
+        value = self._get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self._bad(name, f"an integer >= {minimum}")
+        return value
+
+    def optional_integer(self, name: str) -> int | None:
+        return None if name not in self.data else self.integer(name, minimum=1)
+
+    def text(self, name: str, required: bool = True) -> str:
+        value = self._get(name, required)
+        if value is None:
+            return ""
+        if not isinstance(value, str) or not value.strip() or "\n" in value:
+            raise self._bad(name, "a non-empty one-line string")
+        return value.strip()
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        value = self._get(name)
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() and "\n" not in v for v in value):
+            raise self._bad(name, "a list of non-empty one-line strings")
+        return tuple(v.strip() for v in value)
+
+    def links(self, name: str, urls_only: bool = False) -> tuple[str, ...]:
+        links = self.strings(name)
+        for link in links:
+            if urls_only and not is_url(link):
+                raise BadInput(self.path, f"field {name!r}: {link!r} is not an https:// URL")
+            if is_url(link) and any(c.isspace() for c in link):
+                raise BadInput(self.path, f"field {name!r}: {link!r} contains spaces")
+        return links
+
+    def date(self, name: str) -> datetime.date | None:
+        value = self._get(name)
+        if value == UNDATED:
+            return None
+        if isinstance(value, datetime.datetime) or not isinstance(value, datetime.date):
+            raise self._bad(name, f"a date such as 2025-01-26 (or {UNDATED!r})")
+        if value > datetime.date.today():
+            raise BadInput(self.path, f"field {name!r}: {value} is in the future")
+        return value
