@@ -1,0 +1,390 @@
+"""The pull-request check: git diff -> changed record folders -> judge each -> leaderboard check -> one report.
+
+Submissions are untrusted. Nothing here imports or runs a file from them: git lists the changed paths,
+the judge reads the logs as text, and the leaderboard check re-renders the README from the record TOML files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from speedrun.errors import BadInput
+from speedrun.judge.verdict import Judgement, Status
+from speedrun.tracks import TRACK_NAMES
+
+RECORDS = "records"
+DIFF_LINES_SHOWN = 80  # a stale README's diff beyond this is cut: the fix is one command anyway
+
+
+# --- git -----------------------------------------------------------------------------------------------------
+
+
+def git(root: Path, *args: str) -> str:
+    """Run one read-only git command in `root`; a failure is bad input (wrong ref, not a repository)."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    try:
+        proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, env=env, check=False)
+    except FileNotFoundError:
+        raise BadInput(None, "git is not installed: the pull-request check needs it") from None
+    if proc.returncode != 0:
+        reason = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit code {proc.returncode}"
+        raise BadInput(root, f"git {args[0]} failed: {reason}")
+    return proc.stdout
+
+
+def repo_root(path: Path) -> Path:
+    """The top of the git work tree that holds `path`."""
+    if not path.is_dir():
+        raise BadInput(path, "not a folder")
+    try:
+        return Path(git(path, "rev-parse", "--show-toplevel").strip())
+    except BadInput:
+        raise BadInput(path, "not inside a git repository") from None
+
+
+def _commit(root: Path, ref: str) -> str | None:
+    if ref.startswith("-"):  # never let a ref be read as an option
+        return None
+    try:
+        return git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").strip()
+    except BadInput:
+        return None
+
+
+def default_base(root: Path) -> str:
+    """The default branch to compare with: the pull request's target in GitHub Actions, else origin's HEAD,
+    else the first of origin/main, origin/master, main, master that exists."""
+    candidates = []
+    if os.environ.get("GITHUB_BASE_REF"):
+        candidates.append(f"origin/{os.environ['GITHUB_BASE_REF']}")
+    with contextlib.suppress(BadInput):
+        candidates.append(git(root, "symbolic-ref", "--quiet", "--short", "refs/remotes/origin/HEAD").strip())
+    candidates += ["origin/main", "origin/master", "main", "master"]
+    for ref in candidates:
+        if _commit(root, ref):
+            return ref
+    raise BadInput(root, "cannot find the default branch (tried origin/HEAD, main, master): pass --base REF")
+
+
+# --- what changed --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a pull request changes, as paths relative to the repository root (POSIX style)."""
+
+    base: str  # the ref compared with, as given or found
+    merge_base: str
+    head: str
+    record_folders: tuple[str, ...]  # records/<track>/<record>, present at HEAD
+    removed_folders: tuple[str, ...]  # record folders the change deletes entirely
+    track_files: tuple[str, ...]  # files directly under records/<track>/, such as track.toml: the rules themselves
+    other_paths: tuple[str, ...]  # everything else
+
+
+def record_folder_of(path: str) -> str | None:
+    """'records/track_1_short/2026-01-01_Name/this_pr/x.txt' -> 'records/track_1_short/2026-01-01_Name'."""
+    parts = PurePosixPath(path).parts
+    if len(parts) >= 4 and parts[0] == RECORDS and parts[1] in TRACK_NAMES:
+        return "/".join(parts[:3])
+    return None
+
+
+def classify(root: Path, paths: list[str]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Split changed paths into (record folders present, record folders removed, track files, other paths)."""
+    folders: dict[str, None] = {}  # ordered set
+    track_files, other = [], []
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        folder = record_folder_of(path)
+        if folder:
+            folders[folder] = None
+        elif len(parts) == 3 and parts[0] == RECORDS and parts[1] in TRACK_NAMES:
+            track_files.append(path)
+        else:
+            other.append(path)
+    present = tuple(sorted(f for f in folders if (root / f).is_dir()))
+    removed = tuple(sorted(f for f in folders if not (root / f).is_dir()))
+    return present, removed, tuple(sorted(track_files)), tuple(sorted(other))
+
+
+def find_changes(root: Path, base: str | None = None) -> Changes:
+    """The paths changed between the merge base of `base` (default: the default branch) and HEAD."""
+    base = base or default_base(root)
+    base_commit = _commit(root, base)
+    if base_commit is None:
+        raise BadInput(root, f"unknown base {base!r}: not a commit in this repository")
+    head = _commit(root, "HEAD")
+    if head is None:
+        raise BadInput(root, "the repository has no commit at HEAD")
+    try:
+        merge_base = git(root, "merge-base", base_commit, head).strip()
+    except BadInput:
+        raise BadInput(
+            root, f"no merge base between {base} and HEAD: a shallow clone? fetch the full history (fetch-depth: 0)"
+        ) from None
+    # --no-ext-diff/--no-textconv: no diff driver of any configuration runs while we list the paths.
+    listed = git(root, "diff", "--name-only", "-z", "--no-renames", "--no-ext-diff", "--no-textconv", merge_base, head)
+    paths = [p for p in listed.split("\0") if p]
+    present, removed, track_files, other = classify(root, paths)
+    return Changes(base, merge_base, head, present, removed, track_files, other)
+
+
+# --- judging and the leaderboard -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """The judge's verdict on one changed record folder, or why it could not judge it."""
+
+    folder: str
+    judgements: tuple[Judgement, ...] = ()
+    bad_input: str | None = None  # one line naming the file and the problem
+    judge_markdown: str = ""  # the judge's own full report, for the collapsed details
+    judge_json: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.bad_input:
+            return "bad input"
+        if not self.judgements:
+            return "no logs"
+        return "fail" if any(j.verdict == "fail" for j in self.judgements) else "pass"
+
+
+@dataclass(frozen=True)
+class LeaderboardResult:
+    """Whether the README tables and chart match what `speedrun leaderboard` would write."""
+
+    up_to_date: bool
+    diff: str = ""
+    bad_input: str | None = None
+
+
+def judge_record(root: Path, folder: str) -> RecordResult:
+    """Judge one record folder (its `baseline*/` sub-folder, if any, as the baseline). Logs are read as text."""
+    from speedrun.judge.discover import find_run_logs
+    from speedrun.judge.judging import judge_path
+    from speedrun.judge.report import to_json, to_markdown
+
+    path = root / folder
+    try:
+        if not find_run_logs(path):  # metadata only (a record.toml edit): the leaderboard check covers it
+            return RecordResult(folder)
+        judgements = judge_path(path, records_dir=root / RECORDS)
+    except BadInput as e:
+        return RecordResult(folder, bad_input=str(e))
+    return RecordResult(
+        folder, tuple(judgements), judge_markdown=to_markdown(judgements), judge_json=to_json(judgements)
+    )
+
+
+def check_leaderboard(root: Path) -> LeaderboardResult:
+    """Re-render the README tables and chart from records/ in memory and compare; writes nothing."""
+    from speedrun.leaderboard.render import check_readme
+
+    try:
+        diff = check_readme(records_dir=root / RECORDS, readme=root / "README.md")
+    except BadInput as e:
+        return LeaderboardResult(False, bad_input=str(e))
+    return LeaderboardResult(not diff, diff)
+
+
+# --- the report ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CiReport:
+    root: Path
+    changes: Changes
+    records: tuple[RecordResult, ...]
+    leaderboard: LeaderboardResult
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        """0 all pass, 1 a rule fails or the README is stale, 2 bad input somewhere."""
+        if self.leaderboard.bad_input or any(r.bad_input for r in self.records):
+            return 2
+        if not self.leaderboard.up_to_date or any(r.status == "fail" for r in self.records):
+            return 1
+        return 0
+
+    @property
+    def verdict(self) -> str:
+        return {0: "pass", 1: "fail", 2: "bad input"}[self.exit_code]
+
+    @property
+    def problems(self) -> list[str]:
+        """The bad-input lines, for stderr."""
+        return [r.bad_input for r in self.records if r.bad_input] + (
+            [self.leaderboard.bad_input] if self.leaderboard.bad_input else []
+        )
+
+
+def run_ci(path: Path, base: str | None = None) -> CiReport:
+    """The whole check for the repository holding `path`: find the changes, judge them, check the README."""
+    root = repo_root(path)
+    changes = find_changes(root, base)
+    records = tuple(judge_record(root, folder) for folder in changes.record_folders)
+    notes = tuple(
+        f"`{f}` changes the rules the judge applies: a maintainer must review it on its own."
+        for f in changes.track_files
+    )
+    return CiReport(root, changes, records, check_leaderboard(root), notes)
+
+
+def _fmt(value: float | None, spec: str, unit: str = "") -> str:
+    return "–" if value is None else f"{value:{spec}}{unit}"
+
+
+def _relative(root: Path, path: Path | str) -> str:
+    path = Path(path)
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _figures_row(root: Path, label: str, j: Judgement) -> str:
+    s = j.summary
+    cells = [
+        f"`{label}`",
+        j.track,
+        j.verdict,
+        str(s.n),
+        f"{_fmt(s.mean_val_loss, '.4f')} ± {_fmt(s.std_val_loss, '.4f')}",
+        _fmt(s.p_value, ".2g"),
+        _fmt(s.mean_train_time_s, ".2f", " s"),
+        _fmt(s.median_train_time_s, ".2f", " s"),
+        "–" if s.runs_needed is None else str(s.runs_needed),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _check_lines(root: Path, label: str, j: Judgement, status: Status) -> list[str]:
+    lines = []
+    for check in j.checks:
+        if check.status is status:
+            where = ", ".join(
+                f"`{_relative(root, e.file)}{f':{e.line}' if e.line else ''}`" for e in check.evidence[:5]
+            )
+            more = f" (+{len(check.evidence) - 5} more)" if len(check.evidence) > 5 else ""
+            lines.append(f"- **{check.rule}** (`{label}`): {check.detail}" + (f" — {where}{more}" if where else ""))
+    return lines
+
+
+def _record_markdown(root: Path, result: RecordResult) -> list[str]:
+    out = [f"### {result.folder}: {result.status}", ""]
+    if result.bad_input:
+        return [*out, f"The judge could not read this record: `{result.bad_input}`", ""]
+    if not result.judgements:
+        return [*out, "No run logs in this folder: only its metadata changed, which the leaderboard check covers.", ""]
+    out += [
+        "| runs | track | verdict | n | val loss (mean ± std) | p | mean time | median time | runs for p<0.01 |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    groups: list[tuple[str, Judgement]] = []
+    for j in result.judgements:
+        if j.baseline is not None and all(j.baseline is not g for _, g in groups):
+            groups.append((_relative(root, j.baseline.path) + " (baseline)", j.baseline))
+        groups.append((_relative(root, j.path), j))
+    out += [_figures_row(root, label, j) for label, j in groups]
+    failing = [line for label, j in groups for line in _check_lines(root, label, j, Status.FAIL)]
+    warnings = [line for label, j in groups for line in _check_lines(root, label, j, Status.WARN)]
+    if failing:
+        out += ["", "Failing checks:", "", *failing]
+    if warnings:
+        out += ["", "Warnings:", "", *warnings]
+    if result.judge_markdown:
+        out += ["", "<details><summary>The judge's full report</summary>", "", result.judge_markdown.rstrip()]
+        out += ["", "</details>"]
+    out += [""]
+    return out
+
+
+def to_markdown(report: CiReport) -> str:
+    """One Markdown document for the pull request: per record the verdict, figures and failing checks."""
+    c = report.changes
+    out = [
+        f"## speedrun ci: {report.verdict}",
+        "",
+        f"Compared HEAD `{c.head[:10]}` with its merge base with `{c.base}` (`{c.merge_base[:10]}`).",
+        "",
+    ]
+    if not c.record_folders and not c.removed_folders:
+        out += [f"No record folder changed ({len(c.other_paths) + len(c.track_files)} other paths): nothing to judge."]
+        out += [""]
+    for folder in c.removed_folders:
+        out += [f"- `{folder}` is removed by this change.", ""]
+    out += [f"> **Note:** {note}" for note in report.notes] + ([""] if report.notes else [])
+    for result in report.records:
+        out += _record_markdown(report.root, result)
+    lb = report.leaderboard
+    out += ["### Leaderboard", ""]
+    if lb.bad_input:
+        out += [f"The records store could not be read: `{lb.bad_input}`"]
+    elif lb.up_to_date:
+        out += ["The README tables and chart match `records/`."]
+    else:
+        diff = lb.diff.splitlines()
+        shown = diff[:DIFF_LINES_SHOWN] + (
+            [f"... ({len(diff) - DIFF_LINES_SHOWN} more lines)"] if len(diff) > DIFF_LINES_SHOWN else []
+        )
+        out += [
+            "The README is out of date with `records/`: run `speedrun leaderboard` and commit the result.",
+            "",
+            "```diff",
+            *shown,
+            "```",
+        ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def to_json(report: CiReport) -> dict[str, Any]:
+    """The report for machines: stable keys, the judge's own JSON per record."""
+    c = report.changes
+    return {
+        "verdict": report.verdict,
+        "exit_code": report.exit_code,
+        "base": c.base,
+        "merge_base": c.merge_base,
+        "head": c.head,
+        "records": [
+            {
+                "folder": r.folder,
+                "status": r.status,
+                "bad_input": r.bad_input,
+                "judgements": r.judge_json,
+            }
+            for r in report.records
+        ],
+        "removed_folders": list(c.removed_folders),
+        "track_files": list(c.track_files),
+        "other_paths": len(c.other_paths),
+        "leaderboard": {
+            "up_to_date": report.leaderboard.up_to_date,
+            "diff": report.leaderboard.diff,
+            "bad_input": report.leaderboard.bad_input,
+        },
+        "notes": list(report.notes),
+    }
+
+
+def append_summary(path: Path, markdown: str) -> None:
+    """Append the report to a file such as $GITHUB_STEP_SUMMARY; never truncates what is there."""
+    try:
+        with path.open("a", encoding="utf-8") as f:
+            f.write(markdown if markdown.endswith("\n") else markdown + "\n")
+    except OSError as e:
+        raise BadInput(path, f"cannot append the summary: {e.strerror or e}") from None
+
+
+def dumps(report: CiReport) -> str:
+    return json.dumps(to_json(report), indent=2, default=str)
