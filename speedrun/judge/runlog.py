@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,13 @@ class RunLog:
     peak_memory_line: int = 0
     seed: int | None = None
     seed_line: int = 0
+    # Lines only our own trainer writes (None / 0 in upstream logs): the resolved run config as parsed JSON,
+    # the hash of the data pipeline source, and the token shards it read.
+    config: dict[str, Any] | None = None
+    config_line: int = 0
+    data_pipeline_sha256: str | None = None
+    train_files: str | None = None
+    val_files: str | None = None
 
     @property
     def val_steps(self) -> tuple[StepLine, ...]:
