@@ -396,7 +396,7 @@ def _hub_download(name: str, force: bool = False) -> Path:
 
     try:
         return Path(hf_hub_download(FINEWEB_REPO, name, repo_type="dataset", force_download=force))
-    except (OSError, EntryNotFoundError) as e:
+    except (OSError, EntryNotFoundError, ValueError) as e:  # ValueError: force_download in offline mode
         first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise BadInput(f"{FINEWEB_REPO}/{name}", f"download failed: {first_line}") from None
 
@@ -414,13 +414,12 @@ def fetch_fineweb_shard(data_dir: Path, name: str) -> FetchedShard:
         except BadInput as e:
             problem = e.problem
             os.replace(target, aside)
-    cached = _hub_download(name)
     try:
-        read_shard_header(cached)
-    except BadInput:
-        # the Hugging Face cache itself holds a bad copy: fetch once more, bypassing it
-        cached = _hub_download(name, force=True)
-        read_shard_header(cached)
+        cached = _valid_cached_copy(name)
+    except BadInput as e:
+        if aside.exists():
+            raise BadInput(e.path, f"{e.problem} (the corrupt copy was moved to {aside})") from None
+        raise
     tmp = target.with_name(f".{name}.tmp")
     shutil.copyfile(cached, tmp)  # a copy, not a link: damage to one must not spread to the other
     read_shard_header(tmp)
@@ -428,6 +427,20 @@ def fetch_fineweb_shard(data_dir: Path, name: str) -> FetchedShard:
     if aside.exists():
         aside.unlink()
     return FetchedShard(target, "replaced" if problem else "fetched", problem)
+
+
+def _valid_cached_copy(name: str) -> Path:
+    """The shard in the Hugging Face cache, downloaded if needed; a bad cached copy is fetched once more."""
+    cached = _hub_download(name)
+    try:
+        read_shard_header(cached)
+    except BadInput as bad:
+        try:
+            cached = _hub_download(name, force=True)
+        except BadInput as again:
+            raise BadInput(cached, f"{bad.problem}; fetching it again failed: {again.problem}") from None
+        read_shard_header(cached)
+    return cached
 
 
 def fetch_fineweb(
