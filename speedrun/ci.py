@@ -167,16 +167,26 @@ class LeaderboardResult:
     bad_input: str | None = None
 
 
+def holds_run_logs(folder: Path) -> bool:
+    """Whether any file below `folder` (dot-files aside, as the judge does) is a run log."""
+    from speedrun.judge.parse import looks_like_run_log
+
+    return any(
+        looks_like_run_log(p)
+        for p in folder.rglob("*")
+        if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
+
+
 def judge_record(root: Path, folder: str) -> RecordResult:
     """Judge one record folder (its `baseline*/` sub-folder, if any, as the baseline). Logs are read as text."""
-    from speedrun.judge.discover import find_run_logs
     from speedrun.judge.judging import judge_path
     from speedrun.judge.report import to_json, to_markdown
 
     path = root / folder
+    if not holds_run_logs(path):  # metadata only (a record.toml edit): the leaderboard check covers it
+        return RecordResult(folder)
     try:
-        if not find_run_logs(path):  # metadata only (a record.toml edit): the leaderboard check covers it
-            return RecordResult(folder)
         judgements = judge_path(path, records_dir=root / RECORDS)
     except BadInput as e:
         return RecordResult(folder, bad_input=str(e))
@@ -187,13 +197,13 @@ def judge_record(root: Path, folder: str) -> RecordResult:
 
 def check_leaderboard(root: Path) -> LeaderboardResult:
     """Re-render the README tables and chart from records/ in memory and compare; writes nothing."""
-    from speedrun.leaderboard.render import check_readme
+    from speedrun.leaderboard.generate import diff, generate
 
     try:
-        diff = check_readme(records_dir=root / RECORDS, readme=root / "README.md")
+        board = generate(root / RECORDS, root / "README.md")
     except BadInput as e:
         return LeaderboardResult(False, bad_input=str(e))
-    return LeaderboardResult(not diff, diff)
+    return LeaderboardResult(not board.stale, diff(board, max_lines=DIFF_LINES_SHOWN) if board.stale else "")
 
 
 # --- the report ----------------------------------------------------------------------------------------------
@@ -333,15 +343,11 @@ def to_markdown(report: CiReport) -> str:
     elif lb.up_to_date:
         out += ["The README tables and chart match `records/`."]
     else:
-        diff = lb.diff.splitlines()
-        shown = diff[:DIFF_LINES_SHOWN] + (
-            [f"... ({len(diff) - DIFF_LINES_SHOWN} more lines)"] if len(diff) > DIFF_LINES_SHOWN else []
-        )
         out += [
             "The README is out of date with `records/`: run `speedrun leaderboard` and commit the result.",
             "",
             "```diff",
-            *shown,
+            *lb.diff.splitlines(),
             "```",
         ]
     return "\n".join(out).rstrip() + "\n"

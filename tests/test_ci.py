@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from speedrun import ci
 from speedrun.errors import BadInput
 from speedrun.judge.runlog import Evidence
 from speedrun.judge.verdict import Check, Judgement, Status, Summary
+from tests.conftest import ROOT
 
 GIT_ENV = {
     **{k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "GITHUB_"))},
@@ -215,12 +217,14 @@ def test_report_of_no_record_change_is_one_line_note() -> None:
     assert markdown.startswith("## speedrun ci: pass")
 
 
-def test_stale_readme_diff_is_shown_and_cut() -> None:
-    diff = "\n".join(f"+| {i} | row |" for i in range(200))
+def test_stale_readme_diff_is_shown() -> None:
     changes = ci.Changes("main", "a" * 40, "b" * 40, (), (), (), ())
-    markdown = ci.to_markdown(ci.CiReport(Path("/repo"), changes, (), ci.LeaderboardResult(False, diff)))
+    markdown = ci.to_markdown(
+        ci.CiReport(Path("/repo"), changes, (), ci.LeaderboardResult(False, "-| 1 | a |\n+| 1 | b |"))
+    )
+    assert markdown.startswith("## speedrun ci: fail")
     assert "run `speedrun leaderboard` and commit the result" in markdown
-    assert "+| 79 | row |" in markdown and "+| 80 | row |" not in markdown and "(120 more lines)" in markdown
+    assert "```diff\n-| 1 | a |\n+| 1 | b |\n```" in markdown
 
 
 def test_json_report_is_stable(tmp_path: Path) -> None:
@@ -240,3 +244,215 @@ def test_summary_is_appended_never_overwritten(tmp_path: Path) -> None:
     assert summary.read_text(encoding="utf-8") == "# earlier step\n## speedrun ci: pass\n"
     with pytest.raises(BadInput, match="cannot append the summary"):
         ci.append_summary(tmp_path / "missing" / "summary.md", "x")
+
+
+# --- whole pull requests: a base commit with the project's records and README, then the pull request ---------
+
+GPU_ROW = "|   {i}  NVIDIA H100 80GB HBM3          On  |   00000000:{bus:02X}:00.0 Off |                    0 |"
+TRAIN_SOURCE = """import torch
+
+from speedrun.trainer.data import distributed_loader
+from speedrun.trainer.model import GPT
+
+
+def build(config):
+    model = GPT(config)
+    return torch.compile(model, dynamic=False)
+"""
+BANNED_FLAG = "torch._inductor.config.coordinate_descent_tuning = True\n"
+GOOD_LOSSES = (3.2752, 3.2768, 3.2761, 3.2770, 3.2757)
+MISSED_LOSSES = (3.2893, 3.2908, 3.2899, 3.2911, 3.2896)
+
+
+def trainer_log(
+    seed: int, final_loss: float, *, extra_source: str = "", steps: int = 1500, step_ms: float = 50.0
+) -> str:
+    """A run log in our trainer's format: its sources, the environment, config and seed, then the step lines."""
+    data_py = ROOT / "speedrun" / "trainer" / "data.py"
+    data_source = (
+        data_py.read_text(encoding="utf-8") if data_py.is_file() else "def load_shard(path):\n    return path\n"
+    )
+    lines = [
+        f"# >>> speedrun/trainer/train.py\n{TRAIN_SOURCE}{extra_source}",
+        f"# >>> speedrun/trainer/data.py\n{data_source}",
+    ]
+    lines = ["".join(lines).rstrip("\n"), "=" * 100]
+    lines += [
+        "Running Python 3.12.7 (main, Mar  2 2026, 17:32:53) [GCC 13.2.0]",
+        "Running PyTorch 2.10.0+cu128 compiled for CUDA 12.8",
+        "Running Triton version 3.6.0",
+        "+-----------------------------------------------------------------------------------------+",
+        "| NVIDIA-SMI 550.144.03             Driver Version: 550.144.03     CUDA Version: 12.4     |",
+        "|=========================================+========================+======================|",
+    ]
+    lines += [GPU_ROW.format(i=i, bus=10 + i) for i in range(8)]
+    lines += ["+-----------------------------------------------------------------------------------------+", "=" * 100]
+    lines += [f"config: {json.dumps({'track': 'track_1_short', 'num_iterations': steps, 'val_every': 250})}"]
+    lines += [f"seed: {seed}"]
+    time_ms = 0.0
+    for step in range(steps + 1):
+        if step:
+            time_ms += step_ms + ((step * 7 + seed * 13) % 11 - 5) * 0.1  # a little jitter, different per seed
+        avg = time_ms / max(step, 1)
+        if step % 250 == 0 or step == steps:
+            # A smooth descent to the final loss; the seed shifts every point so trajectories differ.
+            loss = final_loss + (10.83 - final_loss) * (1 - step / steps) ** 3 + (seed % 7) * 1e-4 * (step < steps)
+            lines.append(f"step:{step}/{steps} val_loss:{loss:.4f} train_time:{time_ms:.0f}ms step_avg:{avg:.2f}ms")
+        if step:
+            lines.append(f"step:{step}/{steps} train_time:{time_ms:.0f}ms step_avg:{avg:.2f}ms")
+    lines.append("peak memory allocated: 30950 MiB reserved: 47202 MiB")
+    return "\n".join(lines) + "\n"
+
+
+def add_record(repo: Path, losses: tuple[float, ...], *, extra_source: str = "") -> Path:
+    """A new small-track record folder with one log per loss and its record.toml."""
+    folder = repo / NEW_RECORD
+    names = []
+    for i, loss in enumerate(losses):
+        name = f"run-{i + 1}.txt"
+        write(folder / name, trainer_log(1000 + i, loss, extra_source=extra_source))
+        names.append(name)
+    toml = [
+        "number = 85",
+        'time = "1.250 minutes"',
+        "date = 2026-07-01",
+        'description = "A faster test record"',
+        'contributors = ["@tester"]',
+        f"logs = {json.dumps(names)}",
+        "pull_requests = []",
+    ]
+    write(folder / "record.toml", "\n".join(toml) + "\n")
+    return folder
+
+
+def regenerate_leaderboard(repo: Path) -> None:
+    proc = speedrun(repo, "leaderboard")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def project_origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default branch of a records repository: the project's records/, README and chart, up to date."""
+    origin = tmp_path_factory.mktemp("project") / "origin"
+    origin.mkdir()
+    git(origin, "init", "-q", "-b", "main")
+    shutil.copytree(ROOT / "records", origin / "records")
+    shutil.copy(ROOT / "README.md", origin / "README.md")
+    if (ROOT / "docs").is_dir():
+        shutil.copytree(ROOT / "docs", origin / "docs")
+    regenerate_leaderboard(origin)
+    commit_all(origin, "the records so far")
+    return origin
+
+
+def open_pr(origin: Path, tmp_path: Path, change: Callable[[Path], object], *, regenerate: bool = True) -> Path:
+    pr = clone_for_pr(origin, tmp_path / "pr")
+    change(pr)
+    if regenerate:
+        regenerate_leaderboard(pr)
+    commit_all(pr, "the pull request")
+    return pr
+
+
+def run_ci_in(repo: Path, tmp_path: Path) -> tuple[int, str, str]:
+    """Run `speedrun ci` as CI does; return (exit code, the step-summary report, stderr)."""
+    summary = tmp_path / "step_summary.md"
+    proc = speedrun(repo, "ci", "--summary", str(summary))
+    report = summary.read_text(encoding="utf-8") if summary.exists() else ""
+    assert proc.stdout == report, "stdout and the step summary carry the same report"
+    assert "Traceback" not in proc.stderr
+    return proc.returncode, report, proc.stderr
+
+
+def test_pr_with_a_good_record_passes(project_origin: Path, tmp_path: Path) -> None:
+    pr = open_pr(project_origin, tmp_path, lambda repo: add_record(repo, GOOD_LOSSES))
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert code == 0, report + stderr
+    assert report.startswith("## speedrun ci: pass")
+    assert f"### {NEW_RECORD}: pass" in report
+    assert "The README tables and chart match `records/`." in report
+
+
+def test_pr_whose_runs_miss_the_target_fails(project_origin: Path, tmp_path: Path) -> None:
+    pr = open_pr(project_origin, tmp_path, lambda repo: add_record(repo, MISSED_LOSSES))
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert code == 1, report + stderr
+    assert f"### {NEW_RECORD}: fail" in report
+    failing = report.split("Failing checks:")[1]
+    assert "3.28" in failing and "**loss**" in failing
+
+
+def test_pr_with_a_banned_compile_flag_fails(project_origin: Path, tmp_path: Path) -> None:
+    pr = open_pr(project_origin, tmp_path, lambda repo: add_record(repo, GOOD_LOSSES, extra_source=BANNED_FLAG))
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert code == 1, report + stderr
+    failing = report.split("Failing checks:")[1]
+    assert "coordinate_descent_tuning" in failing
+
+
+def test_pr_with_hostile_code_never_runs_it(project_origin: Path, tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    hostile = f'import os\nos.system("touch {canary}-system")\nopen("{canary}-open", "w").write("ran")\n'
+    pr = open_pr(project_origin, tmp_path, lambda repo: add_record(repo, GOOD_LOSSES, extra_source=hostile))
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert not list(tmp_path.glob("canary*")), "code embedded in a submitted log was executed"
+    assert not list(pr.rglob("canary*"))
+    # Read as text, the code is only what it claims to be: a training script with two odd lines.
+    assert code == 0, report + stderr
+    assert f"### {NEW_RECORD}: pass" in report
+
+
+def test_pr_outside_records_passes_with_a_note(project_origin: Path, tmp_path: Path) -> None:
+    pr = open_pr(project_origin, tmp_path, lambda repo: write(repo / "docs" / "faq.md", "# FAQ\n"), regenerate=False)
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert code == 0, report + stderr
+    assert "No record folder changed (1 other paths): nothing to judge." in report
+
+
+def test_pr_with_a_stale_readme_fails(project_origin: Path, tmp_path: Path) -> None:
+    def hand_edit(repo: Path) -> None:
+        readme = repo / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        assert "Tuned learning rate & rotary embeddings" in text, "the README carries the record tables"
+        readme.write_text(
+            text.replace("Tuned learning rate & rotary embeddings", "Hand-edited row", 1), encoding="utf-8"
+        )
+
+    pr = open_pr(project_origin, tmp_path, hand_edit, regenerate=False)
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert code == 1, report + stderr
+    assert "The README is out of date with `records/`" in report and "Hand-edited row" in report
+
+
+def test_pr_with_an_unreadable_log_is_bad_input(project_origin: Path, tmp_path: Path) -> None:
+    def broken(repo: Path) -> None:
+        add_record(repo, GOOD_LOSSES)
+        log = repo / NEW_RECORD / "run-1.txt"
+        log.write_text(log.read_text(encoding="utf-8").split("step:750/1500")[0], encoding="utf-8")
+
+    pr = open_pr(project_origin, tmp_path, broken)
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert code in (1, 2), report + stderr  # a truncated run is a failed timing check or bad input: never a pass
+    assert "run-1.txt" in report
+
+
+@pytest.mark.archive
+def test_report_of_a_real_upstream_record(
+    project_origin: Path, upstream_records: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Record 76's logs (a baseline/ re-run of record 75 and this_pr/) added to its folder, as a PR would."""
+    name = "2026-02-28_TransposeCopyBackward"
+
+    def add_logs(repo: Path) -> None:
+        source = upstream_records / "track_1_short" / name
+        for group in ("baseline", "this_pr"):
+            shutil.copytree(source / group, repo / "records" / "track_1_short" / name / group)
+
+    pr = open_pr(project_origin, tmp_path, add_logs, regenerate=False)
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    with capsys.disabled():
+        print(f"\n\n--- speedrun ci on upstream record 76 (exit {code}) ---\n{report}")
+    assert code in (0, 1), stderr
+    assert f"### records/track_1_short/{name}: " in report
+    assert f"`records/track_1_short/{name}/baseline (baseline)`" in report
+    assert f"`records/track_1_short/{name}/this_pr`" in report
