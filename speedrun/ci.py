@@ -262,10 +262,10 @@ def _relative(root: Path, path: Path | str) -> str:
         return path.as_posix()
 
 
-def _figures_row(root: Path, label: str, j: Judgement) -> str:
+def _figures_row(label: str, j: Judgement) -> str:
     s = j.summary
     cells = [
-        f"`{label}`",
+        label,
         j.track,
         j.verdict,
         str(s.n),
@@ -286,14 +286,14 @@ def _check_lines(root: Path, label: str, j: Judgement, status: Status) -> list[s
                 f"`{_relative(root, e.file)}{f':{e.line}' if e.line else ''}`" for e in check.evidence[:5]
             )
             more = f" (+{len(check.evidence) - 5} more)" if len(check.evidence) > 5 else ""
-            lines.append(f"- **{check.rule}** (`{label}`): {check.detail}" + (f" — {where}{more}" if where else ""))
+            lines.append(f"- **{check.rule}** ({label}): {check.detail}" + (f" — {where}{more}" if where else ""))
     return lines
 
 
 def _record_markdown(root: Path, result: RecordResult) -> list[str]:
     out = [f"### {result.folder}: {result.status}", ""]
     if result.bad_input:
-        return [*out, f"The judge could not read this record: `{result.bad_input}`", ""]
+        return [*out, f"The judge could not read this record: {result.bad_input}", ""]
     if not result.judgements:
         return [*out, "No run logs in this folder: only its metadata changed, which the leaderboard check covers.", ""]
     out += [
@@ -303,9 +303,9 @@ def _record_markdown(root: Path, result: RecordResult) -> list[str]:
     groups: list[tuple[str, Judgement]] = []
     for j in result.judgements:
         if j.baseline is not None and all(j.baseline is not g for _, g in groups):
-            groups.append((_relative(root, j.baseline.path) + " (baseline)", j.baseline))
-        groups.append((_relative(root, j.path), j))
-    out += [_figures_row(root, label, j) for label, j in groups]
+            groups.append((f"`{_relative(root, j.baseline.path)}` (baseline)", j.baseline))
+        groups.append((f"`{_relative(root, j.path)}`", j))
+    out += [_figures_row(label, j) for label, j in groups]
     failing = [line for label, j in groups for line in _check_lines(root, label, j, Status.FAIL)]
     warnings = [line for label, j in groups for line in _check_lines(root, label, j, Status.WARN)]
     if failing:
@@ -339,7 +339,7 @@ def to_markdown(report: CiReport) -> str:
     lb = report.leaderboard
     out += ["### Leaderboard", ""]
     if lb.bad_input:
-        out += [f"The records store could not be read: `{lb.bad_input}`"]
+        out += [f"The records store could not be read: {lb.bad_input}"]
     elif lb.up_to_date:
         out += ["The README tables and chart match `records/`."]
     else:

@@ -186,7 +186,7 @@ def test_report_names_verdict_figures_and_failing_checks(tmp_path: Path) -> None
     print(markdown)
     assert report.exit_code == 1 and markdown.startswith("## speedrun ci: fail")
     assert f"### {NEW_RECORD}: fail" in markdown
-    assert f"`{NEW_RECORD}/baseline (baseline)`" in markdown and f"`{NEW_RECORD}/this_pr`" in markdown
+    assert f"`{NEW_RECORD}/baseline` (baseline)" in markdown and f"`{NEW_RECORD}/this_pr`" in markdown
     assert "3.2901 ± 0.0009" in markdown and "75.20 s" in markdown
     assert f"- **loss** (`{NEW_RECORD}/this_pr`): mean 3.2901 is not below 3.28 (p = 1) — " in markdown
     assert f"`{NEW_RECORD}/this_pr/run-1.txt:2117`" in markdown  # evidence, relative to the repository
@@ -454,5 +454,5 @@ def test_report_of_a_real_upstream_record(
         print(f"\n\n--- speedrun ci on upstream record 76 (exit {code}) ---\n{report}")
     assert code in (0, 1), stderr
     assert f"### records/track_1_short/{name}: " in report
-    assert f"`records/track_1_short/{name}/baseline (baseline)`" in report
+    assert f"`records/track_1_short/{name}/baseline` (baseline)" in report
     assert f"`records/track_1_short/{name}/this_pr`" in report
