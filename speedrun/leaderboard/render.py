@@ -1,0 +1,147 @@
+"""Records and their verifications -> Markdown tables, spliced into the README between marker comments.
+
+Only the text between a `<!-- leaderboard:NAME -->` line and its `<!-- /leaderboard:NAME -->` line is
+replaced; every other byte of the README stays as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from speedrun.errors import BadInput
+from speedrun.leaderboard.records import Record, is_url
+from speedrun.leaderboard.verify import Verification
+from speedrun.tracks import Track
+
+if TYPE_CHECKING:
+    import jinja2
+
+CHART_BLOCK = "chart"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row, every cell already Markdown."""
+
+    number: int
+    time: str
+    description: str
+    date: str
+    links: tuple[str, ...]
+    contributors: str
+    verified: str
+
+
+def begin_marker(name: str) -> str:
+    return f"<!-- leaderboard:{name} -->"
+
+
+def end_marker(name: str) -> str:
+    return f"<!-- /leaderboard:{name} -->"
+
+
+def template_environment(override_dir: Path | None = None) -> jinja2.Environment:
+    """The package's templates, with same-named files in `override_dir` taking precedence."""
+    import jinja2
+
+    loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("speedrun.leaderboard", "templates")]
+    if override_dir is not None:
+        if not override_dir.is_dir():
+            raise BadInput(override_dir, "templates folder does not exist")
+        loaders.insert(0, jinja2.FileSystemLoader(override_dir))
+    return jinja2.Environment(
+        loader=jinja2.ChoiceLoader(loaders),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=jinja2.select_autoescape(["svg.j2"]),
+    )
+
+
+def cell(text: str) -> str:
+    """Text made safe for one Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def link_target(target: str, record: Record, readme_dir: Path) -> str:
+    """A URL as is; a path relative to the record folder as a path relative to the README."""
+    if is_url(target):
+        return target
+    return Path(os.path.relpath(record.folder.resolve() / target, readme_dir.resolve())).as_posix()
+
+
+def verified_cell(verification: Verification | None, track: Track) -> str:
+    """'✓ 3 runs, loss 3.2785, p=0.0021, time = log' when the logs back the row; 'unverified' without logs."""
+    if verification is None:
+        return "unverified"
+    v = verification
+    runs = f"{v.n} run" if v.n == 1 else f"{v.n} runs"
+    p = "p n/a" if v.p_value is None else f"p={v.p_value:.2g}"
+    if v.time_source is not None:
+        timing = f"time = {v.time_source}"
+    elif v.log_time_s is None and v.mean_time_s is None:
+        timing = "no time in logs"
+    else:
+        seen = v.log_time_s if v.log_time_s is not None else v.mean_time_s
+        timing = f"time ≠ logs ({seen / 60:.3f} min)"
+    backed = v.time_source is not None and v.mean_val_loss <= track.target_val_loss
+    return f"{'✓' if backed else '⚠'} {runs}, loss {v.mean_val_loss:.4f}, {p}, {timing}"
+
+
+def build_rows(
+    records: list[Record], verifications: dict[Record, Verification], track: Track, readme_dir: Path
+) -> list[Row]:
+    rows = []
+    for record in records:
+        logs = [f"[log]({link_target(link, record, readme_dir)})" for link in record.log_urls]
+        if len(logs) > 1:
+            logs = [f"[log {i}]({link_target(link, record, readme_dir)})" for i, link in enumerate(record.log_urls, 1)]
+        prs = [f"[PR]({url})" for url in record.pr_urls]
+        contributors = ", ".join(record.contributors) or (record.note if record.is_retiming else "") or "-"
+        rows.append(
+            Row(
+                number=record.number,
+                time=cell(record.time_text).replace("*", "\\*"),
+                description=cell(record.description),
+                date=record.date.isoformat() if record.date else "-",
+                links=tuple(logs + prs),
+                contributors=cell(contributors),
+                verified=verified_cell(verifications.get(record), track),
+            )
+        )
+    return rows
+
+
+def render_table(
+    env: jinja2.Environment,
+    track: Track,
+    records: list[Record],
+    verifications: dict[Record, Verification],
+    readme_dir: Path,
+) -> str:
+    """One track's Markdown block: a heading line, the table, and the records' footnotes."""
+    rows = build_rows(records, verifications, track, readme_dir)
+    notes = [(r.number, r.note) for r in records if r.note and not r.is_retiming]
+    verified = sum(1 for r in records if r in verifications)
+    return env.get_template("table.md.j2").render(track=track, rows=rows, notes=notes, verified=verified)
+
+
+def splice(text: str, blocks: dict[str, str], readme: Path) -> str:
+    """`text` with each named block's content replaced; BadInput when a marker is missing or doubled."""
+    for name, content in blocks.items():
+        begin, end = begin_marker(name), end_marker(name)
+        if text.count(begin) != 1 or text.count(end) != 1:
+            raise BadInput(
+                readme,
+                f"needs exactly one {begin} line and one {end} line (found {text.count(begin)} and {text.count(end)})",
+            )
+        start = text.index(begin) + len(begin)
+        stop = text.index(end)
+        if stop < start:
+            raise BadInput(readme, f"{end} comes before {begin}")
+        newline = "\r\n" if text[start:].startswith("\r\n") else "\n"
+        body = content.strip("\n").replace("\n", newline)
+        text = text[:start] + newline + newline + body + newline + newline + text[stop:]
+    return text

@@ -1,0 +1,182 @@
+"""`speedrun records new`: a new record folder from a set of logs, with what the judge computes filled in.
+
+The logs are copied into a hidden staging folder beside the target, judged there, and the staging folder
+is renamed into place only when everything succeeded, so a failure never leaves a half-written record.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from speedrun.errors import BadInput
+from speedrun.judge.verdict import Judgement, Status
+from speedrun.leaderboard.records import RECORD_FILE, default_records_dir, load_records, read_record
+from speedrun.leaderboard.verify import normalised_time_s
+from speedrun.tracks import canonical_name
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+
+
+@dataclass(frozen=True)
+class Scaffold:
+    """The record folder made (or refused) and the judgement behind its figures."""
+
+    folder: Path
+    number: int
+    time_text: str
+    time_source: str  # "normalised against the baseline" or "mean of the runs"
+    record_toml: str
+    judgement: Judgement
+    written: bool
+
+    def summary(self) -> str:
+        s = self.judgement.summary
+        p = "n/a" if s.p_value is None else f"{s.p_value:.3g}"
+        figures = (
+            f"record {self.number}, {self.time_text} ({self.time_source}), "
+            f"{s.n} runs, mean loss {s.mean_val_loss:.4f}, p={p}"
+        )
+        if self.written:
+            return f"wrote {self.folder / RECORD_FILE}: {figures}; judge verdict: {self.judgement.verdict}"
+        failing = "; ".join(f"{c.rule}: {c.detail}" for c in self.judgement.checks if c.status is Status.FAIL)
+        return f"not written (the judge fails these logs; --force writes anyway): {failing}. {figures}"
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.judgement.summary
+        return {
+            "folder": str(self.folder),
+            "written": self.written,
+            "number": self.number,
+            "time": self.time_text,
+            "time_source": self.time_source,
+            "verdict": self.judgement.verdict,
+            "n": s.n,
+            "mean_val_loss": s.mean_val_loss,
+            "p_value": s.p_value,
+            "record_toml": self.record_toml,
+        }
+
+
+def scaffold(
+    logs: list[Path],
+    *,
+    track: str,
+    name: str,
+    description: str,
+    contributors: list[str],
+    pull_requests: list[str],
+    day: datetime.date,
+    records_dir: Path | None = None,
+    force: bool = False,
+) -> Scaffold:
+    """Copy `logs` into records/<track>/<day>_<name>/, judge them, and write its record.toml."""
+    from speedrun.judge.judging import judge_path
+
+    track = canonical_name(track)
+    if not _NAME.match(name):
+        raise BadInput(None, f"--name {name!r}: use letters, digits and '-' (e.g. BatchSize)")
+    if day > datetime.date.today():
+        raise BadInput(None, f"--date {day} is in the future")
+    root = records_dir if records_dir is not None else default_records_dir()
+    existing = [r for r in load_records(root) if r.track == track]
+    number = max((r.number for r in existing), default=0) + 1
+    folder = root / track / f"{day.isoformat()}_{name}"
+    if folder.exists():
+        raise BadInput(folder, "already exists; nothing was overwritten")
+    files = _files_to_copy(logs)
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".new-{name}-", dir=folder.parent))
+    try:
+        for source, relative in files:
+            target = stage / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        judgement = _main_judgement(judge_path(stage, track=track, records_dir=root), stage)
+        normalised = normalised_time_s(judgement)
+        if normalised is not None:
+            seconds, source_text = normalised, "normalised against the baseline"
+        elif judgement.summary.mean_train_time_s is not None:
+            seconds, source_text = judgement.summary.mean_train_time_s, "mean of the runs"
+        else:
+            raise BadInput(logs[0], "the judge found no train_time in these logs, so there is no record time")
+        time_text = f"{seconds / 60:.3f} minutes"
+        run_links = sorted(run.path.resolve().relative_to(stage.resolve()).as_posix() for run in judgement.runs)
+        text = _record_toml(number, time_text, day, description, contributors, run_links, pull_requests, judgement)
+        written = judgement.verdict == "pass" or force
+        if written:
+            (stage / RECORD_FILE).write_text(text, encoding="utf-8")
+            read_record(stage / RECORD_FILE, track)  # what we wrote must load
+            stage.rename(folder)
+        return Scaffold(folder, number, time_text, source_text, text, judgement, written)
+    finally:
+        if stage.exists():
+            shutil.rmtree(stage)
+
+
+def _files_to_copy(logs: list[Path]) -> list[tuple[Path, Path]]:
+    """(source, path inside the record folder) for every regular file given or under a given folder."""
+    files: list[tuple[Path, Path]] = []
+    for given in logs:
+        if given.is_symlink() or not given.exists():
+            raise BadInput(given, "does not exist (or is a symbolic link)")
+        if given.is_file():
+            files.append((given, Path(given.name)))
+            continue
+        for path in sorted(given.rglob("*")):
+            relative = path.relative_to(given)
+            if any(part.startswith(".") for part in relative.parts) or path.is_symlink() or not path.is_file():
+                continue
+            files.append((path, relative))
+    seen: dict[Path, Path] = {}
+    for source, relative in files:
+        if relative in seen:
+            raise BadInput(source, f"has the same name in the record folder as {seen[relative]}")
+        seen[relative] = source
+    if not files:
+        raise BadInput(logs[0] if logs else None, "no files to put in the record folder")
+    return files
+
+
+def _main_judgement(judgements: list[Judgement], stage: Path) -> Judgement:
+    """The candidate's judgement: the only one, else the one with the most runs."""
+    if not judgements:
+        raise BadInput(stage, "the judge found no runs")
+    return max(judgements, key=lambda j: j.summary.n)
+
+
+def _record_toml(
+    number: int,
+    time_text: str,
+    day: datetime.date,
+    description: str,
+    contributors: list[str],
+    logs: list[str],
+    pull_requests: list[str],
+    judgement: Judgement,
+) -> str:
+    s = judgement.summary
+    p = "n/a" if s.p_value is None else f"{s.p_value:.3g}"
+
+    def strings(values: list[str]) -> str:
+        return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in values) + "]"
+
+    lines = [
+        f"# Scaffolded by `speedrun records new`; the judge gave: {s.n} runs, mean val loss {s.mean_val_loss:.4f},",
+        f"# p={p}, verdict {judgement.verdict}. Edit the description and contributors as needed.",
+        f"number = {number}",
+        f"time = {json.dumps(time_text)}",
+        f"date = {day.isoformat()}",
+        f"description = {json.dumps(' '.join(description.split()), ensure_ascii=False)}",
+        f"contributors = {strings(contributors)}",
+        f"logs = {strings(logs)}",
+        f"pull_requests = {strings(pull_requests)}",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,173 @@
+"""Check a record's published claims against its logs, with the judge.
+
+A record's first log link names its runs: the judge reads the folder that holds the linked log (the whole
+record folder, so that a `baseline*` sub-folder becomes the baseline) and the judgement that contains the
+linked log gives the row's figures: n runs, mean loss, p-value. The published time agrees with the logs
+when it equals, to the published precision, the linked log's own time, the mean time of the runs, or the
+judge's time normalised against the baseline re-run.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from speedrun.errors import BadInput
+from speedrun.judge.verdict import Judgement
+from speedrun.leaderboard.records import Record, is_url, local_log_path
+
+JudgeFunction = Callable[..., list[Judgement]]
+
+_DECIMALS = re.compile(r"^\d+(?:\.(\d+))?")
+_UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What the judge found in a record's logs, and whether the published time agrees with it."""
+
+    judged: Path  # the folder (or file) whose judgement backs the row
+    linked_log: Path
+    n: int
+    mean_val_loss: float
+    p_value: float | None
+    verdict: str
+    log_time_s: float | None  # the linked log's own train_time
+    mean_time_s: float | None
+    normalised_time_s: float | None  # prior record time x candidate mean / baseline mean, when judged
+    time_source: str | None  # which of the above the published time matches: "log", "mean", "normalised"
+
+    @property
+    def time_agrees(self) -> bool:
+        return self.time_source is not None
+
+
+def published_precision_s(record: Record) -> float:
+    """One unit of the last published digit, in seconds: '2.933 minutes' -> 0.06 s, '22.3 minutes' -> 6 s."""
+    match = _DECIMALS.match(record.time_text)
+    decimals = len(match[1] or "") if match else 0
+    unit = record.time_text.rstrip("*").split()[-1]
+    return 10.0**-decimals * _UNIT_SECONDS[unit]
+
+
+def agreeing_source(record: Record, candidates: dict[str, float | None]) -> str | None:
+    """The first candidate time that the published time equals within its precision (rounded or truncated)."""
+    tolerance = published_precision_s(record) * (1 + 1e-9)
+    for source, seconds in candidates.items():
+        if seconds is not None and abs(seconds - record.time_seconds) < tolerance:
+            return source
+    return None
+
+
+def verify_records(
+    records: Iterable[Record],
+    logs_dir: Path | None,
+    *,
+    records_dir: Path | None = None,
+    judge: JudgeFunction | None = None,
+) -> dict[Record, Verification]:
+    """Judge every record whose logs are on this machine; records without local logs are left out.
+
+    A folder that holds the linked logs of several records (upstream kept two medium-track records in one
+    folder) is not one record's set of runs, so each of those records is judged on its linked file alone.
+    """
+    linked = {record: _first_local_log(record, logs_dir) for record in records}
+    linked = {record: path for record, path in linked.items() if path is not None}
+    if judge is None and linked:
+        from speedrun.judge.judging import judge_path as judge
+    folders = Counter(path.parent if path.is_file() else path for path in linked.values())
+    results = {}
+    for record, log in linked.items():
+        shared = folders[log.parent if log.is_file() else log] > 1
+        results[record] = _verify(record, log, _record_root(record, log), shared, judge, records_dir)
+    return results
+
+
+def _first_local_log(record: Record, logs_dir: Path | None) -> Path | None:
+    for link in record.log_urls:
+        path = local_log_path(record, link, logs_dir)
+        if path is not None:
+            return path.resolve()
+    return None
+
+
+def _record_root(record: Record, log: Path) -> Path:
+    """The folder of the record that holds `log`: its own folder, or `<logs>/<track>/<folder>` upstream."""
+    if record.folder.resolve() in log.parents or log == record.folder.resolve():
+        return record.folder.resolve()
+    parts = log.parts
+    if record.track in parts:
+        index = len(parts) - 1 - parts[::-1].index(record.track)
+        if index + 1 < len(parts):
+            return Path(*parts[: index + 2])
+    return log.parent if log.is_file() else log
+
+
+def _verify(
+    record: Record, log: Path, root: Path, shared: bool, judge: JudgeFunction, records_dir: Path | None
+) -> Verification:
+    attempts = [log] if shared else [root, log.parent, log] if log.is_file() else [root, log]
+    problem: BadInput | None = None
+    for target in dict.fromkeys(attempts):
+        try:
+            judgements = judge(target, track=record.track, records_dir=records_dir)
+        except BadInput as e:
+            problem = e
+            continue
+        chosen = _containing(judgements, log)
+        if chosen is not None:
+            return _figures(record, log, chosen)
+    if problem is not None:
+        raise BadInput(record.path, f"field 'logs': the judge cannot read {log}: {problem}")
+    raise BadInput(record.path, f"field 'logs': the judge found no run log at {log}")
+
+
+def _containing(judgements: list[Judgement], log: Path) -> Judgement | None:
+    for judgement in judgements:
+        if log.is_dir() and judgement.path.resolve() == log:
+            return judgement
+        if any(run.path.resolve() == log for run in judgement.runs):
+            return judgement
+    if log.is_dir() and len(judgements) == 1:
+        return judgements[0]
+    return None
+
+
+def _figures(record: Record, log: Path, judgement: Judgement) -> Verification:
+    summary = judgement.summary
+    own = next((run for run in judgement.runs if run.path.resolve() == log), None)
+    log_time_s = own.train_time_ms / 1000 if own is not None and own.train_time_ms is not None else None
+    normalised = normalised_time_s(judgement)
+    time_source = agreeing_source(
+        record, {"log": log_time_s, "mean": summary.mean_train_time_s, "normalised": normalised}
+    )
+    return Verification(
+        judged=judgement.path,
+        linked_log=log,
+        n=summary.n,
+        mean_val_loss=summary.mean_val_loss,
+        p_value=summary.p_value,
+        verdict=judgement.verdict,
+        log_time_s=log_time_s,
+        mean_time_s=summary.mean_train_time_s,
+        normalised_time_s=normalised,
+        time_source=time_source,
+    )
+
+
+def normalised_time_s(judgement: Judgement) -> float | None:
+    """The judge's record time normalised against the baseline re-run, from its speed check's figures."""
+    for check in judgement.checks:
+        for key, value in check.figures.items():
+            if "normali" in key and isinstance(value, (int, float)) and math.isfinite(value):
+                return float(value) / 1000 if key.endswith("_ms") else float(value)
+    return None
+
+
+def has_local_logs(record: Record) -> bool:
+    """Whether any log link of the record is a path into its own folder (rather than a URL)."""
+    return any(not is_url(link) for link in record.log_urls)
