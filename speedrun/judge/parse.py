@@ -27,6 +27,7 @@ from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
 
 MAX_LOG_BYTES = 512 * 1024 * 1024  # far beyond any real log; refuses a gzip bomb or a disk image
 MAX_KEPT_LINE_CHARS = 10_000  # longer source lines are cut: nobody reads a 100 MB line, and memory matters
+MAX_ENVIRONMENT_LINE_CHARS = 2_000  # version, nvidia-smi and setting lines are short; longer ones are noise
 SNIFF_CHUNK_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 LOG_SUFFIXES = (".txt", ".log")
@@ -35,6 +36,9 @@ LOG_SUFFIXES = (".txt", ".log")
 RULE_MIN_WIDTH = 20
 _RULE_START = b"=" * RULE_MIN_WIDTH
 _RULE_LINE = re.compile(rb"=+[ \t\r]*(?:\n|$)")
+_OWN_LINE_MARKERS = (b"\nRunning Python", b"\nRunning python", b"\nRunning PyTorch", b"\nRunning pytorch")
+_OWN_LINE_MARKERS += (b"\nRunning Triton", b"\nnvidia-smi", b"\n| NVIDIA-SMI", b"\nstep:", b"\ns:")
+_NEEDS_DIGIT = (b"\nstep:", b"\ns:")
 _STEP = re.compile(
     r"step:(\d+)(?:/(\d+))?[ \t]+(?:(val_loss|train_loss):(\S+)[ \t]+)?"
     r"train_time:([-+]?[\d.]+(?:[eE][-+]?\d+)?)ms[ \t]+step_avg:(\S+?)ms[ \t\r]*$",
@@ -46,7 +50,7 @@ _GPU_ROW = re.compile(r"\|\s+(\d+)\s+(.+?)\s+(?:On|Off)\s+\|")
 _SMI_HEADER = re.compile(r"\|\s*NVIDIA-SMI\s+(\S+)(?:.*?Driver Version:\s*(\S+))?(?:.*?CUDA Version:\s*(\S+))?")
 _PEAK_MEMORY = re.compile(r"peak memory (?:allocated|consumption):\s*([\d.]+)\s*MiB")
 _TORCH = re.compile(r"Running (?:PyTorch|pytorch) (\S+)(?: compiled for CUDA (\S+))?")
-_FIELD = re.compile(r"([a-z0-9_]+):(.*)")
+_INTEGER = re.compile(r"[-+]?\d{1,30}", re.ASCII)
 _SEP_OK = frozenset("\t\n\r\x0c\x1b\x08")
 _CONTROL = bytes(b for b in range(32) if chr(b) not in _SEP_OK) + b"\x7f"
 _TAIL_PREFIXES = ("step:", "s:", "|", "Running ", "peak memory", "nvidia-smi", "config:", "data_pipeline", "seed:")
@@ -145,22 +149,46 @@ def _refuse_non_text(path: Path, data: bytes) -> None:
 def _split_source(data: bytes) -> tuple[str | None, int, int]:
     """Return (embedded source, its last line number, byte offset where the rest of the log starts).
 
-    The source is everything before the first `=` line; logs of late 2024 also open with a `=` line,
-    and then the source lies between the first two.
+    The source ends at the last `=` line before the log's first own line (a `Running ...` version line,
+    the nvidia-smi output, or a step line), so a `=` line inside a docstring does not cut it short; with
+    no such line (a log cut off early) it ends at the first `=` line. Logs of late 2024 also open with a
+    `=` line, and then the source starts after it.
     """
-    first = _find_rule(data, 0)
-    if first is None:
+    first_own_line = _first_own_line(data)
+    closing = opening = _find_rule(data, 0)
+    while closing is not None:
+        following = _find_rule(data, closing[1])
+        if following is None or following[0] >= first_own_line:
+            break
+        closing = following
+    if opening is None or closing is None or opening[0] > first_own_line:
         return None, 0, 0
     start, first_line = 0, 1
-    if first[0] == 0:
-        second = _find_rule(data, first[1])
-        if second is None:
-            return None, 0, 0
-        start, first, first_line = first[1], second, 2
-    block = data[start : first[0]]
+    if opening[0] == 0:
+        if closing is opening:
+            return None, 0, 0  # a log that opens with a `=` line but embeds no source
+        start, first_line = opening[1], 2
+    block = data[start : closing[0]]
     source = _cap_long_lines(block.decode("utf-8", errors="replace"))
     source_lines = first_line - 1 + block.count(b"\n")
-    return source, source_lines, first[0]
+    return source, source_lines, closing[0]
+
+
+def _first_own_line(data: bytes) -> int:
+    """Byte offset of the first line the training run printed itself (not its source), or len(data)."""
+    found = len(data)
+    for marker in _OWN_LINE_MARKERS:
+        at = 0 if data.startswith(marker[1:]) else data.find(marker, 0, found)
+        while at >= 0 and marker in _NEEDS_DIGIT and not _digit_after(data, at, marker):
+            at = data.find(marker, at + 1, found)
+        if 0 <= at < found:
+            found = at
+    return found
+
+
+def _digit_after(data: bytes, at: int, marker: bytes) -> bool:
+    end = at + len(marker) - (0 if data[at : at + 1] == b"\n" else 1)
+    return data[end : end + 1].isdigit()
 
 
 def _find_rule(data: bytes, start: int) -> tuple[int, int] | None:
@@ -193,132 +221,26 @@ def _cap_long_lines(text: str) -> str:
 
 def _parse_tail(path: Path, data: bytes, tail: str, source: str | None, source_lines: int) -> RunLog:
     lines = tail.split("\n")
-    first_line_no = 1 if source is None else source_lines + 1  # the tail starts on the `=` line after the source
-    last_content = len(lines) - 1
-    while last_content >= 0 and not lines[last_content].strip():
-        last_content -= 1
-
-    steps: list[StepLine] = []
-    llmc = False
-    versions: dict[str, str] = {}
-    version_lines: dict[str, int] = {}
-    gpu_names: dict[int, str] = {}
-    gpu_line = 0
-    driver = cuda = None
-    gpu_table_done = False
-    no_gpu_line = 0
-    peak: float | None = None
-    peak_line = 0
-    seed: int | None = None
-    seed_line = 0
-    fields: dict[str, tuple[str, int]] = {}
-
-    step_match = _STEP.match
-    for index, line in enumerate(lines):
-        if not line.startswith(_TAIL_PREFIXES):
-            continue
-        number = first_line_no + index
-        if line.startswith("step:"):
-            # The hot path: upstream logs hold ~2,000 step lines each, nearly all of the common shape.
-            m = step_match(line)
-            if m is not None:
-                try:
-                    step, total, kind, loss, train_time, step_avg = m.groups()
-                    value = float(loss) if kind else None
-                    steps.append(
-                        StepLine(
-                            int(step),
-                            int(total) if total else None,
-                            number,
-                            value if kind == "val_loss" else None,
-                            value if kind == "train_loss" else None,
-                            float(train_time),
-                            float(step_avg),
-                        )
-                    )
-                    continue
-                except ValueError:  # a corrupted number, or an integer too long to convert
-                    pass
-            parsed = _parse_loose_step(line, number)
-            if parsed is not None:
-                steps.append(parsed)
-            elif index < last_content:
-                raise BadInput(path, f"line {number}: malformed step line {_snippet(line)}")
-            # else: the final line was cut off mid-write; the log is truncated, which the rules report
-        elif line.startswith("s:"):
-            m = _LLMC.match(line)
-            if m is None:
-                continue
-            llmc = True
-            try:
-                step, value = int(m.group(1)), float(m.group(3))
-            except ValueError:
-                if index < last_content:
-                    raise BadInput(path, f"line {number}: malformed llm.c step line {_snippet(line)}") from None
-                continue
-            val = m.group(2) == "tel"
-            steps.append(
-                StepLine(
-                    step=step,
-                    total_steps=None,
-                    line=number,
-                    val_loss=value if val else None,
-                    train_loss=None if val else value,
-                )
-            )
-        elif line.startswith("|") and not gpu_table_done:
-            # Only the first nvidia-smi table counts; its process list and any later table are ignored.
-            header = _SMI_HEADER.match(line)
-            if header is not None:
-                if gpu_line:
-                    gpu_table_done = True
-                else:
-                    gpu_line, driver, cuda = number, header.group(2), header.group(3)
-            elif gpu_line:
-                row = _GPU_ROW.match(line)
-                if row is not None and len(row.group(1)) < 6:
-                    gpu_index = int(row.group(1))
-                    gpu_table_done = gpu_index in gpu_names
-                    gpu_names.setdefault(gpu_index, row.group(2).strip())
-                elif "Processes:" in line:
-                    gpu_table_done = True
-        elif line.startswith("Running "):
-            _read_version(line, number, versions, version_lines)
-        elif line.startswith("peak memory"):
-            m = _PEAK_MEMORY.match(line)
-            if m is not None and peak is None:
-                peak, peak_line = float(m.group(1)), number
-        elif line.startswith("nvidia-smi"):
-            if "not available" in line and not no_gpu_line:
-                no_gpu_line = number
-        elif line.startswith("seed:"):
-            value_text = line[5:].strip()
-            if not value_text.lstrip("-").isdigit():
-                if index < last_content:
-                    raise BadInput(path, f"line {number}: seed is not an integer: {_snippet(line)}")
-                continue
-            if seed is None:
-                seed, seed_line = int(value_text), number
-        else:
-            m = _FIELD.match(line)
-            if m is not None and m.group(1) not in fields:
-                fields[m.group(1)] = (m.group(2).strip(), number)
-
+    first_number = 1 if source is None else source_lines + 1  # the tail starts on the `=` line after the source
+    last_row = len(lines) - 1
+    while last_row >= 0 and not lines[last_row].strip():
+        last_row -= 1
+    rows = [row for row, line in enumerate(lines) if line.startswith(_TAIL_PREFIXES)]
+    step_rows = [row for row in rows if lines[row].startswith("step:")]
+    steps = _read_step_lines(path, lines, step_rows, first_number, last_row)
+    llmc_rows = [row for row in rows if lines[row].startswith("s:")]
+    if not step_rows and llmc_rows:
+        steps = _read_llmc_lines(path, lines, llmc_rows, first_number, last_row)
     if not steps:
         raise BadInput(path, "no training step lines (`step:N/M ...` or llm.c `s:N tel:X`) found: not a run log")
 
-    gpus = None
-    if gpu_names:
-        names = tuple(gpu_names[i] for i in sorted(gpu_names))
-        gpus = GpuInfo(names=names, line=gpu_line, driver=driver, cuda=cuda)
-    elif no_gpu_line:
-        gpus = GpuInfo(names=(), line=no_gpu_line)
+    env = _Environment(path, last_number=first_number + last_row)
+    for row in rows:
+        line = lines[row]
+        if not line.startswith(("step:", "s:")) and len(line) <= MAX_ENVIRONMENT_LINE_CHARS:
+            env.read(line, first_number + row)
 
-    config, config_line = _read_config(path, fields.get("config"), last_content + first_line_no)
-    if llmc and not any(s.total_steps is not None for s in steps):
-        log_format = "llmc"
-    else:
-        log_format = "speedrun" if source is not None else "step-lines"
+    log_format = "llmc" if not step_rows else "speedrun" if source is not None else "step-lines"
     return RunLog(
         path=path,
         format=log_format,
@@ -326,19 +248,187 @@ def _parse_tail(path: Path, data: bytes, tail: str, source: str | None, source_l
         steps=tuple(steps),
         source=source,
         source_lines=source_lines,
-        versions=versions,
-        version_lines=version_lines,
-        gpus=gpus,
-        peak_memory_mib=peak,
-        peak_memory_line=peak_line,
-        seed=seed,
-        seed_line=seed_line,
-        config=config,
-        config_line=config_line,
-        data_pipeline_sha256=fields["data_pipeline_sha256"][0] if "data_pipeline_sha256" in fields else None,
-        train_files=fields["train_files"][0] if "train_files" in fields else None,
-        val_files=fields["val_files"][0] if "val_files" in fields else None,
+        versions=env.versions,
+        version_lines=env.version_lines,
+        gpus=env.gpus(),
+        peak_memory_mib=env.peak_memory_mib,
+        peak_memory_line=env.peak_memory_line,
+        seed=env.seed,
+        seed_line=env.seed_line,
+        config=env.config,
+        config_line=env.config_line,
+        data_pipeline_sha256=env.fields.get("data_pipeline_sha256"),
+        train_files=env.fields.get("train_files"),
+        val_files=env.fields.get("val_files"),
     )
+
+
+def _read_step_lines(path: Path, lines: list[str], rows: list[int], first_number: int, last_row: int) -> list[StepLine]:
+    """`step:N/M ...` lines. Upstream logs hold ~2,000 each, nearly all of one shape: that path is kept tight."""
+    steps: list[StepLine] = []
+    append = steps.append
+    for row, m in zip(rows, map(_STEP.match, [lines[row] for row in rows]), strict=True):
+        if m is not None:
+            try:
+                step, total, kind, loss, train_time, step_avg = m.groups()
+                value = float(loss) if kind else None
+                append(
+                    StepLine(
+                        int(step),
+                        int(total) if total else None,
+                        first_number + row,
+                        value if kind == "val_loss" else None,
+                        value if kind == "train_loss" else None,
+                        float(train_time),
+                        float(step_avg),
+                    )
+                )
+                continue
+            except ValueError:  # a corrupted number, or an integer too long to convert
+                pass
+        parsed = _parse_loose_step(lines[row], first_number + row)
+        if parsed is not None:
+            append(parsed)
+        elif row < last_row:
+            raise BadInput(path, f"line {first_number + row}: malformed step line {_snippet(lines[row])}")
+        # else: the last line was cut off mid-write; the log is truncated, which the rules report
+    return steps
+
+
+def _read_llmc_lines(path: Path, lines: list[str], rows: list[int], first_number: int, last_row: int) -> list[StepLine]:
+    """llm.c lines: `s:N tel:X` carries the val loss, `s:N trl:X lr:... norm:...` the train loss."""
+    steps: list[StepLine] = []
+    for row in rows:
+        number = first_number + row
+        m = _LLMC.match(lines[row])
+        try:
+            if m is None:
+                raise ValueError
+            step, value = int(m.group(1)), float(m.group(3))
+        except ValueError:
+            if row < last_row:
+                raise BadInput(path, f"line {number}: malformed llm.c step line {_snippet(lines[row])}") from None
+            continue
+        is_val = m.group(2) == "tel"
+        steps.append(StepLine(step, None, number, value if is_val else None, None if is_val else value))
+    return steps
+
+
+class _Environment:
+    """What the lines around the steps say: versions, GPUs, peak memory, seed, and our trainer's settings.
+
+    The first occurrence of each figure wins; only the first nvidia-smi table is read.
+    """
+
+    def __init__(self, path: Path, last_number: int) -> None:
+        self.path = path
+        self.last_number = last_number  # the log's last non-blank line: a figure cut off there is not an error
+        self.versions: dict[str, str] = {}
+        self.version_lines: dict[str, int] = {}
+        self.gpu_names: dict[int, str] = {}
+        self.gpu_line = 0
+        self.driver: str | None = None
+        self.cuda: str | None = None
+        self.gpu_table_done = False
+        self.no_gpu_line = 0
+        self.peak_memory_mib: float | None = None
+        self.peak_memory_line = 0
+        self.seed: int | None = None
+        self.seed_line = 0
+        self.config: dict[str, Any] | None = None
+        self.config_line = 0
+        self.fields: dict[str, str] = {}
+
+    def read(self, line: str, number: int) -> None:
+        if line.startswith("|"):
+            self._read_nvidia_smi(line, number)
+        elif line.startswith("Running "):
+            self._read_version(line, number)
+        elif line.startswith("peak memory"):
+            m = _PEAK_MEMORY.match(line)
+            if m is not None and self.peak_memory_mib is None:
+                self.peak_memory_mib, self.peak_memory_line = float(m.group(1)), number
+        elif line.startswith("nvidia-smi"):
+            if "not available" in line and not self.no_gpu_line:
+                self.no_gpu_line = number
+        elif line.startswith("seed:"):
+            self._read_seed(line, number)
+        elif line.startswith("config:"):
+            self._read_config(line, number)
+        else:
+            key, _, value = line.partition(":")
+            self.fields.setdefault(key, value.strip())
+
+    def gpus(self) -> GpuInfo | None:
+        if self.gpu_names:
+            names = tuple(self.gpu_names[i] for i in sorted(self.gpu_names))
+            return GpuInfo(names=names, line=self.gpu_line, driver=self.driver, cuda=self.cuda)
+        if self.no_gpu_line:
+            return GpuInfo(names=(), line=self.no_gpu_line)  # our trainer on a CPU
+        return None
+
+    def _read_nvidia_smi(self, line: str, number: int) -> None:
+        # A table's process list, or a second table further down, must not add GPUs.
+        if self.gpu_table_done:
+            return
+        header = _SMI_HEADER.match(line)
+        if header is not None:
+            if self.gpu_line:
+                self.gpu_table_done = True
+            else:
+                self.gpu_line, self.driver, self.cuda = number, header.group(2), header.group(3)
+            return
+        if not self.gpu_line:
+            return
+        row = _GPU_ROW.match(line)
+        if row is not None:
+            index = int(row.group(1))
+            self.gpu_table_done = index in self.gpu_names
+            self.gpu_names.setdefault(index, row.group(2).strip())
+        elif "Processes:" in line:
+            self.gpu_table_done = True
+
+    def _read_version(self, line: str, number: int) -> None:
+        words = line.split()
+        if len(words) < 3:
+            return
+        tool = words[1].lower()
+        if tool == "python":
+            self._set_version("python", words[2], number)
+        elif tool == "triton":
+            self._set_version("triton", words[-1], number)
+        elif tool == "pytorch":
+            m = _TORCH.match(line)
+            if m is not None:
+                self._set_version("torch", m.group(1), number)
+                if m.group(2):
+                    self._set_version("cuda", m.group(2), number)
+
+    def _set_version(self, tool: str, version: str, number: int) -> None:
+        if tool not in self.versions:
+            self.versions[tool], self.version_lines[tool] = version, number
+
+    def _read_seed(self, line: str, number: int) -> None:
+        text = line[len("seed:") :].strip()
+        if not _INTEGER.fullmatch(text):
+            if number < self.last_number:
+                raise BadInput(self.path, f"line {number}: seed is not an integer: {_snippet(line)}")
+            return
+        if self.seed is None:
+            self.seed, self.seed_line = int(text), number
+
+    def _read_config(self, line: str, number: int) -> None:
+        if self.config_line:
+            return
+        try:
+            config = json.loads(line[len("config:") :])
+        except (ValueError, RecursionError):
+            if number < self.last_number:
+                raise BadInput(self.path, f"line {number}: config is not valid JSON") from None
+            return
+        if not isinstance(config, dict):
+            raise BadInput(self.path, f"line {number}: config is not a JSON object")
+        self.config, self.config_line = config, number
 
 
 def _parse_loose_step(line: str, number: int) -> StepLine | None:
@@ -367,38 +457,6 @@ def _parse_loose_step(line: str, number: int) -> StepLine | None:
         train_time_ms=values.get("train_time"),
         step_avg_ms=values.get("step_avg"),
     )
-
-
-def _read_version(line: str, number: int, versions: dict[str, str], version_lines: dict[str, int]) -> None:
-    words = line.split()
-    if len(words) < 3:
-        return
-    tool = words[1].lower()
-    if tool == "python" and "python" not in versions:
-        versions["python"], version_lines["python"] = words[2], number
-    elif tool == "pytorch" and "torch" not in versions:
-        m = _TORCH.match(line)
-        if m is not None:
-            versions["torch"], version_lines["torch"] = m.group(1), number
-            if m.group(2):
-                versions["cuda"], version_lines["cuda"] = m.group(2), number
-    elif tool == "triton" and "triton" not in versions:
-        versions["triton"], version_lines["triton"] = words[-1], number
-
-
-def _read_config(path: Path, found: tuple[str, int] | None, last_line: int) -> tuple[dict[str, Any] | None, int]:
-    if found is None:
-        return None, 0
-    text, number = found
-    try:
-        config = json.loads(text)
-    except (ValueError, RecursionError):
-        if number >= last_line:
-            return None, 0  # cut off mid-write
-        raise BadInput(path, f"line {number}: config is not valid JSON") from None
-    if not isinstance(config, dict):
-        raise BadInput(path, f"line {number}: config is not a JSON object")
-    return config, number
 
 
 def _snippet(text: str, limit: int = 60) -> str:
