@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,15 @@ from speedrun.judge import stats
 from speedrun.judge.discover import TOP_LEVEL_GROUP, find_run_logs, split_groups
 from speedrun.judge.parse import parse_log
 from speedrun.judge.pipeline import data_pipeline_hash
-from speedrun.judge.rules import PriorRecord, RuleInput, apply_rules, finite_losses, independent_runs, timed_runs
+from speedrun.judge.rules import (
+    PriorRecord,
+    RuleInput,
+    apply_rules,
+    final_step,
+    finite_losses,
+    independent_runs,
+    timed_runs,
+)
 from speedrun.judge.runlog import Evidence, RunLog
 from speedrun.judge.verdict import Judgement, Summary
 from speedrun.tracks import TRACK_NAMES, Track, canonical_name, load_track, track_from_path
@@ -28,6 +37,8 @@ if TYPE_CHECKING:
 BASELINE_PREFIX = "baseline"
 MODEL_DIM_TRACKS = {768: "track_1_short", 1024: "track_2_medium"}
 _MODEL_DIM = re.compile(r"\b(?:model_dim|n_embd)\s*[:=]\s*(\d+)")
+# Logs judged in this process and their data-pipeline hashes: a prior record is often judged just before.
+_PIPELINE_BY_FILE: dict[Path, str | None] = {}
 _RECORD_LOG_URL = re.compile(r"/records/(?P<path>(?P<track>track_[^/]+)/(?P<folder>[^/]+)/.+)$")
 
 
@@ -36,11 +47,13 @@ def parse_runs(logs: list[Path]) -> tuple[RunLog, ...]:
     runs = []
     for log in logs:
         run = parse_log(log)
-        if run.final is None:
+        if final_step(run) is None:
             last = run.steps[-1] if run.steps else None
             where = f" (last step line {last.step}/{last.total_steps} at line {last.line})" if last else ""
             raise BadInput(log, f"truncated log: no val loss line{where}")
         runs.append(run)
+        if run.source:
+            _PIPELINE_BY_FILE[log.resolve()] = data_pipeline_hash(run.source)
     return tuple(runs)
 
 
@@ -200,7 +213,7 @@ def prior_record(path: Path, track: str, records_dir: Path | None) -> tuple[Prio
     except ImportError:
         return None, "the records store is not available"
     try:
-        records = [r for r in load_records(records_dir) if r.track == track]
+        records = [r for r in _load_records_once(load_records, records_dir) if r.track == track]
     except BadInput as e:
         return None, f"the records store cannot be read ({e})"
     if not records:
@@ -220,6 +233,16 @@ def prior_record(path: Path, track: str, records_dir: Path | None) -> tuple[Prio
     date = f", {prior.date}" if prior.date else ""
     label = f"record {prior.number}{date}"
     return PriorRecord(prior.number, prior.time_seconds, label, pipeline, evidence), ""
+
+
+_RECORDS_CACHE: dict[Path | None, list[Record]] = {}
+
+
+def _load_records_once(load: Callable[[Path | None], list[Record]], records_dir: Path | None) -> list[Record]:
+    key = records_dir.resolve() if records_dir else None
+    if key not in _RECORDS_CACHE:
+        _RECORDS_CACHE[key] = load(records_dir)
+    return _RECORDS_CACHE[key]
 
 
 def _publication_order(record: Record) -> tuple[int, datetime.date]:
@@ -251,6 +274,9 @@ def _prior_pipeline(prior: Record, path: Path, track: str) -> tuple[str | None, 
             local = prior.folder / link
         else:
             continue
+        known = _PIPELINE_BY_FILE.get(local.resolve()) if local.is_file() else None
+        if known:
+            return known, Evidence(local, 1)
         if local.is_file():
             try:
                 run = parse_log(local)

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from speedrun.judge.rules import final_loss, final_step, final_time_ms, finite_losses, independent_runs
 from speedrun.judge.runlog import RunLog
 from speedrun.judge.verdict import Judgement, Status
 
@@ -43,18 +44,16 @@ def _clean(value: Any) -> Any:
 
 
 def _counted_ids(judgement: Judgement) -> set[int]:
-    from speedrun.judge.rules import independent_runs
-
     return {id(r) for r in independent_runs(judgement.runs)}
 
 
 def run_row(run: RunLog, counted: bool = True) -> dict[str, Any]:
-    final = run.final
+    final = final_step(run)
     return {
         "file": str(run.path),
         "steps": final.step if final else None,
-        "final_val_loss": _clean(run.final_val_loss),
-        "train_time_ms": _clean(run.train_time_ms),
+        "final_val_loss": _clean(final_loss(run)),
+        "train_time_ms": _clean(final_time_ms(run)),
         "evidence": str(run.at(final.line)) if final else str(run.path),
         "counted": counted,
     }
@@ -122,16 +121,16 @@ def _markdown_one(j: Judgement) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for run in j.runs:
-        final = run.final
+        final = final_step(run)
         mark = "" if id(run) in counted else " (copy, not counted)"
-        time = f"{run.train_time_ms:.0f}ms" if run.train_time_ms is not None else "n/a"
+        ms = final_time_ms(run)
+        time = f"{ms:.0f}ms" if ms is not None else "n/a"
         where = f"`{run.at(final.line)}`" if final else f"`{run.path}`"
         lines.append(
-            f"| {_cell(run.path.name)}{mark} | {final.step if final else 'n/a'} | {_num(run.final_val_loss, 4)} "
+            f"| {_cell(run.path.name)}{mark} | {final.step if final else 'n/a'} | {_num(final_loss(run), 4)} "
             f"| {time} | {_cell(where)} |"
         )
-    losses = [r.final_val_loss for r in j.runs if id(r) in counted and r.final_val_loss is not None]
-    losses = [v for v in losses if math.isfinite(v)]
+    losses = [v for r, v in finite_losses(j.runs) if id(r) in counted]
     lines += ["", "## Summary", "", "|  | mean | std | median | min | max |", "|---|---|---|---|---|---|"]
     if losses:
         d = stats.describe(losses)
@@ -195,11 +194,12 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
             runs.add_column(column, justify="left" if column.startswith("run") else "right", overflow="fold")
         counted = _counted_ids(j)
         for run in j.runs:
-            final = run.final
+            final = final_step(run)
             where = str(run.at(final.line)) if final else str(run.path)
-            time = f"{run.train_time_ms / 1000:.3f}s" if run.train_time_ms is not None else "n/a"
+            ms = final_time_ms(run)
+            time = f"{ms / 1000:.3f}s" if ms is not None else "n/a"
             style = None if id(run) in counted else "dim strike"
-            runs.add_row(where, str(final.step if final else "n/a"), _num(run.final_val_loss, 4), time, style=style)
+            runs.add_row(where, str(final.step if final else "n/a"), _num(final_loss(run), 4), time, style=style)
         console.print(runs)
         time = f", time mean {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
         console.print(

@@ -1,0 +1,396 @@
+"""Each rule on hand-built runs: pass, fail, warn and n/a, with the lines it cites."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from speedrun.judge.compile_flags import find_compile_flags, whole_source_flags
+from speedrun.judge.pipeline import data_pipeline_hash, source_hash
+from speedrun.judge.rules import (
+    PriorRecord,
+    RuleInput,
+    check_compile_flags,
+    check_data_pipeline,
+    check_hardware,
+    check_independence,
+    check_loss,
+    check_speed,
+    check_timing,
+    independent_runs,
+)
+from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
+from speedrun.judge.verdict import Status
+from speedrun.tracks import load_track
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = load_track("small")
+MEDIUM = load_track("medium")
+H100X8 = GpuInfo(names=("NVIDIA H100 80GB HBM3",) * 8, line=5)
+
+LOADER = '''
+def _load_data_shard(file):
+    """Read one shard."""
+    header = torch.from_file(str(file), False, 256, dtype=torch.int32)
+    return header
+
+def distributed_data_generator(filename_pattern, batch_size, rank, world_size):
+    files = sorted(Path.cwd().glob(filename_pattern))
+    while True:
+        yield files
+'''
+SOURCE = "import torch\n" + LOADER + "\nmodel = torch.compile(model, dynamic=False, fullgraph=True)\n"
+
+
+def make_run(
+    name: str = "a.txt",
+    loss: float = 3.275,
+    time_ms: float = 90_000.0,
+    steps: int = 1500,
+    *,
+    source: str | None = SOURCE,
+    gpus: GpuInfo | None = H100X8,
+    seed: int | None = None,
+    val_every: int = 500,
+    grace: int = 0,
+    wobble: float | None = None,
+) -> RunLog:
+    """A run whose step lines are consistent: train_time grows linearly and step_avg = train_time / step.
+
+    Runs of different names get different val-loss trajectories unless `wobble` is given.
+    """
+    if wobble is None:
+        wobble = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 997 / 1e5
+    lines = []
+    line = 100
+    for step in range(0, steps + 1, 50):
+        t = time_ms * max(step - grace, 0) / (steps - grace)
+        avg = t / (step - grace) if step > grace else math.nan
+        val = None
+        if step % val_every == 0 or step == steps:
+            val = loss if step == steps else 4.0 + (steps - step) / steps + wobble
+        lines.append(StepLine(step, steps, line, val_loss=val, train_time_ms=round(t), step_avg_ms=round(avg, 2)))
+        line += 1
+    digest = hashlib.sha256(f"{name}{loss}{time_ms}{wobble}".encode()).hexdigest()
+    return RunLog(
+        path=Path(name),
+        format="speedrun",
+        sha256=digest,
+        steps=tuple(lines),
+        source=source,
+        source_lines=40,
+        gpus=gpus,
+        seed=seed,
+        seed_line=60 if seed is not None else 0,
+    )
+
+
+def rule_input(runs: list[RunLog], track=SMALL, **kwargs) -> RuleInput:
+    runs_t = tuple(runs)
+    return RuleInput(track=track, runs=runs_t, independent=independent_runs(runs_t), **kwargs)
+
+
+def spread(n: int, mean: float, std: float = 0.001) -> list[float]:
+    return [mean + std * (i - (n - 1) / 2) / max(1, (n - 1) / 2) for i in range(n)]
+
+
+# --- loss ------------------------------------------------------------------------------------------------------
+
+
+def test_loss_passes_with_enough_runs_below_target() -> None:
+    runs = [make_run(f"r{i}.txt", v) for i, v in enumerate(spread(8, 3.2770))]
+    check = check_loss(rule_input(runs))
+    assert check.status is Status.PASS
+    assert check.figures["n"] == 8 and check.figures["p_value"] < 0.01
+    assert str(check.evidence[0]) == f"r0.txt:{runs[0].steps[-1].line}"
+
+
+def test_loss_fails_above_target_and_says_no_number_of_runs_helps() -> None:
+    runs = [make_run(f"r{i}.txt", v) for i, v in enumerate(spread(5, 3.2810))]
+    check = check_loss(rule_input(runs))
+    assert check.status is Status.FAIL
+    assert "no number of runs" in check.detail
+
+
+def test_loss_fails_with_too_few_runs_and_says_how_many_are_needed() -> None:
+    runs = [make_run(f"r{i}.txt", v) for i, v in enumerate(spread(3, 3.2795, 0.001))]
+    check = check_loss(rule_input(runs))
+    assert check.status is Status.FAIL
+    assert check.figures["runs_needed"] > 3
+    assert f"{check.figures['runs_needed']} runs needed" in check.detail
+
+
+def test_loss_fails_on_a_single_run() -> None:
+    assert check_loss(rule_input([make_run(loss=3.1)])).status is Status.FAIL
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_loss_fails_on_a_non_finite_loss_and_cites_its_line(bad: float) -> None:
+    runs = [make_run("ok.txt", 3.27), make_run("ok2.txt", 3.271), make_run("diverged.txt", bad)]
+    check = check_loss(rule_input(runs))
+    assert check.status is Status.FAIL
+    assert "diverged.txt:" in check.detail
+
+
+def test_medium_track_uses_its_own_target() -> None:
+    runs = [make_run(f"r{i}.txt", v) for i, v in enumerate(spread(8, 2.915))]
+    assert check_loss(rule_input(runs, MEDIUM)).status is Status.PASS
+    assert check_loss(rule_input(runs, SMALL)).status is Status.PASS
+    runs = [make_run(f"r{i}.txt", v) for i, v in enumerate(spread(8, 3.0))]
+    assert check_loss(rule_input(runs, MEDIUM)).status is Status.FAIL
+
+
+# --- timing ----------------------------------------------------------------------------------------------------
+
+
+def test_timing_passes_and_reports_seconds() -> None:
+    runs = [make_run("a.txt", time_ms=90_000), make_run("b.txt", time_ms=92_000)]
+    check = check_timing(rule_input(runs))
+    assert check.status is Status.PASS, check.detail
+    assert check.figures["mean_s"] == pytest.approx(91.0)
+    assert check.figures["min_s"] == 90.0 and check.figures["max_s"] == 92.0
+
+
+def test_timing_accepts_the_pre_2025_grace_steps() -> None:
+    check = check_timing(rule_input([make_run(grace=10)]))
+    assert check.status is Status.PASS, check.detail
+
+
+def test_timing_fails_when_step_avg_disagrees() -> None:
+    run = make_run()
+    steps = list(run.steps)
+    last = steps[-1]
+    steps[-1] = replace(last, step_avg_ms=(last.step_avg_ms or 0) * 0.9)
+    check = check_timing(rule_input([replace(run, steps=tuple(steps))]))
+    assert check.status is Status.FAIL
+    assert f"a.txt:{last.line}" in check.detail
+
+
+def test_timing_fails_when_time_goes_backwards() -> None:
+    run = make_run()
+    steps = list(run.steps)
+    steps[5] = replace(steps[5], train_time_ms=1.0)
+    check = check_timing(rule_input([replace(run, steps=tuple(steps))]))
+    assert check.status is Status.FAIL
+    assert "backwards" in check.detail and f"a.txt:{steps[5].line}" in check.detail
+
+
+def test_timing_fails_when_the_final_step_has_no_val_loss() -> None:
+    run = make_run(steps=1500)
+    cut = tuple(s for s in run.steps if s.step <= 1450)
+    cut = (*cut[:-1], replace(cut[-1], val_loss=None))
+    check = check_timing(rule_input([replace(run, steps=cut)]))
+    assert check.status is Status.FAIL
+    assert "last val loss at step 1000" in check.detail
+
+
+def test_timing_not_applicable_without_train_time() -> None:
+    run = make_run()
+    run = replace(run, steps=tuple(replace(s, train_time_ms=None, step_avg_ms=None) for s in run.steps))
+    assert check_timing(rule_input([run])).status is Status.NOT_APPLICABLE
+
+
+# --- speed -----------------------------------------------------------------------------------------------------
+
+
+def test_speed_against_a_baseline_reports_welch_speedup_and_normalised_time() -> None:
+    candidate = [make_run(f"c{i}.txt", time_ms=t) for i, t in enumerate([84_000, 84_100, 84_200, 84_050])]
+    baseline = [make_run(f"b{i}.txt", time_ms=t) for i, t in enumerate([85_300, 85_400, 85_500, 85_350])]
+    prior = PriorRecord(number=82, time_seconds=81.18, label="record 82")
+    check = check_speed(rule_input(candidate, baseline=tuple(baseline), prior=prior))
+    assert check.status is Status.PASS, check.detail
+    assert check.figures["speedup"] == pytest.approx(85.3875 / 84.0875)
+    assert check.figures["normalised_time_s"] == pytest.approx(81.18 * 84.0875 / 85.3875)
+    assert check.figures["time_welch_p"] < 0.01
+
+
+def test_speed_fails_when_slower_than_the_baseline() -> None:
+    candidate = [make_run(f"c{i}.txt", time_ms=t) for i, t in enumerate([86_000, 86_100])]
+    baseline = [make_run(f"b{i}.txt", time_ms=t) for i, t in enumerate([85_300, 85_400])]
+    assert check_speed(rule_input(candidate, baseline=tuple(baseline))).status is Status.FAIL
+
+
+def test_speed_warns_when_faster_but_not_significantly() -> None:
+    candidate = [make_run(f"c{i}.txt", time_ms=t) for i, t in enumerate([85_000, 86_000])]
+    baseline = [make_run(f"b{i}.txt", time_ms=t) for i, t in enumerate([84_900, 86_300])]
+    assert check_speed(rule_input(candidate, baseline=tuple(baseline))).status is Status.WARN
+
+
+def test_speed_without_baseline_compares_with_the_prior_record() -> None:
+    runs = [make_run(time_ms=80_000)]
+    assert check_speed(rule_input(runs, prior=PriorRecord(83, 81.0, "record 83"))).status is Status.PASS
+    slower = check_speed(rule_input(runs, prior=PriorRecord(83, 79.0, "record 83")))
+    assert slower.status is Status.WARN and "--baseline" in slower.detail
+    assert check_speed(rule_input(runs, prior_note="no store")).status is Status.NOT_APPLICABLE
+
+
+# --- compile flags ---------------------------------------------------------------------------------------------
+
+
+def test_compile_flags_clean_source_passes() -> None:
+    assert check_compile_flags(rule_input([make_run()])).status is Status.PASS
+
+
+@pytest.mark.parametrize(
+    ("snippet", "flag"),
+    [
+        (
+            "import torch._inductor.config as config\nconfig.coordinate_descent_tuning = True\n",
+            "coordinate_descent_tuning",
+        ),
+        ("torch._inductor.config.max_autotune = True\n", "max_autotune"),
+        ("from torch._inductor import config as ic\nic.triton.cudagraphs = True\n", "triton"),
+        ("model = torch.compile(model, mode='max-autotune')\n", "mode=max-autotune"),
+        ("model = torch.compile(model, options={'shape_padding': True})\n", "shape_padding"),
+        ("@torch.compile(mode='reduce-overhead', fullgraph=True)\ndef f(x):\n    return x\n", "mode=reduce-overhead"),
+        ("def setup():\n    setattr(torch._inductor.config, 'epilogue_fusion', False)\n", "epilogue_fusion"),
+        ("with torch._inductor.config.patch(force_fuse_int_mm_with_mul=True):\n    pass\n", "force_fuse_int_mm"),
+    ],
+)
+def test_compile_flags_found_with_ast(snippet: str, flag: str) -> None:
+    source = "import torch\n" + snippet
+    found = find_compile_flags(source)
+    assert any(f.name.startswith(flag) for f in found), found
+    assert found == whole_source_flags(source)
+    check = check_compile_flags(rule_input([make_run(source=source)]))
+    assert check.status is Status.FAIL
+    assert f"a.txt:{found[0].line}" in check.detail
+
+
+def test_comments_and_strings_do_not_count() -> None:
+    source = (
+        "import torch\n"
+        "# torch._inductor.config.coordinate_descent_tuning = True\n"
+        'NOTE = "torch._inductor.config.max_autotune = True"\n'
+        "def f():\n"
+        '    """model = torch.compile(model, mode=\'max-autotune\')"""\n'
+        "    return torch.compile(f, dynamic=False)\n"
+    )
+    assert find_compile_flags(source) == ()
+
+
+def test_coordinate_descent_tuning_is_allowed_on_medium_only() -> None:
+    source = "import torch\nimport torch._inductor.config as config\nconfig.coordinate_descent_tuning = True\n"
+    run = make_run(source=source)
+    assert check_compile_flags(rule_input([run], MEDIUM)).status is Status.PASS
+    assert check_compile_flags(rule_input([run], SMALL)).status is Status.FAIL
+
+
+def test_our_trainer_sections_report_lines_of_the_log() -> None:
+    source = (
+        "# >>> speedrun/trainer/model.py\nimport torch\nx = 1\n"
+        "# >>> speedrun/trainer/train.py\nimport torch\ntorch._inductor.config.max_autotune = True\n"
+    )
+    (flag,) = find_compile_flags(source)
+    assert flag.line == 6 and source.splitlines()[flag.line - 1].startswith("torch._inductor")
+
+
+# --- data pipeline ---------------------------------------------------------------------------------------------
+
+
+def test_pipeline_hash_ignores_layout_comments_and_docstrings_but_not_code() -> None:
+    base = data_pipeline_hash(SOURCE)
+    assert base is not None
+    reformatted = SOURCE.replace('    """Read one shard."""\n', "    # read one shard\n").replace(
+        "(str(file), ", "(str(file),"
+    )
+    assert data_pipeline_hash(reformatted) == base
+    assert data_pipeline_hash(SOURCE + "\nprint('unrelated code')\n") == base
+    changed = SOURCE.replace("256", "512")
+    assert data_pipeline_hash(changed) != base
+    assert data_pipeline_hash("import torch\nx = 1\n") is None
+
+
+def test_pipeline_hash_of_trainer_logs_is_the_data_section() -> None:
+    data = "import numpy\n\ndef load(path):\n    return numpy.fromfile(path)\n"
+    source = f"# >>> speedrun/trainer/model.py\nimport torch\n# >>> speedrun/trainer/data.py\n{data}"
+    assert data_pipeline_hash(source) == source_hash(data)
+    assert data_pipeline_hash(source.replace("model.py\nimport torch", "model.py\nimport os")) == source_hash(data)
+
+
+def test_data_pipeline_rule_for_trainer_logs() -> None:
+    data = "def load(path):\n    return open(path).read()\n"
+    source = f"# >>> speedrun/trainer/data.py\n{data}"
+    pinned = replace(SMALL, data_pipeline_sha256=source_hash(data) or "")
+    printed_wrong = replace(make_run(source=source), data_pipeline_sha256="0" * 64)
+    check = check_data_pipeline(rule_input([printed_wrong], pinned))
+    assert check.status is Status.PASS and "does not trust" in check.detail
+    check = check_data_pipeline(rule_input([make_run(source=source.replace("read()", "read(10)"))], pinned))
+    assert check.status is Status.FAIL
+    unpinned = replace(SMALL, data_pipeline_sha256="")
+    assert check_data_pipeline(rule_input([make_run(source=source)], unpinned)).status is Status.WARN
+
+
+def test_data_pipeline_rule_for_upstream_logs_compares_with_the_prior_record() -> None:
+    digest = data_pipeline_hash(SOURCE)
+    same = PriorRecord(10, 100.0, "record 10", pipeline_hash=digest)
+    assert check_data_pipeline(rule_input([make_run()], prior=same)).status is Status.PASS
+    other = PriorRecord(10, 100.0, "record 10", pipeline_hash="f" * 64)
+    changed = check_data_pipeline(rule_input([make_run()], prior=other))
+    assert changed.status is Status.WARN and "changed since record 10" in changed.detail
+    assert check_data_pipeline(rule_input([make_run()])).status is Status.NOT_APPLICABLE
+    assert check_data_pipeline(rule_input([make_run(source=None)])).status is Status.NOT_APPLICABLE
+
+
+def test_canonical_pipeline_hash_matches_the_trainer() -> None:
+    data = ROOT / "speedrun" / "trainer" / "data.py"
+    if not data.is_file():
+        pytest.skip("speedrun/trainer/data.py does not exist yet: nothing to pin")
+    digest = source_hash(data.read_text(encoding="utf-8"))
+    for track in (SMALL, MEDIUM):
+        assert track.data_pipeline_sha256 == digest, (
+            f"{track.path} pins {track.data_pipeline_sha256!r} but speedrun/trainer/data.py hashes to {digest}: "
+            "a change to the data pipeline must be deliberate; update data_pipeline_sha256 if it is"
+        )
+
+
+# --- hardware --------------------------------------------------------------------------------------------------
+
+
+def test_hardware() -> None:
+    assert check_hardware(rule_input([make_run()])).status is Status.PASS
+    a100 = GpuInfo(names=("NVIDIA A100-SXM4-80GB",) * 8, line=7)
+    check = check_hardware(rule_input([make_run(gpus=a100)]))
+    assert check.status is Status.WARN and "8x NVIDIA A100-SXM4-80GB" in check.detail
+    four = GpuInfo(names=("NVIDIA H100 80GB HBM3",) * 4, line=7)
+    assert check_hardware(rule_input([make_run(gpus=four)])).status is Status.WARN
+    unknown = check_hardware(rule_input([make_run(gpus=None)]))
+    assert unknown.status is Status.WARN and "no nvidia-smi block" in unknown.detail
+
+
+# --- independence ----------------------------------------------------------------------------------------------
+
+
+def test_independent_runs_pass() -> None:
+    runs = [make_run(f"r{i}.txt", 3.275 + i / 1e4, wobble=i / 1e3) for i in range(3)]
+    assert check_independence(rule_input(runs)).status is Status.PASS
+
+
+def test_byte_identical_logs_fail_and_count_once() -> None:
+    a = make_run("a.txt")
+    copy = replace(a, path=Path("copy_of_a.txt"))
+    b = make_run("b.txt", 3.277, wobble=0.01)
+    ri = rule_input([a, copy, b])
+    check = check_independence(ri)
+    assert check.status is Status.FAIL
+    assert "byte-identical" in check.detail and "copy_of_a.txt" in check.detail
+    assert len(ri.independent) == 2
+    assert check_loss(ri).figures["n"] == 2
+
+
+def test_identical_trajectories_fail() -> None:
+    a = make_run("a.txt", time_ms=90_000, wobble=0.0)
+    b = make_run("b.txt", time_ms=90_500, wobble=0.0)  # other bytes, same val losses at every val step
+    check = check_independence(rule_input([a, b]))
+    assert check.status is Status.FAIL and "identical val-loss trajectories" in check.detail
+
+
+def test_repeated_seed_warns() -> None:
+    runs = [make_run(f"r{i}.txt", 3.275 + i / 1e4, wobble=i / 1e3, seed=1234) for i in range(2)]
+    check = check_independence(rule_input(runs))
+    assert check.status is Status.WARN and "seed 1234" in check.detail
+    assert "r0.txt:60" in [str(e) for e in check.evidence]

@@ -1,0 +1,88 @@
+"""The judge's statistics agree with scipy's reference implementations, and the runs-needed search is exact."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from speedrun.judge import stats
+
+pytestmark = pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")
+
+losses = st.lists(st.floats(min_value=3.0, max_value=3.5, allow_nan=False), min_size=2, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=losses, target=st.floats(min_value=3.0, max_value=3.5))
+def test_one_sided_ttest_matches_scipy(values: list[float], target: float) -> None:
+    expected = scipy.stats.ttest_1samp(values, target, alternative="less").pvalue
+    got = stats.one_sided_ttest(values, target)
+    assert got is not None
+    if math.isnan(expected):  # zero spread: scipy gives up, the judge reports the limit
+        assert got in (0.0, 0.5, 1.0)
+    else:
+        assert got == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=losses, b=losses)
+def test_welch_matches_scipy(a: list[float], b: list[float]) -> None:
+    expected = scipy.stats.ttest_ind(a, b, equal_var=False)
+    got = stats.welch(a, b)
+    if math.isnan(expected.pvalue):
+        return
+    assert got.p == pytest.approx(expected.pvalue, rel=1e-6, abs=1e-12)
+    assert got.t == pytest.approx(expected.statistic, rel=1e-6, abs=1e-9)
+
+
+def test_published_example() -> None:
+    # Seven runs of a 2026 record, with the p-value its authors printed (0.0025).
+    values = [3.2767, 3.2777, 3.2795, 3.2774, 3.2799, 3.2779, 3.2777]
+    assert round(stats.one_sided_ttest(values, 3.28) or 1, 4) == 0.0025
+
+
+def test_one_run_has_no_p_value() -> None:
+    assert stats.one_sided_ttest([3.27], 3.28) is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    mean=st.floats(min_value=3.270, max_value=3.2799),
+    std=st.floats(min_value=1e-4, max_value=5e-3),
+)
+def test_runs_needed_is_the_smallest_sufficient_n(mean: float, std: float) -> None:
+    n = stats.runs_needed(mean, std, 3.28)
+    if n is None:
+        return  # beyond MAX_RUNS_NEEDED
+    t_crit = scipy.stats.t.ppf(0.99, df=n - 1)
+    assert (3.28 - mean) / std * math.sqrt(n) > t_crit
+    if n > 2:
+        t_crit_before = scipy.stats.t.ppf(0.99, df=n - 2)
+        assert (3.28 - mean) / std * math.sqrt(n - 1) <= t_crit_before + 1e-9
+
+
+def test_runs_needed_impossible_above_target() -> None:
+    assert stats.runs_needed(3.2801, 0.001, 3.28) is None
+    assert stats.runs_needed(3.28, 0.001, 3.28) is None
+    assert stats.runs_needed(3.27, 0.0, 3.28) == 2
+
+
+def test_normalised_time() -> None:
+    # prior record 100 s; the candidate is 2% faster than the baseline re-run on slower hardware
+    assert stats.normalised_time(100.0, 98.0, 100.0) == pytest.approx(98.0)
+    assert stats.normalised_time(79.2, 84.4295, 85.3943) == pytest.approx(79.2 * 84.4295 / 85.3943)
+    with pytest.raises(ValueError):
+        stats.normalised_time(100.0, 1.0, 0.0)
+
+
+def test_describe() -> None:
+    d = stats.describe([3.0, 1.0, 2.0, 4.0])
+    assert (d.n, d.mean, d.median, d.min, d.max) == (4, 2.5, 2.5, 1.0, 4.0)
+    assert d.std == pytest.approx(math.sqrt(5 / 3))
+    assert stats.describe([7.0]).std == 0.0
+    with pytest.raises(ValueError):
+        stats.describe([])
