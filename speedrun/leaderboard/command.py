@@ -69,13 +69,13 @@ def leaderboard(
                 f"out of date: {', '.join(map(str, stale))} ({summary}); run `speedrun leaderboard` to regenerate"
             )
             raise typer.Exit(1)
-        out.print(f"up to date: {board.readme}, {board.chart} ({summary})")
+        out.print(f"up to date: {board.readme}, {board.chart} ({summary})", soft_wrap=True)
         return
     written = write(board)
     if written:
-        out.print(f"wrote {', '.join(map(str, written))} ({summary})")
+        out.print(f"wrote {', '.join(map(str, written))} ({summary})", soft_wrap=True)
     else:
-        out.print(f"up to date: {board.readme}, {board.chart} ({summary})")
+        out.print(f"up to date: {board.readme}, {board.chart} ({summary})", soft_wrap=True)
 
 
 @records_app.command()
@@ -124,5 +124,5 @@ def new(
     if as_json:
         typer.echo(json.dumps(result.to_json()))
     else:
-        out.print(result.summary(), markup=False)
+        out.print(result.summary(), markup=False, soft_wrap=True)
     raise typer.Exit(0 if result.written else 1)

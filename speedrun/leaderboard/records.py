@@ -9,9 +9,11 @@ or URLs of files in the upstream repository, which a local copy of that reposito
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import sys
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -128,11 +130,25 @@ def load_records(records_dir: Path | None = None) -> list[Record]:
     root = default_records_dir() if records_dir is None else records_dir
     if not root.is_dir():
         raise BadInput(root, "records folder does not exist")
-    records = [
-        read_record(path, track) for track in TRACK_NAMES for path in sorted((root / track).glob(f"*/{RECORD_FILE}"))
-    ]
+    files = [(track, path) for track in TRACK_NAMES for path in sorted((root / track).glob(f"*/{RECORD_FILE}"))]
+    # The judge asks for the records once per record it judges: reuse them while no file changed.
+    key = tuple((track, path, *_stamp(path)) for track, path in files)
+    return list(_load_validated(key, date.today()))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_validated(key: tuple[tuple[str, Path, int, int], ...], today: date) -> tuple[Record, ...]:
+    records = [read_record(path, track) for track, path, *_ in key]
     _check_numbers(records)
-    return sorted(records, key=_order)
+    return tuple(sorted(records, key=_order))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        st = path.stat()
+    except OSError as e:
+        raise BadInput(path, f"cannot read: {e}") from None
+    return st.st_mtime_ns, st.st_size
 
 
 def current_record(track: str, records_dir: Path | None = None) -> Record | None:

@@ -10,9 +10,11 @@ judge's time normalised against the baseline re-run.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,22 +71,54 @@ def verify_records(
     *,
     records_dir: Path | None = None,
     judge: JudgeFunction | None = None,
+    workers: int | None = None,
 ) -> dict[Record, Verification]:
     """Judge every record whose logs are on this machine; records without local logs are left out.
 
     A folder that holds the linked logs of several records (upstream kept two medium-track records in one
     folder) is not one record's set of runs, so each of those records is judged on its linked file alone.
+    With the real judge and many records, the records are judged in `workers` processes (default: one per
+    CPU), since parsing the logs is most of the work.
     """
     linked = {record: _first_local_log(record, logs_dir) for record in records}
-    linked = {record: path for record, path in linked.items() if path is not None}
-    if judge is None and linked:
-        from speedrun.judge.judging import judge_path as judge
-    folders = Counter(path.parent if path.is_file() else path for path in linked.values())
+    folders = Counter(path.parent if path.is_file() else path for path in linked.values() if path is not None)
+    tasks = [
+        _Task(record, log, _record_root(record, log), folders[log.parent if log.is_file() else log] > 1, records_dir)
+        for record, log in linked.items()
+        if log is not None
+    ]
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if judge is not None or workers < 2 or len(tasks) < 8:
+        return {task.record: task.run(judge) for task in tasks}
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+        outcomes = list(pool.map(_run_task, tasks))
     results = {}
-    for record, log in linked.items():
-        shared = folders[log.parent if log.is_file() else log] > 1
-        results[record] = _verify(record, log, _record_root(record, log), shared, judge, records_dir)
+    for task, outcome in zip(tasks, outcomes, strict=True):
+        if isinstance(outcome, tuple):  # BadInput does not survive pickling; it comes back as its parts
+            raise BadInput(*outcome)
+        results[task.record] = outcome
     return results
+
+
+@dataclass(frozen=True)
+class _Task:
+    record: Record
+    log: Path
+    root: Path
+    shared: bool
+    records_dir: Path | None
+
+    def run(self, judge: JudgeFunction | None) -> Verification:
+        if judge is None:
+            from speedrun.judge.judging import judge_path as judge
+        return _verify(self.record, self.log, self.root, self.shared, judge, self.records_dir)
+
+
+def _run_task(task: _Task) -> Verification | tuple[str | None, str]:
+    try:
+        return task.run(None)
+    except BadInput as e:
+        return (e.path, e.problem)
 
 
 def _first_local_log(record: Record, logs_dir: Path | None) -> Path | None:
