@@ -36,9 +36,7 @@ LOG_SUFFIXES = (".txt", ".log")
 RULE_MIN_WIDTH = 20
 _RULE_START = b"=" * RULE_MIN_WIDTH
 _RULE_LINE = re.compile(rb"=+[ \t\r]*(?:\n|$)")
-_OWN_LINE_MARKERS = (b"\nRunning Python", b"\nRunning python", b"\nRunning PyTorch", b"\nRunning pytorch")
-_OWN_LINE_MARKERS += (b"\nRunning Triton", b"\nnvidia-smi", b"\n| NVIDIA-SMI", b"\nstep:", b"\ns:")
-_NEEDS_DIGIT = (b"\nstep:", b"\ns:")
+_OUTPUT_STARTS = (b"Running ", b"nvidia-smi")  # what a run prints first, right after its source
 _STEP = re.compile(
     r"step:(\d+)(?:/(\d+))?[ \t]+(?:(val_loss|train_loss):(\S+)[ \t]+)?"
     r"train_time:([-+]?[\d.]+(?:[eE][-+]?\d+)?)ms[ \t]+step_avg:(\S+?)ms[ \t\r]*$",
@@ -149,46 +147,45 @@ def _refuse_non_text(path: Path, data: bytes) -> None:
 def _split_source(data: bytes) -> tuple[str | None, int, int]:
     """Return (embedded source, its last line number, byte offset where the rest of the log starts).
 
-    The source ends at the last `=` line before the log's first own line (a `Running ...` version line,
-    the nvidia-smi output, or a step line), so a `=` line inside a docstring does not cut it short; with
-    no such line (a log cut off early) it ends at the first `=` line. Logs of late 2024 also open with a
-    `=` line, and then the source starts after it.
+    The source ends at a `=` line followed by the run's first own output (`Running ...` or `nvidia-smi`),
+    so a `=` line in a docstring does not cut it short. Where several qualify, the last one before the
+    first step line wins. Without any (a log cut off early) the first `=` line ends it. Logs of late 2024
+    also open with a `=` line, and then the source starts after it.
     """
-    first_own_line = _first_own_line(data)
-    closing = opening = _find_rule(data, 0)
-    while closing is not None:
-        following = _find_rule(data, closing[1])
-        if following is None or following[0] >= first_own_line:
-            break
-        closing = following
-    if opening is None or closing is None or opening[0] > first_own_line:
+    rules = []
+    rule = _find_rule(data, 0)
+    while rule is not None:
+        rules.append(rule)
+        rule = _find_rule(data, rule[1])
+    if not rules:
         return None, 0, 0
+    before_output = [r for r in rules if data.startswith(_OUTPUT_STARTS, r[1])]
+    if before_output:
+        first_step = _first_step_line(data, before_output[0][1])
+        closing = [r for r in before_output if r[0] < first_step][-1]
+    else:
+        closing = rules[0]
     start, first_line = 0, 1
-    if opening[0] == 0:
-        if closing is opening:
+    if rules[0][0] == 0:
+        if closing is rules[0]:
             return None, 0, 0  # a log that opens with a `=` line but embeds no source
-        start, first_line = opening[1], 2
+        start, first_line = rules[0][1], 2
     block = data[start : closing[0]]
     source = _cap_long_lines(block.decode("utf-8", errors="replace"))
     source_lines = first_line - 1 + block.count(b"\n")
     return source, source_lines, closing[0]
 
 
-def _first_own_line(data: bytes) -> int:
-    """Byte offset of the first line the training run printed itself (not its source), or len(data)."""
+def _first_step_line(data: bytes, start: int) -> int:
+    """Byte offset of the first `step:N` or llm.c `s:N` line at or after `start`, or len(data)."""
     found = len(data)
-    for marker in _OWN_LINE_MARKERS:
-        at = 0 if data.startswith(marker[1:]) else data.find(marker, 0, found)
-        while at >= 0 and marker in _NEEDS_DIGIT and not _digit_after(data, at, marker):
+    for marker in (b"\nstep:", b"\ns:"):
+        at = data.find(marker, start, found)
+        while at >= 0 and not data[at + len(marker) : at + len(marker) + 1].isdigit():
             at = data.find(marker, at + 1, found)
-        if 0 <= at < found:
+        if at >= 0:
             found = at
     return found
-
-
-def _digit_after(data: bytes, at: int, marker: bytes) -> bool:
-    end = at + len(marker) - (0 if data[at : at + 1] == b"\n" else 1)
-    return data[end : end + 1].isdigit()
 
 
 def _find_rule(data: bytes, start: int) -> tuple[int, int] | None:
