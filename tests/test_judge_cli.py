@@ -1,0 +1,250 @@
+"""`speedrun judge` end to end on logs written here: exit codes, --json, --markdown, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RULE = "=" * 100
+GPU_ROW = "|   {i}  NVIDIA H100 80GB HBM3          On  |   00000000:0A:00.0 Off |                    0 |"
+
+
+def log_text(
+    loss: float = 3.275,
+    time_ms: int = 90_000,
+    steps: int = 1000,
+    *,
+    source: str = "import torch\nmodel = torch.compile(model, dynamic=False)\n",
+    gpus: int = 8,
+    seed: int = 0,
+    truncate_at: int | None = None,
+    model_dim: int | None = None,
+) -> str:
+    """A log in the modern upstream shape: source, `=` line, versions, nvidia-smi, `=` line, step lines."""
+    if model_dim is not None:
+        source += f"model = GPT(vocab_size=50304, num_layers=12, num_heads=6, model_dim={model_dim})\n"
+    lines = [
+        *source.rstrip("\n").split("\n"),
+        RULE,
+        "Running Python 3.12.0",
+        "Running PyTorch 2.10.0 compiled for CUDA 12.8",
+    ]
+    lines += ["| NVIDIA-SMI 580.126.09             Driver Version: 580.126.09     CUDA Version: 13.0     |"]
+    lines += [GPU_ROW.format(i=i) for i in range(gpus)]
+    lines += [RULE]
+    for step in range(steps + 1):
+        if truncate_at is not None and step > truncate_at:
+            break
+        t = round(time_ms * step / steps)
+        avg = f"{t / step:.2f}" if step else "nan"
+        if step % 250 == 0:
+            val = loss if step == steps else 4.0 + (steps - step) / steps + seed / 1e4
+            lines.append(f"step:{step}/{steps} val_loss:{val:.4f} train_time:{t}ms step_avg:{avg}ms")
+        elif step % 10 == 0:
+            lines.append(f"step:{step}/{steps} train_time:{t}ms step_avg:{avg}ms")
+    if truncate_at is None:
+        lines.append("peak memory allocated: 30868 MiB reserved: 45200 MiB")
+    return "\n".join(lines) + "\n"
+
+
+def write_runs(folder: Path, losses: list[float], times: list[int] | None = None, **kwargs: object) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    times = times or [90_000 + 37 * i for i in range(len(losses))]
+    paths = []
+    for i, (loss, t) in enumerate(zip(losses, times, strict=True)):
+        path = folder / f"run{i:02d}.txt"
+        path.write_text(log_text(loss, t, seed=i, **kwargs), encoding="utf-8")  # type: ignore[arg-type]
+        paths.append(path)
+    return paths
+
+
+GOOD = [3.2770, 3.2775, 3.2768, 3.2781, 3.2772, 3.2779, 3.2766, 3.2774]
+BAD = [3.2810, 3.2790, 3.2805, 3.2799]
+
+
+def judge(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "speedrun", "judge", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str], name: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    message = proc.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert name in message
+
+
+def test_passing_folder_exits_0_and_json_has_the_documented_fields(tmp_path: Path) -> None:
+    write_runs(tmp_path / "sub", GOOD)
+    proc = judge(tmp_path / "sub", "--json", "--track", "small")
+    assert proc.returncode == 0, proc.stderr
+    (doc,) = json.loads(proc.stdout)
+    assert doc["verdict"] == "pass" and doc["track"] == "track_1_short" and doc["track_reason"] == "--track"
+    assert {"path", "runs", "summary", "checks"} <= set(doc)
+    assert len(doc["runs"]) == 8
+    assert set(doc["runs"][0]) >= {"file", "steps", "final_val_loss", "train_time_ms"}
+    assert doc["runs"][0]["steps"] == 1000 and doc["runs"][0]["final_val_loss"] == 3.277
+    summary = doc["summary"]
+    assert summary["n"] == 8
+    assert summary["p_value"] < 0.01
+    assert summary["mean_train_time_s"] == pytest.approx(sum(90 + 0.037 * i for i in range(8)) / 8)
+    for key in ("mean_val_loss", "std_val_loss", "median_train_time_s"):
+        assert isinstance(summary[key], float)
+    rules = {c["rule"]: c["status"] for c in doc["checks"]}
+    assert rules["loss"] == "pass" and rules["timing"] == "pass" and rules["hardware"] == "pass"
+    assert all(set(c) >= {"rule", "status", "detail"} for c in doc["checks"])
+
+
+def test_failing_folder_exits_1_and_the_table_names_the_rule(tmp_path: Path) -> None:
+    write_runs(tmp_path / "runs", BAD)
+    proc = judge(tmp_path / "runs", "--track", "small")
+    assert proc.returncode == 1, proc.stderr
+    assert "FAIL" in proc.stdout and "loss" in proc.stdout
+    assert "run00.txt:" in proc.stdout  # every run's result line is cited
+
+
+def test_several_paths_are_judged_each_on_its_own(tmp_path: Path) -> None:
+    write_runs(tmp_path / "good", GOOD)
+    write_runs(tmp_path / "bad", BAD)
+    proc = judge(tmp_path / "good", tmp_path / "bad", "--json", "--track", "small")
+    assert proc.returncode == 1
+    verdicts = [(Path(d["path"]).name, d["verdict"]) for d in json.loads(proc.stdout)]
+    assert verdicts == [("good", "pass"), ("bad", "fail")]
+
+
+def test_record_folder_is_judged_per_sub_folder_against_its_baseline(tmp_path: Path) -> None:
+    record = tmp_path / "records" / "track_1_short" / "2030-01-01_Faster"
+    write_runs(record / "baseline", GOOD, [91_000 + 50 * i for i in range(8)])
+    write_runs(record / "this_pr", GOOD, [89_000 + 50 * i for i in range(8)])
+    proc = judge(record, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (doc,) = json.loads(proc.stdout)
+    assert doc["path"].endswith("this_pr") and doc["track_reason"] == "path"
+    assert doc["baseline"]["path"].endswith("baseline")
+    speed = next(c for c in doc["checks"] if c["rule"] == "speed")
+    assert speed["status"] == "pass"
+    assert speed["figures"]["speedup"] == pytest.approx(91.175 / 89.175, rel=1e-4)
+
+
+def test_explicit_baseline_option(tmp_path: Path) -> None:
+    write_runs(tmp_path / "base", GOOD, [88_000 + 50 * i for i in range(8)])
+    write_runs(tmp_path / "cand", GOOD, [89_000 + 50 * i for i in range(8)])
+    proc = judge(tmp_path / "cand", "--baseline", tmp_path / "base", "--json", "--track", "small")
+    assert proc.returncode == 1  # slower than its baseline
+    (doc,) = json.loads(proc.stdout)
+    assert next(c for c in doc["checks"] if c["rule"] == "speed")["status"] == "fail"
+
+
+def test_track_from_model_size(tmp_path: Path) -> None:
+    write_runs(tmp_path / "m", [2.915, 2.912, 2.914, 2.911], model_dim=1024)
+    (doc,) = json.loads(judge(tmp_path / "m", "--json").stdout)
+    assert doc["track"] == "track_2_medium" and doc["track_reason"].startswith("model size")
+
+
+def test_markdown_is_written_once_and_never_overwritten_without_force(tmp_path: Path) -> None:
+    write_runs(tmp_path / "runs", GOOD)
+    out = tmp_path / "statistics.md"
+    assert judge(tmp_path / "runs", "--track", "small", "--markdown", out).returncode == 0
+    text = out.read_text(encoding="utf-8")
+    assert "p(val_loss < 3.28)" in text and "| run00.txt |" in text
+    out.write_text("mine", encoding="utf-8")
+    one_line_error(judge(tmp_path / "runs", "--track", "small", "--markdown", out), "statistics.md")
+    assert out.read_text(encoding="utf-8") == "mine"
+    assert judge(tmp_path / "runs", "--track", "small", "--markdown", out, "--force").returncode == 0
+    assert out.read_text(encoding="utf-8") == text
+
+
+def test_non_finite_loss_is_a_failed_check_naming_the_line(tmp_path: Path) -> None:
+    paths = write_runs(tmp_path / "runs", GOOD[:4])
+    paths[2].write_text(log_text().replace("val_loss:3.2750", "val_loss:nan"), encoding="utf-8")
+    proc = judge(tmp_path / "runs", "--track", "small", "--json")
+    assert proc.returncode == 1
+    (doc,) = json.loads(proc.stdout)
+    loss = next(c for c in doc["checks"] if c["rule"] == "loss")
+    assert loss["status"] == "fail" and "run02.txt:" in loss["detail"]
+
+
+def test_hostile_source_is_never_executed(tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    hostile = (
+        "import os\n"
+        f"os.system('touch {canary}')\n"
+        f"open({str(canary)!r}, 'w').write('ran')\n"
+        "__import__('shutil').rmtree('/')\n"
+        "model = torch.compile(model, dynamic=False)\n"
+    )
+    folder = tmp_path / "runs"
+    write_runs(folder, GOOD, source=hostile)
+    proc = judge(folder, "--track", "small", "--json")
+    assert proc.returncode in (0, 1), proc.stderr
+    assert not canary.exists()
+
+
+@pytest.mark.parametrize("case", ["missing", "empty_folder", "no_logs", "truncated", "non_utf8", "binary"])
+def test_bad_input_is_one_line_naming_the_file_and_exit_2(tmp_path: Path, case: str) -> None:
+    if case == "missing":
+        target, name = tmp_path / "nowhere", "nowhere"
+    elif case == "empty_folder":
+        target = tmp_path / "empty"
+        target.mkdir()
+        name = "empty"
+    elif case == "no_logs":
+        target = tmp_path / "notes"
+        target.mkdir()
+        (target / "README.md").write_text("# notes\n")
+        (target / "statistics.md").write_text("p=0.001\n")
+        (target / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+        name = "notes"
+    elif case == "truncated":
+        target = tmp_path / "cut.txt"
+        target.write_text(log_text().split("step:0/")[0] + "step:1/1000 train_time:90ms step_avg:90.00ms\n")
+        name = "cut.txt"
+    elif case == "non_utf8":
+        target = tmp_path / "latin.txt"
+        target.write_bytes(b"\xff\xfe\xfa garbage \xc3\x28\n" * 3)
+        name = "latin.txt"
+    else:
+        target = tmp_path / "image.txt"
+        target.write_bytes(bytes(range(256)) * 64)
+        name = "image.txt"
+    one_line_error(judge(target, "--track", "small"), name)
+
+
+def test_log_with_undecodable_bytes_in_its_source_still_parses(tmp_path: Path) -> None:
+    folder = tmp_path / "runs"
+    paths = write_runs(folder, GOOD)
+    data = paths[0].read_bytes()
+    paths[0].write_bytes(b"# caf\xe9 \xff\n" + data)
+    assert judge(folder, "--track", "small").returncode == 0
+
+
+def test_a_100_mb_line_is_handled(tmp_path: Path) -> None:
+    target = tmp_path / "huge.txt"
+    with target.open("w", encoding="utf-8") as f:
+        f.write("x = '")
+        chunk = "a" * (1 << 20)
+        for _ in range(100):
+            f.write(chunk)
+        f.write("'\n")
+        f.write(log_text(source="import torch\n"))
+    proc = judge(target, "--track", "small", "--json")
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode in (1, 2)  # one run: the loss rule cannot pass; or refused as bad input
+    if proc.returncode == 2:
+        one_line_error(proc, "huge.txt")
+
+
+def test_unknown_track_and_missing_baseline_are_bad_input(tmp_path: Path) -> None:
+    write_runs(tmp_path / "runs", GOOD)
+    one_line_error(judge(tmp_path / "runs", "--track", "large"), "large")
+    one_line_error(judge(tmp_path / "runs", "--baseline", tmp_path / "nope"), "nope")
