@@ -1,0 +1,88 @@
+"""The three outputs of the judge: stable JSON, pasteable Markdown, and a readable terminal table."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from speedrun.judge.judging import judge_runs
+from speedrun.judge.report import JSON_VERSION, print_table, to_json, to_markdown
+from speedrun.tracks import load_track
+from tests.test_rules import make_run
+
+SMALL = load_track("small")
+LOSSES = [3.2770, 3.2775, 3.2768, 3.2781, 3.2772]
+
+
+def judgement(losses: list[float] = LOSSES, start_ms: int = 90_000, **kwargs: object):  # type: ignore[no-untyped-def]
+    runs = tuple(make_run(f"run{i}.txt", v, time_ms=start_ms + 100 * i) for i, v in enumerate(losses))
+    return judge_runs(Path("records/x"), runs, SMALL, "--track", **kwargs)  # type: ignore[arg-type]
+
+
+def test_json_is_strict_and_has_the_documented_layout() -> None:
+    j = judgement()
+    (doc,) = to_json([j])
+    text = json.dumps([doc], allow_nan=False)  # raises on NaN: the document must be strict JSON
+    assert json.loads(text)[0] == doc
+    assert doc["json_version"] == JSON_VERSION
+    assert doc["verdict"] == "pass" and doc["track"] == "track_1_short" and doc["track_reason"] == "--track"
+    assert [r["file"] for r in doc["runs"]] == [f"run{i}.txt" for i in range(5)]
+    assert doc["runs"][0]["evidence"].startswith("run0.txt:")
+    assert doc["summary"]["n"] == 5
+    assert math.isclose(doc["summary"]["mean_val_loss"], sum(LOSSES) / 5)
+    assert [c["rule"] for c in doc["checks"]] == [
+        "loss",
+        "timing",
+        "speed",
+        "compile flags",
+        "data pipeline",
+        "hardware",
+        "independence",
+    ]
+    assert doc["baseline"] is None
+
+
+def test_json_turns_undefined_figures_into_null() -> None:
+    j = judgement([3.27])
+    (doc,) = to_json([j])
+    assert doc["summary"]["p_value"] is None
+    json.dumps(doc, allow_nan=False)
+    nan_run = replace(make_run("nan.txt"), steps=tuple(replace(s, val_loss=math.nan) for s in make_run().steps))
+    j = judge_runs(Path("x"), (nan_run,), SMALL, "path")
+    (doc,) = to_json([j])
+    assert doc["runs"][0]["final_val_loss"] is None
+    json.dumps(doc, allow_nan=False)
+
+
+def test_copies_are_marked_not_counted() -> None:
+    a = make_run("a.txt", 3.27)
+    runs = (a, replace(a, path=Path("a_copy.txt")), make_run("b.txt", 3.271))
+    (doc,) = to_json([judge_runs(Path("x"), runs, SMALL, "path")])
+    assert [r["counted"] for r in doc["runs"]] == [True, False, True]
+    assert doc["summary"]["n"] == 2
+    assert doc["verdict"] == "fail"
+
+
+def test_markdown_has_runs_summary_p_value_and_checks() -> None:
+    baseline = judgement([3.2776, 3.2780, 3.2771], start_ms=95_000)
+    text = to_markdown([judgement(baseline=baseline)])
+    assert text.startswith("# x: PASS")
+    assert "| run0.txt | 1500 | 3.2770 | 90000ms |" in text
+    assert "p(val_loss < 3.28) = **" in text
+    assert "## vs baseline" in text and "## Checks" in text
+    assert "| loss | pass |" in text
+
+
+def test_table_names_verdict_runs_and_every_rule() -> None:
+    buffer = io.StringIO()
+    print_table([judgement(LOSSES[:1])], Console(file=buffer, width=200, color_system=None))
+    text = buffer.getvalue()
+    assert text.startswith("FAIL")
+    assert "run0.txt:" in text
+    for rule in ("loss", "timing", "speed", "compile flags", "data pipeline", "hardware", "independence"):
+        assert rule in text
