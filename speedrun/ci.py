@@ -191,7 +191,10 @@ def judge_record(root: Path, folder: str) -> RecordResult:
     except BadInput as e:
         return RecordResult(folder, bad_input=str(e))
     return RecordResult(
-        folder, tuple(judgements), judge_markdown=to_markdown(judgements), judge_json=to_json(judgements)
+        folder,
+        tuple(judgements),
+        judge_markdown=strip_root(to_markdown(judgements), root),
+        judge_json=to_json(judgements),
     )
 
 
@@ -250,6 +253,13 @@ def run_ci(path: Path, base: str | None = None) -> CiReport:
     return CiReport(root, changes, records, check_leaderboard(root), notes)
 
 
+def strip_root(text: str, root: Path) -> str:
+    """Paths in the judge's text made relative to the repository, so the report reads the same on any machine."""
+    for prefix in dict.fromkeys((f"{root}/", f"{root.resolve()}/")):
+        text = text.replace(prefix, "")
+    return text
+
+
 def _fmt(value: float | None, spec: str, unit: str = "") -> str:
     return "–" if value is None else f"{value:{spec}}{unit}"
 
@@ -286,7 +296,8 @@ def _check_lines(root: Path, label: str, j: Judgement, status: Status) -> list[s
                 f"`{_relative(root, e.file)}{f':{e.line}' if e.line else ''}`" for e in check.evidence[:5]
             )
             more = f" (+{len(check.evidence) - 5} more)" if len(check.evidence) > 5 else ""
-            lines.append(f"- **{check.rule}** ({label}): {check.detail}" + (f" — {where}{more}" if where else ""))
+            detail = strip_root(check.detail, root)
+            lines.append(f"- **{check.rule}** ({label}): {detail}" + (f" — {where}{more}" if where else ""))
     return lines
 
 
@@ -297,7 +308,7 @@ def _record_markdown(root: Path, result: RecordResult) -> list[str]:
     if not result.judgements:
         return [*out, "No run logs in this folder: only its metadata changed, which the leaderboard check covers.", ""]
     out += [
-        "| runs | track | verdict | n | val loss (mean ± std) | p | mean time | median time | runs for p<0.01 |",
+        "| logs | track | verdict | n | val loss (mean ± std) | p | mean time | median time | runs for p<0.01 |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     groups: list[tuple[str, Judgement]] = []

@@ -387,7 +387,8 @@ def test_pr_with_a_banned_compile_flag_fails(project_origin: Path, tmp_path: Pat
     code, report, stderr = run_ci_in(pr, tmp_path)
     assert code == 1, report + stderr
     failing = report.split("Failing checks:")[1]
-    assert "coordinate_descent_tuning" in failing
+    assert "**compile flags**" in failing and "coordinate_descent_tuning" in failing
+    assert f"`{NEW_RECORD}/run-1.txt:" in failing and str(pr) not in report  # paths relative to the repository
 
 
 def test_pr_with_hostile_code_never_runs_it(project_origin: Path, tmp_path: Path) -> None:
@@ -399,7 +400,7 @@ def test_pr_with_hostile_code_never_runs_it(project_origin: Path, tmp_path: Path
     assert not list(pr.rglob("canary*"))
     # Read as text, the code is only what it claims to be: a training script with two odd lines.
     assert code == 0, report + stderr
-    assert f"### {NEW_RECORD}: pass" in report
+    assert f"### {NEW_RECORD}: pass" in report and "3.2762 ± 0.0008" in report
 
 
 def test_pr_outside_records_passes_with_a_note(project_origin: Path, tmp_path: Path) -> None:
