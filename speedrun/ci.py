@@ -19,6 +19,7 @@ from speedrun.judge.verdict import Judgement, Status
 from speedrun.tracks import TRACK_NAMES
 
 RECORDS = "records"
+FOLDERS_LISTED_OPEN = 10  # longer lists of metadata-only folders are collapsed
 DIFF_LINES_SHOWN = 80  # a stale README's diff beyond this is cut: the fix is one command anyway
 
 
@@ -305,8 +306,6 @@ def _record_markdown(root: Path, result: RecordResult) -> list[str]:
     out = [f"### {result.folder}: {result.status}", ""]
     if result.bad_input:
         return [*out, f"The judge could not read this record: {result.bad_input}", ""]
-    if not result.judgements:
-        return [*out, "No run logs in this folder: only its metadata changed, which the leaderboard check covers.", ""]
     out += [
         "| logs | track | verdict | n | val loss (mean ± std) | p | mean time | median time | runs for p<0.01 |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -342,11 +341,20 @@ def to_markdown(report: CiReport) -> str:
     if not c.record_folders and not c.removed_folders:
         out += [f"No record folder changed ({len(c.other_paths) + len(c.track_files)} other paths): nothing to judge."]
         out += [""]
-    for folder in c.removed_folders:
-        out += [f"- `{folder}` is removed by this change.", ""]
-    out += [f"> **Note:** {note}" for note in report.notes] + ([""] if report.notes else [])
+    for note in report.notes:
+        out += [f"> **Note:** {note}", ""]
     for result in report.records:
-        out += _record_markdown(report.root, result)
+        if result.status != "no logs":
+            out += _record_markdown(report.root, result)
+    metadata_only = [r.folder for r in report.records if r.status == "no logs"]
+    if metadata_only or c.removed_folders:
+        out += ["### Record folders without run logs", ""]
+        out += ["Nothing to judge in these; the leaderboard check below covers their `record.toml`.", ""]
+        listed = [f"- `{f}`" for f in metadata_only] + [f"- `{f}` (removed)" for f in c.removed_folders]
+        if len(listed) > FOLDERS_LISTED_OPEN:
+            out += [f"<details><summary>{len(listed)} folders</summary>", "", *listed, "", "</details>", ""]
+        else:
+            out += [*listed, ""]
     lb = report.leaderboard
     out += ["### Leaderboard", ""]
     if lb.bad_input:

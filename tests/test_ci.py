@@ -210,6 +210,18 @@ def test_exit_codes() -> None:
     assert _report(root, (failing, bad), fresh).problems == [bad.bad_input]
 
 
+def test_report_lists_folders_without_logs_once() -> None:
+    folders = tuple(f"records/track_1_short/2024-01-{d:02d}_Old" for d in range(1, 13))
+    changes = ci.Changes("main", "a" * 40, "b" * 40, folders, ("records/track_2_medium/2025-01-01_Gone",), (), ())
+    records = tuple(ci.RecordResult(f) for f in folders)
+    markdown = ci.to_markdown(ci.CiReport(Path("/repo"), changes, records, ci.LeaderboardResult(True)))
+    assert markdown.startswith("## speedrun ci: pass")
+    assert markdown.count("\n### ") == 2  # one section for all of them, then the leaderboard
+    assert "<details><summary>13 folders</summary>" in markdown
+    assert "- `records/track_1_short/2024-01-12_Old`" in markdown
+    assert "- `records/track_2_medium/2025-01-01_Gone` (removed)" in markdown
+
+
 def test_report_of_no_record_change_is_one_line_note() -> None:
     changes = ci.Changes("origin/main", "a" * 40, "b" * 40, (), (), (), ("docs/x.md", "speedrun/cli.py"))
     markdown = ci.to_markdown(ci.CiReport(Path("/repo"), changes, (), ci.LeaderboardResult(True)))
