@@ -165,7 +165,7 @@ def judge_path(
         baseline_path = Path(baseline)
     else:
         candidates = [k for k in groups if k != TOP_LEVEL_GROUP and Path(k).name.lower().startswith(BASELINE_PREFIX)]
-        baseline_key = (["baseline"] if "baseline" in candidates else sorted(candidates))[0] if candidates else None
+        baseline_key = pick_baseline({k: groups[k] for k in candidates})
         if baseline_key is not None and len(groups) == 1:
             baseline_key = None  # a folder holding only a baseline is judged as a submission of its own
         baseline_runs = groups[baseline_key] if baseline_key else ()
@@ -197,6 +197,23 @@ def judge_path(
             )
         )
     return judgements
+
+
+def pick_baseline(candidates: dict[str, tuple[RunLog, ...]]) -> str | None:
+    """Which `baseline*` sub-folder is the baseline: `baseline` itself, else the one whose runs are longest.
+
+    Folders such as baseline-s1430/ and baseline-s1480/ re-run the prior record at several step counts;
+    the prior record as published is the full schedule, and shorter ones are ablations. --baseline overrides.
+    """
+    if not candidates:
+        return None
+    if "baseline" in candidates:
+        return "baseline"
+
+    def longest_run(key: str) -> int:
+        return max((step.step for run in candidates[key] if (step := final_step(run)) is not None), default=0)
+
+    return max(sorted(candidates), key=longest_run)
 
 
 # --- the prior record, from the records store ------------------------------------------------------------------
