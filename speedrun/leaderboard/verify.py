@@ -24,7 +24,7 @@ from speedrun.leaderboard.records import Record, is_url, local_log_path
 
 JudgeFunction = Callable[..., list[Judgement]]
 
-_DECIMALS = re.compile(r"^\d+(?:\.(\d+))?")
+_PUBLISHED = re.compile(r"^(?P<digits>\d+(?:\.\d+)?) (?P<unit>seconds|minutes|hours)")
 _UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 
 
@@ -48,19 +48,25 @@ class Verification:
         return self.time_source is not None
 
 
-def published_precision_s(record: Record) -> float:
-    """One unit of the last published digit, in seconds: '2.933 minutes' -> 0.06 s, '22.3 minutes' -> 6 s."""
-    match = _DECIMALS.match(record.time_text)
-    decimals = len(match[1] or "") if match else 0
-    unit = record.time_text.rstrip("*").split()[-1]
-    return 10.0**-decimals * _UNIT_SECONDS[unit]
+def shows_as(seconds: float, record: Record) -> bool:
+    """Whether `seconds`, cut to the digits of the published time ('2.933 minutes'), is that time.
+
+    Authors cut a log's or a mean's time to a few digits by rounding down, up or to nearest, so any of the
+    three counts: the published value lies less than one unit of its last digit from the time.
+    """
+    match = _PUBLISHED.match(record.time_text)
+    if match is None:
+        return False
+    digits = match["digits"]
+    unit = 10.0 ** -len(digits.partition(".")[2])
+    scaled = seconds / _UNIT_SECONDS[match["unit"]]
+    return abs(scaled - float(digits)) < unit * (1 - 1e-9)
 
 
 def agreeing_source(record: Record, candidates: dict[str, float | None]) -> str | None:
-    """The first candidate time that the published time equals within its precision (rounded or truncated)."""
-    tolerance = published_precision_s(record) * (1 + 1e-9)
+    """The first candidate time that shows as the published time."""
     for source, seconds in candidates.items():
-        if seconds is not None and abs(seconds - record.time_seconds) < tolerance:
+        if seconds is not None and shows_as(seconds, record):
             return source
     return None
 
