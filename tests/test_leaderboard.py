@@ -18,7 +18,8 @@ from speedrun.errors import BadInput
 from speedrun.judge.runlog import RunLog, StepLine
 from speedrun.judge.verdict import Check, Judgement, Status, Summary
 from speedrun.leaderboard.generate import generate, write
-from speedrun.leaderboard.records import RECORD_FILE, load_records
+from speedrun.leaderboard.records import RECORD_FILE, load_records, read_record
+from speedrun.leaderboard.verify import shows_as
 from tests.conftest import ROOT
 
 MARKED_README = """\
@@ -347,3 +348,44 @@ def test_generate_refuses_an_empty_records_folder(tmp_path: Path) -> None:
     (tmp_path / "records").mkdir()
     with pytest.raises(BadInput, match=r"no record\.toml"):
         generate(tmp_path / "records", _readme(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("published", "seconds", "shows"),
+    [
+        ("2.863 minutes", 2.8624 * 60, True),  # rounded up (record 26)
+        ("2.717 minutes", 2.71797 * 60, True),  # rounded down (record 30)
+        ("2.358 minutes", 140.693, False),  # 2.3449 minutes: more than one digit off (record 40)
+        ("22.3 minutes", 22.36 * 60, True),
+        ("22.3 minutes", 22.41 * 60, False),
+        ("5.8 hours", 5.75 * 3600, True),
+        ("25.95 minutes*", 25.95 * 60, True),
+    ],
+)
+def test_shows_as_published(tmp_path: Path, published: str, seconds: float, shows: bool) -> None:
+    path = add_record(tmp_path, "2025-01-02_A", 1, published)
+    assert shows_as(seconds, read_record(path, "track_1_short")) is shows
+
+
+def test_records_new_refuses_logs_the_judge_fails_unless_forced(project: Path, upstream_records: Path) -> None:
+    runs = upstream_records / "track_1_short" / "2024-11-06_ShortcutsTweaks"  # mean loss above 3.28
+    args = (
+        "records",
+        "new",
+        runs,
+        "--track",
+        "small",
+        "--name",
+        "Shortcuts",
+        "--description",
+        "d",
+        "--date",
+        "2024-11-06",
+    )
+    proc = speedrun(*args, cwd=project)
+    assert proc.returncode == 1 and "not written" in proc.stdout, proc.stdout + proc.stderr
+    folder = project / "records" / "track_1_short" / "2024-11-06_Shortcuts"
+    assert not folder.exists() and not list(folder.parent.glob(".new-*"))
+    proc = speedrun(*args, "--force", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    assert read_record(folder / RECORD_FILE, "track_1_short").number == 3

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from speedrun.errors import BadInput
 from speedrun.judge.verdict import Judgement
-from speedrun.leaderboard.records import Record, is_url, local_log_path
+from speedrun.leaderboard.records import Record, local_log_path
 
 JudgeFunction = Callable[..., list[Judgement]]
 
@@ -206,8 +206,3 @@ def normalised_time_s(judgement: Judgement) -> float | None:
             if "normali" in key and isinstance(value, (int, float)) and math.isfinite(value):
                 return float(value) / 1000 if key.endswith("_ms") else float(value)
     return None
-
-
-def has_local_logs(record: Record) -> bool:
-    """Whether any log link of the record is a path into its own folder (rather than a URL)."""
-    return any(not is_url(link) for link in record.log_urls)
