@@ -305,7 +305,7 @@ def _check_lines(root: Path, label: str, j: Judgement, status: Status) -> list[s
 def _record_markdown(root: Path, result: RecordResult) -> list[str]:
     out = [f"### {result.folder}: {result.status}", ""]
     if result.bad_input:
-        return [*out, f"The judge could not read this record: {result.bad_input}", ""]
+        return [*out, f"The judge could not read this record: {strip_root(result.bad_input, root)}", ""]
     out += [
         "| logs | track | verdict | n | val loss (mean ± std) | p | mean time | median time | runs for p<0.01 |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -358,7 +358,7 @@ def to_markdown(report: CiReport) -> str:
     lb = report.leaderboard
     out += ["### Leaderboard", ""]
     if lb.bad_input:
-        out += [f"The records store could not be read: {lb.bad_input}"]
+        out += [f"The records store could not be read: {strip_root(lb.bad_input, report.root)}"]
     elif lb.up_to_date:
         out += ["The README tables and chart match `records/`."]
     else:

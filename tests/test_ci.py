@@ -437,16 +437,32 @@ def test_pr_with_a_stale_readme_fails(project_origin: Path, tmp_path: Path) -> N
     assert "The README is out of date with `records/`" in report and "Hand-edited row" in report
 
 
-def test_pr_with_an_unreadable_log_is_bad_input(project_origin: Path, tmp_path: Path) -> None:
-    def broken(repo: Path) -> None:
+def test_pr_with_a_truncated_log_fails_on_timing(project_origin: Path, tmp_path: Path) -> None:
+    def truncated(repo: Path) -> None:
         add_record(repo, GOOD_LOSSES)
         log = repo / NEW_RECORD / "run-1.txt"
         log.write_text(log.read_text(encoding="utf-8").split("step:750/1500")[0], encoding="utf-8")
 
-    pr = open_pr(project_origin, tmp_path, broken)
+    pr = open_pr(project_origin, tmp_path, truncated)
     code, report, stderr = run_ci_in(pr, tmp_path)
-    assert code in (1, 2), report + stderr  # a truncated run is a failed timing check or bad input: never a pass
-    assert "run-1.txt" in report
+    assert code == 1, report + stderr
+    failing = report.split("Failing checks:")[1].split("<details>")[0]
+    assert "**timing**" in failing and f"`{NEW_RECORD}/run-1.txt:" in failing
+
+
+def test_pr_with_a_malformed_record_toml_is_bad_input(project_origin: Path, tmp_path: Path) -> None:
+    def no_time(repo: Path) -> None:
+        toml = add_record(repo, GOOD_LOSSES) / "record.toml"
+        toml.write_text(toml.read_text(encoding="utf-8").replace('time = "1.250 minutes"\n', ""), encoding="utf-8")
+
+    pr = open_pr(project_origin, tmp_path, no_time, regenerate=False)
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert code == 2, report + stderr
+    assert report.startswith("## speedrun ci: bad input")
+    assert f"### {NEW_RECORD}: pass" in report  # the logs are still judged
+    problem = f"{NEW_RECORD}/record.toml: missing field 'time'"
+    assert f"The records store could not be read: {problem}" in report
+    assert stderr.count("\n") == 1 and problem in stderr
 
 
 @pytest.mark.archive
