@@ -420,6 +420,9 @@ def test_pr_outside_records_passes_with_a_note(project_origin: Path, tmp_path: P
     code, report, stderr = run_ci_in(pr, tmp_path)
     assert code == 0, report + stderr
     assert "No record folder changed (1 other paths): nothing to judge." in report
+    proc = speedrun(pr, "ci", "--json")
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 0 and (data["verdict"], data["records"], data["other_paths"]) == ("pass", [], 1)
 
 
 def test_pr_with_a_stale_readme_fails(project_origin: Path, tmp_path: Path) -> None:
