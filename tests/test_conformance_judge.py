@@ -1,0 +1,225 @@
+"""The judge against the whole upstream archive: parse rate, the authors' own figures, the published times.
+
+Every disagreement between the judge and a published figure is listed below with its cause, and the lists
+are exact: a figure that starts or stops agreeing fails the test, so the explanations cannot go stale.
+Run with `-s` to see the normalised-time table.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from speedrun.errors import BadInput
+from speedrun.judge.discover import find_run_logs
+from speedrun.judge.judging import judge_path
+from speedrun.judge.rules import final_time_ms
+from speedrun.judge.verdict import Judgement
+
+pytestmark = [pytest.mark.archive, pytest.mark.slow]
+
+UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
+# Stated figures: `p=0.0025`, `p = 0.0000`, `p(val_loss < 3.28) = **0.0024**`, `p<0.001`; means such as
+# `mean=3.2781`, `mean: 3.2785`, `mean loss of 3.2765`, a statistics.md `| val_loss mean | 3.27937 |` row.
+STATED_P = re.compile(r"(?<![\w.])p(?:\([^)\n]{0,20}\))?\s*(=|<)\s*\**\s*`?([0-9]*\.[0-9]+(?:e-?\d+)?)")
+STATED_MEAN = re.compile(r"(?:\bmean\s*[=:]\s*|mean loss of |val_loss mean \| [\d.]+ \| )(\d\.\d{3,})")
+LISTED_LOSSES = re.compile(r"(?:accs|losses)\s*=\s*\[([^\]]*)\]")
+
+# Record folders whose notes state a p-value or mean the judge does not reproduce from the logs in the archive:
+# why, and the run counts that show it (runs listed in the README's code, runs judged from the folder).
+STATED_EXCEPTIONS: dict[str, tuple[str, int | None, int]] = {
+    "2024-12-04_ValueEmbed": ("the README lists 40 runs; two of them have no log in the archive", 40, 38),
+    "2024-12-17_SparsifyEmbeds": ("the README pools 1261 runs of several records; the archive keeps 1 log", 1261, 1),
+    "2025-01-04_SoftCap": ("the README lists 80 runs; the archive keeps 1 log", 80, 1),
+    "2025-01-16_Sub3Min": ("the README greps logs that are not in the archive, which keeps 1", None, 1),
+    "2025-01-26_BatchSize": ("the README lists 81 runs; the archive keeps 2 logs", 81, 2),
+    "2025-07-12_BosAlign": ("the README lists 20 runs; the folder holds 21 (one more run, loss 3.2771)", 20, 21),
+    "2025-09-18_Smear": ("p agrees; the stated mean 3.2781 is the prior record's, quoted for comparison", 10, 10),
+    "2025-10-31_AdamSyncGradientHook": ("the README lists 10 runs; the archive has 5 logs, 3 not among them", 10, 5),
+    "2025-11-29_BatchSizeSchedule": ("the README lists 8 runs; the folder holds 11 (3 more runs)", 8, 11),
+    "2026-02-02_KernelTuning": ("the README lists 9 runs; the archive keeps 1 log", 9, 1),
+    "2026-02-06_SparseBigramGradient": ("the README tests 5 and 3 runs apart; the folder holds all 8", 5, 8),
+}
+
+# Leaderboard rows whose published time is the linked log's own train_time (checked below, to the published
+# rounding). The brief's "records 4 to 61" is not what the logs show: from record 26 on, published times are
+# mostly means over several runs, some over runs not in the archive, and later ones are normalised to a
+# baseline (see test_normalised_times).
+OWN_TIME = {
+    ("track_1_short", n) for n in (4, 5, 6, 7, 8, 9, 10, 11, 12, 18, 19, 20, 21, 22, 23, 24, 25, 27, 46, 60)
+} | {("track_2_medium", n) for n in (2, 3, 5, 6)}
+# Rows whose published time is the mean train_time of the runs in the linked log's folder.
+MEAN_TIME = {("track_1_short", n) for n in (13, 29, 31, 33, 34, 35, 36, 38, 39, 41, 54)}
+# The remaining rows with a log: the published time comes from runs the archive lacks or from a normalisation.
+# Medium 4, 7 and 8 have one log each, 0.2 to 13 s faster than published, and no notes saying why.
+OTHER_TIME = {
+    ("track_1_short", n)
+    for n in (26, 28, 30, 32, 37, 40, 42, 43, 44, 45, 47, 48, 49, 50, 51, 52, 53, 55, 56, 57, 58, 59, 61)
+} | {("track_1_short", n) for n in (62, 63, 64, 65, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 82, 83, 84)}
+OTHER_TIME |= {("track_2_medium", n) for n in (4, 7, 8)}
+
+# Normalised times (prior record's published time x candidate mean / baseline mean) agree with the published
+# time to 0.002 minutes (the published rounding is 0.0005), except those explained in NORMALISED_DIFFERENCES.
+NORMALISED_TOLERANCE_S = 0.002 * 60
+NORMALISED_DIFFERENCES = {
+    "2026-01-24_ImprovedLMHead/2026-01-24_ImprovedLMHead": "a single-GPU run beside the record, not a submission",
+    "2026-01-24_ImprovedLMHead/record": (
+        "1.5436 against the published 1.540: the folder has no notes saying how the published figure was normalised"
+    ),
+    "2026-03-22_VarlenMaxDocs/muon-beta2": "an ablation; the submission is combined/",
+    "2026-04-22_MuddFormer/baseline-s1430": "a shorter re-run of the prior record, not a submission",
+    "2026-04-22_MuddFormer/this_pr_v1": "the first version, which missed the loss target; v3 is the record",
+    "2026-04-22_MuddFormer/this_pr_v3": (
+        "1.3597 against the published 1.363: the published figure matches this_pr_v2 (1.3633), "
+        "while the leaderboard links this_pr_v3's log"
+    ),
+    "2026-04-29_XSAGatedLayers/baseline-s1410": "a shorter re-run of the prior record, not a submission",
+    "2026-05-19_FP8MLPUpProj/this_record": (
+        "1.3157 against the published 1.320: the logs show a 0.92% speed-up over record 83 (1.328), "
+        "the published figure 0.60%; the contributor's normalisation is not in the archive"
+    ),
+    "2026-05-20_BigramsSignTrick/pr299": (
+        "1.3377 against the published 1.328: the logs show a 1.13% speed-up over record 82 (1.353), as the "
+        "folder's own statistics.md says (-964.8 ms of 85394.3), while the published time implies 1.85%"
+    ),
+}
+
+
+def _close(stated: str, value: float | None, relation: str = "=") -> bool:
+    """Whether a judged value agrees with a stated one at the stated precision (`<` states a bound)."""
+    if value is None or not math.isfinite(value):
+        return False
+    if relation == "<":
+        return value < float(stated)
+    decimals = len(stated.split(".")[1]) if "." in stated and "e" not in stated else 4
+    if "e" in stated:
+        return math.isclose(float(stated), value, rel_tol=0.01)
+    return abs(float(stated) - value) <= 1.01 * 0.5 * 10**-decimals + 1e-12
+
+
+def _record_folders(records: Path) -> list[Path]:
+    return sorted(p for track in sorted(records.glob("track_*")) for p in track.iterdir() if p.is_dir())
+
+
+@pytest.fixture(scope="module")
+def judged(upstream_records: Path) -> dict[Path, list[Judgement]]:
+    """Every record folder of the archive judged once; folders of notes only are left out."""
+    result: dict[Path, list[Judgement]] = {}
+    for folder in _record_folders(upstream_records):
+        try:
+            result[folder] = judge_path(folder)
+        except BadInput as e:
+            if "no run logs" not in str(e):
+                raise
+    return result
+
+
+def test_at_least_99_percent_of_run_logs_are_judged(
+    upstream_records: Path, judged: dict[Path, list[Judgement]]
+) -> None:
+    found = set(find_run_logs(upstream_records))
+    used = {r.path for js in judged.values() for j in js for r in (*j.runs, *(j.baseline.runs if j.baseline else ()))}
+    missing = sorted(found - used)
+    print(f"\n{len(used)} of {len(found)} run logs judged; not judged: {[str(p) for p in missing]}")
+    assert len(used & found) >= 0.99 * len(found)
+
+
+def test_stated_p_values_and_means_agree(judged: dict[Path, list[Judgement]]) -> None:
+    disagreeing: dict[str, str] = {}
+    compared = 0
+    for folder, judgements in judged.items():
+        notes = [p for p in folder.rglob("*") if p.name.lower() in ("readme.md", "statistics.md")]
+        text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in notes)
+        stated_p = STATED_P.findall(text)
+        stated_mean = STATED_MEAN.findall(text)
+        if not stated_p and not stated_mean:
+            continue
+        compared += 1
+        groups = [*judgements, *(j.baseline for j in judgements if j.baseline)]
+        p_ok = not stated_p or any(_close(v, g.summary.p_value, rel) for rel, v in stated_p for g in groups)
+        mean_ok = not stated_mean or any(_close(v, g.summary.mean_val_loss) for v in stated_mean for g in groups)
+        if not (p_ok and mean_ok):
+            judged_figures = [(g.summary.n, g.summary.p_value, g.summary.mean_val_loss) for g in groups]
+            disagreeing[folder.name] = f"stated p {stated_p} mean {stated_mean}; judged (n, p, mean) {judged_figures}"
+            listed = [len(re.findall(r"\d\.\d+", m)) for m in LISTED_LOSSES.findall(text)]
+            if folder.name in STATED_EXCEPTIONS:
+                _, listed_n, judged_n = STATED_EXCEPTIONS[folder.name]
+                assert listed_n is None or listed_n in listed, (folder.name, listed)
+                assert judged_n in [len(g.runs) for g in groups], (folder.name, judged_figures)
+    print(f"\n{compared} record folders state figures; {compared - len(disagreeing)} agree with the judge")
+    for name, why in sorted(disagreeing.items()):
+        print(f"  {name}: {why}\n    because {STATED_EXCEPTIONS.get(name, ('UNEXPLAINED',))[0]}")
+    assert compared >= 40
+    assert set(disagreeing) == set(STATED_EXCEPTIONS)
+
+
+def _leaderboard_rows(reference_leaderboard: Path) -> list[dict[str, str]]:
+    with reference_leaderboard.open(encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def test_published_times(
+    upstream_records: Path, reference_leaderboard: Path, judged: dict[Path, list[Judgement]]
+) -> None:
+    found: dict[str, set[tuple[str, int]]] = {"own": set(), "mean": set(), "other": set()}
+    lines = []
+    for row in _leaderboard_rows(reference_leaderboard):
+        link = row["logs"].split(",")[0].strip()
+        log = upstream_records.parent / link
+        if not link or not log.is_file():
+            continue
+        value, unit = row["time"].rstrip("*").split()[:2]
+        decimals = len(value.split(".")[1]) if "." in value else 0
+        half_unit = 0.5 * 10**-decimals + 1e-9
+        folder = next(f for f in judged if f in log.parents)
+        group = next(j for j in judged[folder] if any(r.path == log for r in j.runs))
+        own_ms = final_time_ms(next(r for r in group.runs if r.path == log))
+        if own_ms is None:
+            continue  # llm.c and early 2024 logs carry no train_time
+        own_time = own_ms / 1000 / UNIT_SECONDS[unit]
+        mean_time = (group.summary.mean_train_time_s or math.nan) / UNIT_SECONDS[unit]
+        key = (row["track"], int(row["number"]))
+        if abs(own_time - float(value)) <= half_unit:
+            found["own"].add(key)
+        elif abs(mean_time - float(value)) <= half_unit:
+            found["mean"].add(key)
+        else:
+            found["other"].add(key)
+            lines.append(
+                f"  {key[0]} #{key[1]}: published {row['time']}, log {own_time:.4f}, folder mean {mean_time:.4f}"
+            )
+    print("\npublished times that are neither the log's own time nor its folder's mean:\n" + "\n".join(lines))
+    assert found["own"] == OWN_TIME
+    assert found["mean"] == MEAN_TIME
+    assert found["other"] == OTHER_TIME
+
+
+def test_normalised_times(judged: dict[Path, list[Judgement]], reference_leaderboard: Path) -> None:
+    rows = _leaderboard_rows(reference_leaderboard)
+    table = []
+    disagreeing = set()
+    for folder, judgements in judged.items():
+        row = next((r for r in rows if f"/{folder.name}/" in r["logs"] + "/"), None)
+        for j in judgements:
+            speed = next(c for c in j.checks if c.rule == "speed")
+            normalised = speed.figures.get("normalised_time_s")
+            if j.baseline is None or normalised is None or row is None:
+                continue
+            value, unit = row["time"].rstrip("*").split()[:2]
+            published = float(value) * UNIT_SECONDS[unit]
+            name = f"{folder.name}/{j.path.name}"
+            agrees = abs(normalised - published) <= NORMALISED_TOLERANCE_S
+            if not agrees:
+                disagreeing.add(name)
+            table.append(
+                f"  #{row['number']} {name}: judge {normalised / 60:.4f} min, published {row['time']}"
+                f" (baseline {j.baseline.path.name}, prior record {speed.figures.get('prior_record')})"
+                + ("" if agrees else f"\n      {NORMALISED_DIFFERENCES.get(name, 'UNEXPLAINED')}")
+            )
+    print("\nnormalised record times (prior time x candidate mean / baseline mean):\n" + "\n".join(table))
+    assert len(table) >= 10
+    assert disagreeing == set(NORMALISED_DIFFERENCES)
