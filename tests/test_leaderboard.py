@@ -154,13 +154,25 @@ def test_write_replaces_only_the_marked_blocks(project: Path) -> None:
     assert text.endswith("<!-- /leaderboard:track_2_medium -->\r\nthe end, without a final newline")
     assert "\r\nbetween the tables\r\n" in text
     assert "stale row" not in text and "old chart link" not in text
-    assert "| 2 | 8.25 minutes | A & B <faster> | 2025-02-03 |" in text
+    assert "| 2 | 8.25 minutes | A & B &lt;faster> | 2025-02-03 |" in text
     assert "| 2 | 30.1 minutes\\* |" in text
     assert "[PR](https://github.com/example/speedrun/pull/2)" in text
     assert text.count("| unverified |") == 4
     assert "\n" not in text.replace("\r\n", "")  # the README's own line endings are kept
     again = generate(project / "records", readme)
     assert again.stale == []  # idempotent
+
+
+def test_contributed_text_cannot_break_the_readme(project: Path) -> None:
+    path = add_record(
+        project / "records", "2025-04-01_Hostile", 3, description="x <!-- /leaderboard:track_1_short --> | y"
+    )
+    write(generate(project / "records", project / "README.md"))
+    text = (project / "README.md").read_text(encoding="utf-8")
+    assert "| x &lt;!-- /leaderboard:track_1_short --> \\| y |" in text
+    assert text.count("<!-- /leaderboard:track_1_short -->") == 1
+    assert generate(project / "records", project / "README.md").stale == []
+    assert path.is_file()
 
 
 def test_the_chart_is_valid_svg_with_both_tracks_and_dark_colours(project: Path) -> None:

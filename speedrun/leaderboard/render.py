@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from speedrun.errors import BadInput
 from speedrun.leaderboard.records import Record, is_url
@@ -61,15 +62,16 @@ def template_environment(override_dir: Path | None = None) -> jinja2.Environment
 
 
 def cell(text: str) -> str:
-    """Text made safe for one Markdown table cell."""
-    return " ".join(text.split()).replace("|", "\\|")
+    """Text made safe for one Markdown table cell: no line breaks, no column breaks, and no raw HTML, so a
+    description cannot open a comment that hides the rest of the README or forge a marker line."""
+    return " ".join(text.split()).replace("|", "\\|").replace("<", "&lt;")
 
 
 def link_target(target: str, record: Record, readme_dir: Path) -> str:
     """A URL as is; a path relative to the record folder as a path relative to the README."""
     if is_url(target):
         return target
-    return Path(os.path.relpath(record.folder.resolve() / target, readme_dir.resolve())).as_posix()
+    return quote(Path(os.path.relpath(record.folder.resolve() / target, readme_dir.resolve())).as_posix())
 
 
 def verified_cell(verification: Verification | None, track: Track) -> str:
@@ -123,7 +125,7 @@ def render_table(
 ) -> str:
     """One track's Markdown block: a heading line, the table, and the records' footnotes."""
     rows = build_rows(records, verifications, track, readme_dir)
-    notes = [(r.number, r.note) for r in records if r.note and not r.is_retiming]
+    notes = [(r.number, cell(r.note)) for r in records if r.note and not r.is_retiming]
     verified = sum(1 for r in records if r in verifications)
     return env.get_template("table.md.j2").render(track=track, rows=rows, notes=notes, verified=verified)
 
