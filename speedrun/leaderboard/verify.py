@@ -26,6 +26,7 @@ JudgeFunction = Callable[..., list[Judgement]]
 
 _PUBLISHED = re.compile(r"^(?P<digits>\d+(?:\.\d+)?) (?P<unit>seconds|minutes|hours)")
 _UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
+NORMALISED_FIGURE = "normalised_time_s"  # prior record time x candidate mean / baseline mean
 
 
 @dataclass(frozen=True)
@@ -200,9 +201,9 @@ def _figures(record: Record, log: Path, judgement: Judgement) -> Verification:
 
 
 def normalised_time_s(judgement: Judgement) -> float | None:
-    """The judge's record time normalised against the baseline re-run, from its speed check's figures."""
+    """The judge's record time normalised against the baseline re-run (its speed check's figure), if any."""
     for check in judgement.checks:
-        for key, value in check.figures.items():
-            if "normali" in key and isinstance(value, (int, float)) and math.isfinite(value):
-                return float(value) / 1000 if key.endswith("_ms") else float(value)
+        value = check.figures.get(NORMALISED_FIGURE) if check.rule == "speed" else None
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            return float(value)
     return None
