@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 RULE = "=" * 100
 GPU_ROW = "|   {i}  NVIDIA H100 80GB HBM3          On  |   00000000:0A:00.0 Off |                    0 |"
@@ -248,3 +251,64 @@ def test_unknown_track_and_missing_baseline_are_bad_input(tmp_path: Path) -> Non
     write_runs(tmp_path / "runs", GOOD)
     one_line_error(judge(tmp_path / "runs", "--track", "large"), "large")
     one_line_error(judge(tmp_path / "runs", "--baseline", tmp_path / "nope"), "nope")
+
+
+# --- property-based: whatever the bytes, the judge answers with a verdict or a clean BadInput -------------------
+
+MUTATIONS = st.sampled_from(["drop", "duplicate", "truncate", "garbage", "number", "swap"])
+
+
+def _mutate(text: str, ops: list[tuple[str, int, bytes]]) -> bytes:
+    lines = text.encode().split(b"\n")
+    for op, where, junk in ops:
+        i = where % max(1, len(lines))
+        if op == "drop" and lines:
+            del lines[i]
+        elif op == "duplicate" and lines:
+            lines.insert(i, lines[i])
+        elif op == "truncate":
+            lines = lines[:i]
+        elif op == "garbage":
+            lines.insert(i, junk)
+        elif op == "number" and lines:
+            lines[i] = re.sub(rb"\d", (junk[:1] or b"9").replace(b"\\", b"/"), lines[i], count=1)
+        elif op == "swap" and len(lines) > 1:
+            lines[i], lines[i - 1] = lines[i - 1], lines[i]
+    return b"\n".join(lines)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ops=st.lists(st.tuples(MUTATIONS, st.integers(0, 10_000), st.binary(max_size=40)), min_size=1, max_size=6),
+    loss=st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_judging_mutated_logs_gives_a_verdict_or_bad_input(tmp_path: Path, ops: list, loss: float) -> None:
+    from speedrun.errors import BadInput
+    from speedrun.judge.judging import judge_path
+    from speedrun.judge.report import to_json
+
+    folder = tmp_path / f"case{abs(hash((tuple(ops), loss))) % 10**9}"
+    folder.mkdir()
+    text = log_text(steps=200).replace("val_loss:3.2750", f"val_loss:{loss}")
+    (folder / "a.txt").write_bytes(_mutate(text, ops))
+    (folder / "b.txt").write_text(log_text(3.27, steps=200, seed=1), encoding="utf-8")
+    try:
+        judgements = judge_path(folder, track="small")
+    except BadInput as e:
+        assert "\n" not in str(e)
+        return
+    json.dumps(to_json(judgements), allow_nan=False)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=4096))
+def test_judging_random_bytes_gives_a_verdict_or_bad_input(tmp_path: Path, data: bytes) -> None:
+    from speedrun.errors import BadInput
+    from speedrun.judge.judging import judge_path
+
+    target = tmp_path / "random.txt"
+    target.write_bytes(data)
+    try:
+        judge_path(target, track="small")
+    except BadInput as e:
+        assert "random.txt" in str(e)
