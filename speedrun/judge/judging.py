@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from speedrun.leaderboard.records import Record
 
 BASELINE_PREFIX = "baseline"
+SOURCE_TREE_RECORDS = Path(__file__).resolve().parents[2] / "records"
 MODEL_DIM_TRACKS = {768: "track_1_short", 1024: "track_2_medium"}
 _MODEL_DIM = re.compile(r"\b(?:model_dim|n_embd)\s*[:=]\s*(\d+)")
 # Logs judged in this process and their data-pipeline hashes: a prior record is often judged just before.
@@ -229,10 +230,19 @@ def prior_record(path: Path, track: str, records_dir: Path | None) -> tuple[Prio
         from speedrun.leaderboard.records import load_records
     except ImportError:
         return None, "the records store is not available"
-    try:
-        records = [r for r in _load_records_once(load_records, records_dir) if r.track == track]
-    except BadInput as e:
-        return None, f"the records store cannot be read ({e})"
+    # Without --records: ./records, else the project's own; a ./records of logs only (the upstream archive's
+    # layout) holds no record.toml, and then the project's published records still apply.
+    stores = [records_dir] if records_dir is not None else [None, SOURCE_TREE_RECORDS]
+    records: list[Record] = []
+    for store in stores:
+        if store is not None and not store.is_dir():
+            continue
+        try:
+            records = [r for r in _load_records_once(load_records, store) if r.track == track]
+        except BadInput as e:
+            return None, f"the records store cannot be read ({e})"
+        if records:
+            break
     if not records:
         return None, f"no published records for {track}"
 
