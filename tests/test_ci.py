@@ -128,6 +128,20 @@ def test_find_changes_with_an_explicit_base_and_github_base_ref(
     assert ci.find_changes(pr).base == "origin/main"
 
 
+def test_find_changes_on_githubs_merge_commit(toy_origin: Path, tmp_path: Path) -> None:
+    """On pull_request, CI checks out a merge of the PR into the target branch; --base is the target's commit."""
+    pr = clone_for_pr(toy_origin, tmp_path / "pr")
+    write(pr / NEW_RECORD / "run.txt", "log\n")
+    commit_all(pr, "one record")
+    write(toy_origin / "records/track_1_short/2026-08-01_Other/record.toml", "number = 3\n")
+    commit_all(toy_origin, "someone else's record")
+    git(pr, "fetch", "-q", "origin")
+    base_sha = git(pr, "rev-parse", "origin/main").strip()
+    git(pr, "checkout", "-q", "--detach", base_sha)
+    git(pr, "merge", "-q", "--no-ff", "-m", "Merge my-record into main", "my-record")
+    assert ci.find_changes(pr, base_sha).record_folders == (NEW_RECORD,)
+
+
 def test_find_changes_without_origin_uses_local_main(toy_origin: Path) -> None:
     git(toy_origin, "checkout", "-q", "-b", "feature")
     write(toy_origin / NEW_RECORD / "run.txt", "log\n")
