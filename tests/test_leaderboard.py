@@ -401,3 +401,15 @@ def test_records_new_refuses_logs_the_judge_fails_unless_forced(project: Path, u
     proc = speedrun(*args, "--force", cwd=project)
     assert proc.returncode == 0, proc.stderr
     assert read_record(folder / RECORD_FILE, "track_1_short").number == 3
+
+
+def test_records_new_keeps_named_folders_apart(project: Path, upstream_records: Path) -> None:
+    source = upstream_records / "track_1_short" / "2026-02-28_TransposeCopyBackward"
+    args = ("records", "new", source / "this_pr", source / "baseline", "--track", "small", "--name", "Transpose")
+    proc = speedrun(*args, "--description", "d", "--date", "2026-02-28", "--force", "--json", cwd=project)
+    assert proc.returncode == 0, proc.stderr
+    folder = project / "records" / "track_1_short" / "2026-02-28_Transpose"
+    assert {p.name for p in folder.iterdir()} == {"this_pr", "baseline", RECORD_FILE}
+    record = read_record(folder / RECORD_FILE, "track_1_short")
+    assert record.log_urls and all(link.startswith("this_pr/") for link in record.log_urls)
+    assert json.loads(proc.stdout)["time_source"] == "normalised against the baseline"

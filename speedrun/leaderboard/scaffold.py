@@ -122,7 +122,11 @@ def scaffold(
 
 
 def _files_to_copy(logs: list[Path]) -> list[tuple[Path, Path]]:
-    """(source, path inside the record folder) for every regular file given or under a given folder."""
+    """(source, path inside the record folder) for every regular file given or under a given folder.
+
+    One folder given is the submission itself: its contents (logs, baseline/, this_pr/) become the record
+    folder's. Among several paths, each folder keeps its name (`this_pr/ baseline/` stay two sub-folders).
+    """
     files: list[tuple[Path, Path]] = []
     for given in logs:
         if given.is_symlink() or not given.exists():
@@ -130,8 +134,9 @@ def _files_to_copy(logs: list[Path]) -> list[tuple[Path, Path]]:
         if given.is_file():
             files.append((given, Path(given.name)))
             continue
+        prefix = Path() if len(logs) == 1 else Path(given.resolve().name)
         for path in sorted(given.rglob("*")):
-            relative = path.relative_to(given)
+            relative = prefix / path.relative_to(given)
             if any(part.startswith(".") for part in relative.parts) or path.is_symlink() or not path.is_file():
                 continue
             files.append((path, relative))
