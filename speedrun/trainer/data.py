@@ -233,10 +233,10 @@ class DistributedTokenLoader:
         global_index = 0
         # the next shard is read in the background while this one is consumed (file reads release the GIL)
         pending = self._prefetcher.submit(self._load, self.files[0])
-        for shard_number in count(1):
+        for shard_number in count():
             tokens, starts = pending.result()
-            pending = self._prefetcher.submit(self._load, self.files[shard_number % len(self.files)])
-            if shard_number % len(self.files) == 0:
+            pending = self._prefetcher.submit(self._load, self.files[(shard_number + 1) % len(self.files)])
+            if shard_number > 0 and shard_number % len(self.files) == 0:
                 if global_index == 0:
                     raise BadInput(self.files[0], f"the training shards hold no complete micro-batch of {t} tokens")
                 self.epoch += 1

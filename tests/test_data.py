@@ -1,0 +1,326 @@
+"""Token shards: the format, the synthetic language, the FineWeb fetch (offline, from a Hugging Face cache
+layout) and the loaders' promise that any GPU count sees the same batches."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from speedrun.errors import BadInput
+from speedrun.trainer.data import (
+    EOT_TOKEN,
+    HEADER_BYTES,
+    SHARD_MAGIC,
+    DistributedTokenLoader,
+    SyntheticLanguage,
+    batch_starts,
+    load_shard,
+    read_shard_header,
+    read_tokens,
+    train_files,
+    train_shard_name,
+    val_batches,
+    val_files,
+    write_shard,
+    write_synthetic,
+)
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("shards")
+    write_synthetic(data_dir, train_shards=3, tokens_per_shard=60_000, val_tokens=20_001, seed=3)
+    return data_dir
+
+
+# ------------------------------------------------------------------------------------------------ format
+
+
+def test_shard_round_trip(tmp_path: Path) -> None:
+    tokens = np.array([EOT_TOKEN, 0, 1, 65535, 42], dtype=np.uint16)
+    path = tmp_path / "a.bin"
+    write_shard(path, tokens)
+    assert path.stat().st_size == HEADER_BYTES + 2 * len(tokens)
+    assert read_shard_header(path) == len(tokens)
+    assert np.array_equal(read_tokens(path), tokens)
+    assert np.array_equal(read_tokens(path, limit=2), tokens[:2])
+    loaded = load_shard(path)
+    assert loaded.dtype == torch.uint16
+    assert loaded.to(torch.int64).tolist() == tokens.tolist()
+    assert not list(tmp_path.glob(".*tmp")), "the temporary file is renamed into place"
+
+
+def test_write_shard_refuses_tokens_that_do_not_fit(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        write_shard(tmp_path / "a.bin", np.array([70_000]))
+    with pytest.raises(ValueError):
+        write_shard(tmp_path / "a.bin", np.array([-1]))
+    write_shard(tmp_path / "a.bin", np.array([1, 2, 3], dtype=np.int64))  # in range: converted
+    assert read_tokens(tmp_path / "a.bin").tolist() == [1, 2, 3]
+
+
+def _raw_shard(path: Path, header: list[int], payload_tokens: int) -> Path:
+    head = np.zeros(256, dtype="<i4")
+    head[: len(header)] = header
+    path.write_bytes(head.tobytes() + b"\0\0" * payload_tokens)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("header", "payload", "problem"),
+    [
+        ([1234, 1, 10], 10, "magic number 1234"),
+        ([SHARD_MAGIC, 7, 10], 10, "version 7"),
+        ([SHARD_MAGIC, 1, 10], 9, "partial or corrupt"),
+        ([SHARD_MAGIC, 1, 10], 11, "partial or corrupt"),
+        ([SHARD_MAGIC, 1, -5], 0, "negative token count"),
+    ],
+    ids=["magic", "version", "short", "long", "negative"],
+)
+def test_bad_shards_are_named_and_refused(tmp_path: Path, header: list[int], payload: int, problem: str) -> None:
+    path = _raw_shard(tmp_path / "fineweb_train_000001.bin", header, payload)
+    with pytest.raises(BadInput) as caught:
+        read_shard_header(path)
+    assert caught.value.path == str(path)
+    assert problem in caught.value.problem
+
+
+def test_truncated_header(tmp_path: Path) -> None:
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"\0" * 100)
+    with pytest.raises(BadInput, match="truncated"):
+        read_shard_header(path)
+
+
+def test_missing_data_names_the_commands_that_fetch_it(tmp_path: Path) -> None:
+    for finder in (train_files, val_files):
+        with pytest.raises(BadInput) as caught:
+            finder(tmp_path / "nowhere")
+        assert "speedrun data fineweb --dir" in str(caught.value)
+        assert "speedrun data synthetic --dir" in str(caught.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BadInput, match="no training shards"):
+        train_files(tmp_path / "empty")
+
+
+def test_a_corrupt_shard_is_never_listed_for_training(shards: Path, tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    data_dir.mkdir()
+    for f in shards.glob("*.bin"):
+        (data_dir / f.name).write_bytes(f.read_bytes())
+    assert [f.name for f in train_files(data_dir)] == [train_shard_name(i) for i in (1, 2, 3)]
+    with open(data_dir / train_shard_name(2), "r+b") as f:
+        f.truncate(HEADER_BYTES + 100)
+    with pytest.raises(BadInput, match=train_shard_name(2)):
+        train_files(data_dir)
+
+
+# -------------------------------------------------------------------------------------- synthetic language
+
+
+def test_synthetic_is_seeded_and_shaped_like_fineweb(shards: Path) -> None:
+    names = sorted(p.name for p in shards.glob("*.bin"))
+    assert names == [*(train_shard_name(i) for i in (1, 2, 3)), "fineweb_val_000000.bin"]
+    assert read_shard_header(shards / "fineweb_val_000000.bin") == 20_001
+    language = SyntheticLanguage(seed=3)
+    assert np.array_equal(language.sample(60_000, 1), read_tokens(shards / train_shard_name(1)))
+    assert not np.array_equal(language.sample(5000, 1), language.sample(5000, 2)), "streams differ"
+    assert not np.array_equal(language.sample(5000, 1), SyntheticLanguage(seed=4).sample(5000, 1)), "seeds differ"
+    tokens = read_tokens(shards / train_shard_name(1))
+    assert tokens[0] == EOT_TOKEN
+    assert tokens.max() <= EOT_TOKEN
+    assert len(np.unique(tokens)) <= language.vocab
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def test_synthetic_language_has_structure_to_learn() -> None:
+    """Knowing the two previous tokens must cut the next token's entropy far below its unigram entropy,
+    and documents must be of a sensible length: that is what lets a tiny model's loss fall."""
+    tokens = SyntheticLanguage(seed=0).sample(400_000, 1).astype(np.int64)
+    unigram = _entropy(np.bincount(tokens))
+    _, context_ids = np.unique(tokens[:-2] * 65536 + tokens[1:-1], return_inverse=True)
+    joint = np.unique(context_ids * 65536 + tokens[2:], return_counts=True)[1]
+    contexts = np.bincount(context_ids)
+    conditional = _entropy(joint) - _entropy(contexts)
+    assert unigram > 5.5
+    assert conditional < 2.5
+    mean_doc = len(tokens) / np.count_nonzero(tokens == EOT_TOKEN)
+    assert 200 < mean_doc < 800
+
+
+# ------------------------------------------------------------------------------------------------ loaders
+
+
+def test_batch_starts_align_to_documents() -> None:
+    tokens = SyntheticLanguage(seed=1).sample(50_000, 1)
+    starts = batch_starts(tokens, 1024, align_to_bos=True)
+    assert len(starts) > 10
+    assert (tokens[starts] == EOT_TOKEN).all()
+    assert (np.diff(starts) >= 1024).all()
+    assert starts[-1] + 1025 <= len(tokens)
+    # nothing is skipped beyond the cut tail of the document at each micro-batch's end
+    for a, b in itertools.pairwise(starts):
+        assert not (tokens[a + 1024 : b] == EOT_TOKEN).any()
+    plain = batch_starts(tokens, 1024, align_to_bos=False)
+    assert plain.tolist() == list(range(0, len(tokens) - 1024, 1024))
+
+
+@pytest.mark.parametrize("align", [True, False], ids=["bos", "plain"])
+@pytest.mark.parametrize("world_size", [2, 4])
+def test_every_world_size_sees_the_single_process_batches(shards: Path, world_size: int, align: bool) -> None:
+    files = train_files(shards)
+    tokens_per_micro = 512
+    steps, micro_steps = 30, 4  # a global step of 4 micro-batches; 30 steps run past a shard boundary
+    single = DistributedTokenLoader(files, tokens_per_micro, 0, 1, align_to_bos=align)
+    expected = [next(single) for _ in range(steps * micro_steps)]
+    ranks = [
+        DistributedTokenLoader(files, tokens_per_micro, r, world_size, align_to_bos=align) for r in range(world_size)
+    ]
+    for step in range(steps):
+        global_batch = [next(ranks[r]) for _ in range(micro_steps // world_size) for r in range(world_size)]
+        reference = expected[step * micro_steps : (step + 1) * micro_steps]
+        got = sorted(torch.cat(b).tolist() for b in global_batch)
+        assert got == sorted(torch.cat(b).tolist() for b in reference), f"step {step}"
+    for loader in [single, *ranks]:
+        loader.close()
+
+
+def test_loader_batches_are_shifted_pairs_and_wrap_around(shards: Path) -> None:
+    files = train_files(shards)
+    loader = DistributedTokenLoader(files, 1000, 0, 1)
+    inputs, targets = next(loader)
+    assert inputs.dtype == torch.int32 and targets.dtype == torch.int64
+    assert inputs.shape == targets.shape == (1000,)
+    assert inputs[0].item() == EOT_TOKEN
+    assert torch.equal(inputs[1:].long(), targets[:-1])
+    stream = read_tokens(files[0]).astype(np.int64)
+    assert torch.equal(targets, torch.from_numpy(stream[1:1001]))
+    per_epoch = sum(len(batch_starts(read_tokens(f), 1000, True)) for f in files)
+    for _ in range(per_epoch - 1):
+        next(loader)
+    assert loader.epoch == 0
+    again, _ = next(loader)
+    assert loader.epoch == 1
+    assert torch.equal(again, inputs), "the second pass starts from the first batch again"
+    loader.close()
+
+
+def test_loader_refuses_shards_too_short_for_a_micro_batch(tmp_path: Path) -> None:
+    write_shard(tmp_path / "fineweb_train_000001.bin", np.full(100, EOT_TOKEN, dtype=np.uint16))
+    loader = DistributedTokenLoader([tmp_path / "fineweb_train_000001.bin"], 1000, 0, 1)
+    with pytest.raises(BadInput, match="no complete micro-batch"):
+        next(loader)
+    loader.close()
+
+
+@pytest.mark.parametrize(("world_size", "micro"), [(1, 4096), (2, 4096), (3, 3000), (4, 7000)])
+def test_val_batches_cover_exactly_the_requested_tokens(shards: Path, world_size: int, micro: int) -> None:
+    files = val_files(shards)
+    num_tokens = 20_000
+    per_rank = [list(val_batches(files, num_tokens, micro, rank, world_size)) for rank in range(world_size)]
+    chunks = sum(len(batches) for batches in per_rank)
+    assert chunks == -(-num_tokens // micro)
+    # chunk k went to rank k % W: dealt back in that order they must rebuild the stream exactly
+    in_order = [per_rank[k % world_size][k // world_size] for k in range(chunks)]
+    stream = torch.from_numpy(read_tokens(files[0]).astype(np.int64))
+    assert torch.equal(torch.cat([i for i, _ in in_order]).long(), stream[:num_tokens])
+    assert torch.equal(torch.cat([t for _, t in in_order]), stream[1 : num_tokens + 1])
+
+
+def test_val_batches_refuse_a_short_validation_shard(shards: Path) -> None:
+    with pytest.raises(BadInput, match="20002 are needed"):
+        list(val_batches(val_files(shards), 20_001, 4096, 0, 1))
+
+
+# ----------------------------------------------------------------------------------- FineWeb, offline
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _hf_cache(root: Path, train_shards: int) -> Path:
+    """A Hugging Face hub cache holding a small, valid copy of the FineWeb dataset repo."""
+    repo = root / "hub" / "datasets--kjj0--fineweb10B-gpt2"
+    snapshot = repo / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    language = SyntheticLanguage(seed=9)
+    write_shard(snapshot / "fineweb_val_000000.bin", language.sample(3000, 0))
+    for i in range(1, train_shards + 1):
+        write_shard(snapshot / train_shard_name(i), language.sample(3000 + i, i))
+    return snapshot
+
+
+def _fetch(cache: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_CACHE": str(cache / "hub"), "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
+    env.pop("HF_HOME", None)
+    command = [sys.executable, "-m", "speedrun", "data", "fineweb", "--dir", str(data_dir), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def _statuses(proc: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    assert proc.returncode == 0, proc.stderr
+    return {Path(row["file"]).name: row["status"] for row in json.loads(proc.stdout)["files"]}
+
+
+def test_fineweb_fetch_offline_copies_validates_and_repairs(tmp_path: Path) -> None:
+    snapshot = _hf_cache(tmp_path / "cache", train_shards=3)
+    data_dir = tmp_path / "fineweb"
+
+    first = _statuses(_fetch(tmp_path / "cache", data_dir, "--train-shards", "2", "--json"))
+    assert first == {"fineweb_val_000000.bin": "fetched", **{train_shard_name(i): "fetched" for i in (1, 2)}}
+    for name in first:
+        assert (data_dir / name).read_bytes() == (snapshot / name).read_bytes()
+        assert not (data_dir / name).is_symlink()
+
+    again = _statuses(_fetch(tmp_path / "cache", data_dir, "--train-shards", "3", "--json"))
+    assert set(again.values()) == {"present", "fetched"} and again[train_shard_name(3)] == "fetched"
+
+    damaged = data_dir / train_shard_name(2)
+    with open(damaged, "r+b") as f:
+        f.truncate(HEADER_BYTES + 10)
+    repaired = _fetch(tmp_path / "cache", data_dir, "--train-shards", "3")
+    assert repaired.returncode == 0, repaired.stderr
+    assert "was corrupt" in repaired.stderr and train_shard_name(2) in repaired.stderr
+    assert damaged.read_bytes() == (snapshot / train_shard_name(2)).read_bytes()
+    assert not list(data_dir.glob("*.corrupt"))
+
+
+def test_fineweb_fetch_refuses_a_corrupt_copy_and_keeps_it_out_of_training(tmp_path: Path) -> None:
+    snapshot = _hf_cache(tmp_path / "cache", train_shards=2)
+    data_dir = tmp_path / "fineweb"
+    data_dir.mkdir()
+    header = np.zeros(256, dtype="<i4")
+    header[:3] = (SHARD_MAGIC, 1, 5000)
+    (snapshot / train_shard_name(2)).write_bytes(header.tobytes() + b"\0" * 100)  # partial in the cache
+    (data_dir / train_shard_name(2)).write_bytes(b"garbage")  # and garbage in the folder
+
+    proc = _fetch(tmp_path / "cache", data_dir, "--train-shards", "2")
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert train_shard_name(2) in lines[0] and "partial or corrupt" in lines[0]
+    assert not (data_dir / train_shard_name(2)).exists(), "the bad file is out of the training glob"
+    assert (data_dir / f"{train_shard_name(2)}.corrupt").read_bytes() == b"garbage"
+    assert [f.name for f in train_files(data_dir)] == [train_shard_name(1)]
+
+
+def test_fineweb_fetch_without_network_or_cache_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "cache" / "hub").mkdir(parents=True)
+    proc = _fetch(tmp_path / "cache", tmp_path / "fineweb", "--train-shards", "1")
+    assert proc.returncode == 2
+    assert "fineweb_val_000000.bin" in proc.stderr and "download failed" in proc.stderr
+    assert "Traceback" not in proc.stderr
