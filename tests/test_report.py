@@ -13,7 +13,7 @@ from rich.console import Console
 from speedrun.judge.judging import judge_runs
 from speedrun.judge.report import JSON_VERSION, print_table, to_json, to_markdown
 from speedrun.tracks import load_track
-from tests.test_rules import make_run
+from tests.test_rules import edit_step, make_run
 
 SMALL = load_track("small")
 LOSSES = [3.2770, 3.2775, 3.2768, 3.2781, 3.2772]
@@ -52,7 +52,7 @@ def test_json_turns_undefined_figures_into_null() -> None:
     (doc,) = to_json([j])
     assert doc["summary"]["p_value"] is None
     json.dumps(doc, allow_nan=False)
-    nan_run = replace(make_run("nan.txt"), steps=tuple(replace(s, val_loss=math.nan) for s in make_run().steps))
+    nan_run = replace(make_run("nan.txt"), steps=tuple(edit_step(s, val_loss=math.nan) for s in make_run().steps))
     j = judge_runs(Path("x"), (nan_run,), SMALL, "path")
     (doc,) = to_json([j])
     assert doc["runs"][0]["final_val_loss"] is None

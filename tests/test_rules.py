@@ -89,6 +89,11 @@ def make_run(
     )
 
 
+def edit_step(step: StepLine, **changes: object) -> StepLine:
+    """A copy of a step line with some fields changed (StepLine is a NamedTuple or a frozen dataclass)."""
+    return step._replace(**changes) if hasattr(step, "_replace") else replace(step, **changes)  # type: ignore[arg-type]
+
+
 def rule_input(runs: list[RunLog], track=SMALL, **kwargs) -> RuleInput:
     runs_t = tuple(runs)
     return RuleInput(track=track, runs=runs_t, independent=independent_runs(runs_t), **kwargs)
@@ -164,7 +169,7 @@ def test_timing_fails_when_step_avg_disagrees() -> None:
     run = make_run()
     steps = list(run.steps)
     last = steps[-1]
-    steps[-1] = replace(last, step_avg_ms=(last.step_avg_ms or 0) * 0.9)
+    steps[-1] = edit_step(last, step_avg_ms=(last.step_avg_ms or 0) * 0.9)
     check = check_timing(rule_input([replace(run, steps=tuple(steps))]))
     assert check.status is Status.FAIL
     assert f"a.txt:{last.line}" in check.detail
@@ -173,7 +178,7 @@ def test_timing_fails_when_step_avg_disagrees() -> None:
 def test_timing_fails_when_time_goes_backwards() -> None:
     run = make_run()
     steps = list(run.steps)
-    steps[5] = replace(steps[5], train_time_ms=1.0)
+    steps[5] = edit_step(steps[5], train_time_ms=1.0)
     check = check_timing(rule_input([replace(run, steps=tuple(steps))]))
     assert check.status is Status.FAIL
     assert "backwards" in check.detail and f"a.txt:{steps[5].line}" in check.detail
@@ -182,7 +187,7 @@ def test_timing_fails_when_time_goes_backwards() -> None:
 def test_timing_fails_when_the_final_step_has_no_val_loss() -> None:
     run = make_run(steps=1500)
     cut = tuple(s for s in run.steps if s.step <= 1450)
-    cut = (*cut[:-1], replace(cut[-1], val_loss=None))
+    cut = (*cut[:-1], edit_step(cut[-1], val_loss=None))
     check = check_timing(rule_input([replace(run, steps=cut)]))
     assert check.status is Status.FAIL
     assert "last val loss at step 1000" in check.detail
@@ -190,7 +195,7 @@ def test_timing_fails_when_the_final_step_has_no_val_loss() -> None:
 
 def test_timing_not_applicable_without_train_time() -> None:
     run = make_run()
-    run = replace(run, steps=tuple(replace(s, train_time_ms=None, step_avg_ms=None) for s in run.steps))
+    run = replace(run, steps=tuple(edit_step(s, train_time_ms=None, step_avg_ms=None) for s in run.steps))
     assert check_timing(rule_input([run])).status is Status.NOT_APPLICABLE
 
 
