@@ -313,6 +313,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(project: Path, case: s
     assert not (project / "docs").exists()
 
 
+@pytest.mark.archive
 def test_records_new_scaffolds_a_folder_the_leaderboard_verifies(project: Path, upstream_records: Path) -> None:
     runs = upstream_records / "track_1_short" / "2025-10-04_Backout"
     args = (
@@ -379,6 +380,7 @@ def test_shows_as_published(tmp_path: Path, published: str, seconds: float, show
     assert shows_as(seconds, read_record(path, "track_1_short")) is shows
 
 
+@pytest.mark.archive
 def test_records_new_refuses_logs_the_judge_fails_unless_forced(project: Path, upstream_records: Path) -> None:
     runs = upstream_records / "track_1_short" / "2024-11-06_ShortcutsTweaks"  # mean loss above 3.28
     args = (
@@ -403,6 +405,7 @@ def test_records_new_refuses_logs_the_judge_fails_unless_forced(project: Path, u
     assert read_record(folder / RECORD_FILE, "track_1_short").number == 3
 
 
+@pytest.mark.archive
 def test_records_new_keeps_named_folders_apart(project: Path, upstream_records: Path) -> None:
     source = upstream_records / "track_1_short" / "2026-02-28_TransposeCopyBackward"
     args = ("records", "new", source / "this_pr", source / "baseline", "--track", "small", "--name", "Transpose")
