@@ -1,0 +1,165 @@
+"""Triton kernels, each beside the PyTorch reference it must match.
+
+The fused softcapped cross-entropy reads the bf16 head logits twice in the forward pass and once in the
+backward pass, and writes the gradient over the logits in place. PyTorch's path materialises fp32 copies of
+the logits, the softcapped logits and their log-softmax: at 48Ki tokens x 50304 classes that is tens of
+gigabytes of memory traffic per micro-step, which the kernel avoids.
+
+Triton is optional: on machines without it (or without a GPU) `softcapped_cross_entropy` runs the reference.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+try:
+    import triton
+    import triton.language as tl
+except ImportError:  # CPU-only installs
+    triton = None
+    tl = None
+
+SOFTCAP_KINDS = {"tanh": 0, "algebraic": 1}
+
+
+def softcap(logits: Tensor, cap: float, kind: str) -> Tensor:
+    """Squash logits smoothly into (-cap, cap): cap*tanh(x/cap), or cap*x/sqrt(x^2+cap^2)."""
+    if kind == "tanh":
+        return cap * torch.tanh(logits / cap)
+    if kind == "algebraic":
+        return cap * logits * torch.rsqrt(logits.square() + cap * cap)
+    raise ValueError(f"unknown softcap kind {kind!r}")
+
+
+def softcapped_cross_entropy_reference(logits: Tensor, targets: Tensor, cap: float, kind: str) -> Tensor:
+    """Mean cross-entropy of softcapped logits, in fp32: the definition the kernel must match."""
+    return F.cross_entropy(softcap(logits.float(), cap, kind), targets.long())
+
+
+if triton is not None:
+
+    @triton.jit
+    def _softcap_and_slope(x, cap, KIND: tl.constexpr):
+        """The softcapped value of x and its derivative d(softcap)/dx."""
+        if KIND == 0:
+            t = 2.0 / (1.0 + tl.exp(-2.0 * x / cap)) - 1.0  # tanh(x/cap)
+            return cap * t, 1.0 - t * t
+        else:
+            r = 1.0 / tl.sqrt(x * x + cap * cap)
+            return cap * x * r, cap * cap * cap * r * r * r
+
+    @triton.jit
+    def _softcapped_ce_forward(
+        logits_ptr,
+        targets_ptr,
+        losses_ptr,
+        lse_ptr,
+        row_stride,
+        vocab_size,
+        cap,
+        KIND: tl.constexpr,
+        BLOCK: tl.constexpr,
+    ):
+        row = tl.program_id(0).to(tl.int64)
+        row_ptr = logits_ptr + row * row_stride
+        running_max = tl.full([BLOCK], float("-inf"), tl.float32)
+        running_sum = tl.zeros([BLOCK], tl.float32)
+        for start in range(0, vocab_size, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            x = tl.load(row_ptr + cols, mask=cols < vocab_size, other=0.0).to(tl.float32)
+            z, _ = _softcap_and_slope(x, cap, KIND)
+            z = tl.where(cols < vocab_size, z, float("-inf"))
+            new_max = tl.maximum(running_max, z)
+            # lanes that have only seen -inf keep a zero sum (avoid inf - inf)
+            scale = tl.where(running_max == float("-inf"), 0.0, tl.exp(running_max - new_max))
+            running_sum = running_sum * scale + tl.where(z == float("-inf"), 0.0, tl.exp(z - new_max))
+            running_max = new_max
+        row_max = tl.max(running_max, axis=0)
+        total = tl.sum(running_sum * tl.exp(running_max - row_max), axis=0)
+        lse = row_max + tl.log(total)
+        target = tl.load(targets_ptr + row).to(tl.int64)
+        target_z, _ = _softcap_and_slope(tl.load(row_ptr + target).to(tl.float32), cap, KIND)
+        tl.store(losses_ptr + row, lse - target_z)
+        tl.store(lse_ptr + row, lse)
+
+    @triton.jit
+    def _softcapped_ce_backward(
+        logits_ptr,
+        targets_ptr,
+        lse_ptr,
+        grad_losses_ptr,
+        row_stride,
+        vocab_size,
+        cap,
+        KIND: tl.constexpr,
+        BLOCK: tl.constexpr,
+    ):
+        """Overwrites each logit with d(loss)/d(logit) = (softmax(z) - onehot) * slope * grad_loss."""
+        row = tl.program_id(0).to(tl.int64)
+        row_ptr = logits_ptr + row * row_stride
+        lse = tl.load(lse_ptr + row)
+        grad_loss = tl.load(grad_losses_ptr + row)
+        target = tl.load(targets_ptr + row).to(tl.int64)
+        for start in range(0, vocab_size, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            inside = cols < vocab_size
+            x = tl.load(row_ptr + cols, mask=inside, other=0.0).to(tl.float32)
+            z, slope = _softcap_and_slope(x, cap, KIND)
+            prob = tl.exp(z - lse)
+            grad = (prob - tl.where(cols == target, 1.0, 0.0)) * slope * grad_loss
+            tl.store(row_ptr + cols, grad.to(logits_ptr.dtype.element_ty), mask=inside)
+
+
+_BLOCK = 2048
+
+
+class _SoftcappedCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, logits: Tensor, targets: Tensor, cap: float, kind: str) -> Tensor:  # type: ignore[override]
+        assert logits.ndim == 2 and logits.stride(1) == 1, "logits must be (rows, vocab) with contiguous rows"
+        rows, vocab = logits.shape
+        losses = torch.empty(rows, device=logits.device, dtype=torch.float32)
+        lse = torch.empty_like(losses)
+        _softcapped_ce_forward[(rows,)](
+            logits, targets, losses, lse, logits.stride(0), vocab, cap, KIND=SOFTCAP_KINDS[kind], BLOCK=_BLOCK
+        )
+        ctx.save_for_backward(logits, targets, lse)
+        ctx.cap, ctx.kind = cap, kind
+        return losses
+
+    @staticmethod
+    def backward(ctx, grad_losses: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
+        logits, targets, lse = ctx.saved_tensors
+        rows, vocab = logits.shape
+        grad_losses = grad_losses.float().contiguous()
+        # the logits are not needed after this, so their memory holds the gradient
+        _softcapped_ce_backward[(rows,)](
+            logits,
+            targets,
+            lse,
+            grad_losses,
+            logits.stride(0),
+            vocab,
+            ctx.cap,
+            KIND=SOFTCAP_KINDS[ctx.kind],
+            BLOCK=_BLOCK,
+        )
+        return logits, None, None, None
+
+
+def triton_available(device: torch.device) -> bool:
+    return triton is not None and device.type == "cuda"
+
+
+def softcapped_cross_entropy(logits: Tensor, targets: Tensor, cap: float, kind: str) -> Tensor:
+    """Mean cross-entropy of softcapped logits. Fused Triton kernel on CUDA; the reference elsewhere.
+
+    On CUDA the logits' memory is reused for their gradient: do not read `logits` after backward.
+    """
+    if kind not in SOFTCAP_KINDS:
+        raise ValueError(f"unknown softcap kind {kind!r}")
+    if not triton_available(logits.device):
+        return softcapped_cross_entropy_reference(logits, targets, cap, kind)
+    return _SoftcappedCrossEntropy.apply(logits.contiguous(), targets.contiguous(), cap, kind).mean()

@@ -1,0 +1,289 @@
+"""The GPT of the speedrun records.
+
+A pre-norm transformer on one packed sequence of documents (batch size 1), with:
+rotary embeddings on half of each head's dimensions, QK-norm, ReLU^2 MLPs, zero-initialised output
+projections, value embeddings mixed into the values of the first and last layers, the normalised token
+embedding mixed back into every layer's input (x0), U-net skip connections with learned weights,
+document-aware causal attention with long and short sliding windows, and an untied head (FP8 on Hopper)
+whose logits are softcapped before the cross-entropy.
+
+Attention runs through FlexAttention on CUDA; on CPU the same mask is built densely for SDPA.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.attention.flex_attention import BlockMask, flex_attention
+
+from speedrun.trainer.config import ATTENTION_BLOCK_SIZE, ModelConfig
+from speedrun.trainer.kernels import softcapped_cross_entropy
+
+EOT_TOKEN = 50256  # GPT-2 end-of-text: it begins every document
+AttentionMask = BlockMask | Tensor  # a FlexAttention BlockMask on CUDA, a dense boolean (T, T) mask on CPU
+
+
+def rms_norm(x: Tensor) -> Tensor:
+    return F.rms_norm(x, (x.size(-1),))
+
+
+def uniform_init_(weight: Tensor) -> Tensor:
+    """Uniform init with std 0.5 / sqrt(fan_in), slightly smaller than PyTorch's default for linear layers."""
+    bound = 3**0.5 * 0.5 * weight.size(-1) ** -0.5
+    with torch.no_grad():
+        return weight.uniform_(-bound, bound)
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding on the first half of the head dimensions; the second half carries no position."""
+
+    def __init__(self, head_dim: int, max_seq_len: int, min_frequency: float) -> None:
+        super().__init__()
+        quarter = head_dim // 4
+        frequencies = min_frequency ** torch.linspace(0, 1, steps=quarter, dtype=torch.float32)
+        frequencies = torch.cat([frequencies, frequencies.new_zeros(quarter)])
+        angles = torch.outer(torch.arange(max_seq_len, dtype=torch.float32), frequencies)
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (T, heads, head_dim)
+        cos, sin = self.cos[: x.size(0), None, :], self.sin[: x.size(0), None, :]
+        x1, x2 = x.float().chunk(2, dim=-1)
+        return torch.cat((x1 * cos + x2 * sin, x2 * cos - x1 * sin), dim=-1).type_as(x)
+
+
+def attend(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale: float) -> Tensor:
+    """Masked attention on (T, heads, head_dim) tensors."""
+    q, k, v = (t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))
+    if isinstance(mask, BlockMask):
+        y = flex_attention(q, k, v, block_mask=mask, scale=scale)
+    else:
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
+    return y.squeeze(0).transpose(0, 1)
+
+
+class Attention(nn.Module):
+    def __init__(self, config: ModelConfig, max_seq_len: int) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = config.num_heads, config.head_dim
+        inner = config.num_heads * config.head_dim
+        # q, k and v stacked: Muon orthogonalises each of the three separately
+        self.qkv_w = nn.Parameter(uniform_init_(torch.empty(3, inner, config.model_dim)))
+        self.out_w = nn.Parameter(torch.zeros(config.model_dim, inner))
+        self.rotary = Rotary(config.head_dim, max_seq_len, config.rope_min_frequency)
+        self.scale = config.attn_scale
+        self.normalize_values = config.normalize_values
+
+    def forward(self, x: Tensor, value_embed: Tensor | None, value_lambdas: Tensor, mask: AttentionMask) -> Tensor:
+        T = x.size(0)
+        qkv = F.linear(x, self.qkv_w.flatten(0, 1).to(x.dtype)).view(T, 3 * self.num_heads, self.head_dim)
+        q, k, v = qkv.chunk(3, dim=1)
+        q, k = self.rotary(rms_norm(q)), self.rotary(rms_norm(k))
+        if self.normalize_values:
+            v = rms_norm(v)
+        v = value_lambdas[0] * v
+        if value_embed is not None:
+            v = v + value_lambdas[1] * value_embed.view_as(v)
+        y = attend(q, k, v, mask, self.scale).reshape(T, self.num_heads * self.head_dim)
+        return F.linear(y, self.out_w.to(y.dtype))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        hidden = config.mlp_ratio * config.model_dim
+        self.fc_w = nn.Parameter(uniform_init_(torch.empty(hidden, config.model_dim)))
+        self.proj_w = nn.Parameter(torch.zeros(config.model_dim, hidden))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(F.relu(F.linear(x, self.fc_w.to(x.dtype))).square(), self.proj_w.to(x.dtype))
+
+
+class Block(nn.Module):
+    """One layer. Per-layer differences (mixing weights, mask) come in as arguments so one compiled graph serves
+    every layer of the same kind (with or without attention, with or without a value embedding)."""
+
+    def __init__(self, config: ModelConfig, max_seq_len: int, has_attention: bool) -> None:
+        super().__init__()
+        self.attn = Attention(config, max_seq_len) if has_attention else None
+        self.mlp = MLP(config)
+
+    def forward(
+        self,
+        x: Tensor,
+        x0: Tensor,
+        value_embed: Tensor | None,
+        residual_lambdas: Tensor,
+        value_lambdas: Tensor,
+        mask: AttentionMask,
+    ) -> Tensor:
+        x = residual_lambdas[0] * x + residual_lambdas[1] * x0
+        if self.attn is not None:
+            x = x + self.attn(rms_norm(x), value_embed, value_lambdas, mask)
+        return x + self.mlp(rms_norm(x))
+
+
+class _Fp8Linear(torch.autograd.Function):
+    """x @ w.T with both operands scaled into float8 e4m3 and the output gradient into e5m2 (Hopper)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor, x_scale: float, w_scale: float, grad_scale: float) -> Tensor:  # type: ignore[override]
+        x8 = (x / x_scale).to(torch.float8_e4m3fn)
+        w8 = (w / w_scale).to(torch.float8_e4m3fn)
+        one = torch.ones((), device=x.device, dtype=torch.float32)
+        out = torch._scaled_mm(
+            x8, w8.t(), scale_a=one * x_scale, scale_b=one * w_scale, out_dtype=torch.bfloat16, use_fast_accum=True
+        )
+        ctx.save_for_backward(x8, w8)
+        ctx.scales = (x_scale, w_scale, grad_scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor, None, None, None]:  # type: ignore[override]
+        x8, w8 = ctx.saved_tensors
+        x_scale, w_scale, grad_scale = ctx.scales
+        one = torch.ones((), device=grad_out.device, dtype=torch.float32)
+        g8 = (grad_out / grad_scale).to(torch.float8_e5m2)
+        # _scaled_mm wants its first operand row-major and its second column-major
+        grad_x = torch._scaled_mm(
+            g8, w8.t().contiguous().t(), scale_a=one * grad_scale, scale_b=one * w_scale, out_dtype=torch.bfloat16
+        )
+        grad_w = torch._scaled_mm(
+            x8.t().contiguous(),
+            g8.t().contiguous().t(),
+            scale_a=one * x_scale,
+            scale_b=one * grad_scale,
+            out_dtype=torch.float32,
+        ).t()
+        return grad_x, grad_w, None, None, None
+
+
+def fp8_supported(device: torch.device) -> bool:
+    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
+
+
+class GPT(nn.Module):
+    def __init__(self, config: ModelConfig, max_seq_len: int) -> None:
+        super().__init__()
+        if config.num_heads * config.head_dim != config.model_dim:
+            raise ValueError("value embeddings need num_heads * head_dim == model_dim")
+        self.config = config
+        self.embed = nn.Embedding(config.vocab_size, config.model_dim)
+        self.value_embeds = nn.ModuleList(
+            nn.Embedding(config.vocab_size, config.model_dim) for _ in range(config.value_embed_count)
+        )
+        self.blocks = nn.ModuleList(
+            Block(config, max_seq_len, has_attention=i not in config.layers_without_attention)
+            for i in range(config.num_layers)
+        )
+        self.head_w = nn.Parameter(torch.zeros(config.vocab_size, config.model_dim))
+        self.skip_weights = nn.Parameter(torch.ones(len(config.skip_connections)))
+        # per layer: (weight of the residual stream, weight of x0) and (weight of v, weight of the value embedding)
+        self.residual_lambdas = nn.Parameter(torch.tensor([[1.0, 0.0]] * config.num_layers))
+        self.value_lambdas = nn.Parameter(torch.tensor([[0.5, 0.5]] * config.num_layers))
+        # document ids of the current sequence, read by the FlexAttention mask of partially masked blocks
+        self.register_buffer("doc_ids", torch.zeros(max_seq_len, dtype=torch.int32), persistent=False)
+        self.use_fp8_head = False
+        self._mask_mod: object | None = None
+
+    def hidden_matrices(self) -> list[nn.Parameter]:
+        """The parameters Muon optimises: every matrix inside the transformer blocks."""
+        return [p for p in self.blocks.parameters() if p.ndim >= 2]
+
+    def _document_causal_mask_mod(self) -> object:
+        """One mask function for the whole run (a new one per step would make compiled graphs re-check it)."""
+        if self._mask_mod is None:
+            doc_ids = self.doc_ids
+
+            def document_causal(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+                return (q_idx >= kv_idx) & (doc_ids[q_idx] == doc_ids[kv_idx])
+
+            self._mask_mod = document_causal
+        return self._mask_mod
+
+    def attention_masks(self, inputs: Tensor, window_blocks: int) -> tuple[AttentionMask, AttentionMask]:
+        """Long and short (half) window masks: causal, within one document, and at most `window_blocks`
+        blocks of 128 tokens back (the query's own block included)."""
+        T = inputs.numel()
+        docs = (inputs == EOT_TOKEN).cumsum(0).to(torch.int32)
+        if inputs.device.type != "cuda":
+            return dense_attention_mask(docs, window_blocks), dense_attention_mask(docs, max(window_blocks // 2, 1))
+        self.doc_ids[:T].copy_(docs)
+        mask_mod = self._document_causal_mask_mod()
+        return (
+            block_attention_mask(docs, window_blocks, mask_mod),
+            block_attention_mask(docs, max(window_blocks // 2, 1), mask_mod),
+        )
+
+    def forward(self, inputs: Tensor, targets: Tensor, window_blocks: int) -> Tensor:
+        """Mean cross-entropy of predicting `targets` from `inputs` (both 1-D, one packed sequence)."""
+        config = self.config
+        compute_dtype = torch.bfloat16 if inputs.device.type == "cuda" else torch.float32
+        long_mask, short_mask = self.attention_masks(inputs, window_blocks)
+        value_embeds = [embed(inputs).to(compute_dtype) for embed in self.value_embeds]
+        x = x0 = rms_norm(self.embed(inputs).to(compute_dtype))
+        outputs: list[Tensor] = []
+        for i, (block, ve_index) in enumerate(zip(self.blocks, config.value_embed_layers(), strict=True)):
+            for k, (source, target) in enumerate(config.skip_connections):
+                if target == i:
+                    x = x + self.skip_weights[k].to(x.dtype) * outputs[source]
+            mask = long_mask if i in config.long_window_layers else short_mask
+            value_embed = None if ve_index is None else value_embeds[ve_index]
+            x = block(x, x0, value_embed, self.residual_lambdas[i].to(x.dtype), self.value_lambdas[i].to(x.dtype), mask)
+            outputs.append(x)
+        x = rms_norm(x)
+        if self.training:
+            return self._loss(x, targets)
+        # evaluation sequences are long: compute the logits a slice at a time
+        chunks = max(1, x.size(0) // 32768)
+        losses = [self._loss(xs, ts) for xs, ts in zip(x.chunk(chunks), targets.chunk(chunks), strict=True)]
+        return torch.stack(losses).mean()
+
+    def _loss(self, x: Tensor, targets: Tensor) -> Tensor:
+        if self.training and self.use_fp8_head:
+            logits = _Fp8Linear.apply(x.contiguous(), self.head_w.to(torch.bfloat16), *self.config.fp8_scales)
+        else:
+            logits = F.linear(x, self.head_w.to(x.dtype))
+        return softcapped_cross_entropy(logits, targets, self.config.logit_softcap, self.config.softcap_kind)
+
+
+def dense_attention_mask(docs: Tensor, window_blocks: int) -> Tensor:
+    """Boolean (T, T) mask, True where query q may attend to key k."""
+    pos = torch.arange(docs.numel(), device=docs.device)
+    q, k = pos[:, None], pos[None, :]
+    in_window = (q // ATTENTION_BLOCK_SIZE - k // ATTENTION_BLOCK_SIZE) < window_blocks
+    return (q >= k) & (docs[:, None] == docs[None, :]) & in_window
+
+
+def _ordered(block_mask: Tensor) -> tuple[Tensor, Tensor]:
+    """Dense (Q, K) block mask -> (count per query block, key block indices with the selected ones first)."""
+    counts = block_mask.sum(dim=-1, dtype=torch.int32)
+    indices = block_mask.to(torch.int8).argsort(dim=-1, descending=True, stable=True).to(torch.int32)
+    return counts[None, None].contiguous(), indices[None, None].contiguous()
+
+
+def block_attention_mask(docs: Tensor, window_blocks: int, mask_mod: object) -> BlockMask:
+    """The same mask as `dense_attention_mask`, as a FlexAttention BlockMask built directly from block ranges
+    of document ids (cheaper than evaluating the mask on every block pair)."""
+    n = docs.numel() // ATTENTION_BLOCK_SIZE
+    blocks = docs.view(n, ATTENTION_BLOCK_SIZE)
+    first, last = blocks[:, 0], blocks[:, -1]
+    idx = torch.arange(n, device=docs.device)
+    qb, kb = idx[:, None], idx[None, :]
+    in_window = (qb >= kb) & (qb - kb < window_blocks)
+    # some pair of tokens may attend: the key block's documents reach the query block's first document
+    some = in_window & (last[None, :] >= first[:, None])
+    # every pair may attend: strictly earlier block, both blocks inside one and the same document
+    single_doc = first == last
+    every = in_window & (qb > kb) & single_doc[:, None] & single_doc[None, :] & (first[:, None] == first[None, :])
+    partial_counts, partial_indices = _ordered(some & ~every)
+    full_counts, full_indices = _ordered(every)
+    return BlockMask.from_kv_blocks(
+        partial_counts,
+        partial_indices,
+        full_counts,
+        full_indices,
+        BLOCK_SIZE=ATTENTION_BLOCK_SIZE,
+        mask_mod=mask_mod,
+    )

@@ -1,0 +1,114 @@
+"""Optimisers: Muon for the hidden matrices, Adam for everything else.
+
+Muon keeps SGD momentum (Nesterov style) and replaces each matrix update by an approximately orthogonal
+matrix with the same singular vectors, computed by a Newton-Schulz iteration. The iteration is the costly
+part, so with several processes each one orthogonalises a share of the matrices and the results are shared
+with an all-gather.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+# quintic coefficients: a steep slope at zero so small singular values grow fast, at the price of not
+# converging exactly to 1 (the result's singular values end up spread around 1, which trains just as well)
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+
+
+def newton_schulz(G: Tensor, steps: int = 5) -> Tensor:
+    """Approximately orthogonalise G (or a batch of matrices, over the last two dims): U S V^T -> U S' V^T, S' ~ 1.
+
+    Runs in bf16 on CUDA and in fp32 elsewhere.
+    """
+    a, b, c = NS_COEFFICIENTS
+    X = G.to(torch.bfloat16 if G.is_cuda else torch.float32)
+    wide = X.size(-2) <= X.size(-1)
+    if not wide:  # iterate on the smaller Gram matrix
+        X = X.mT
+    X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # spectral norm <= Frobenius norm <= 1
+    batch_shape = X.shape[:-2]
+    X = X.reshape(-1, *X.shape[-2:])
+    for _ in range(steps):
+        A = X @ X.mT
+        B = torch.baddbmm(A, A, A, beta=b, alpha=c)  # b*A + c*A@A in one call
+        X = torch.baddbmm(X, B, X, beta=a)  # a*X + B@X
+    X = X.reshape(*batch_shape, *X.shape[-2:])
+    return X if wide else X.mT
+
+
+class Muon(torch.optim.Optimizer):
+    """MomentUm Orthogonalized by Newton-Schulz, for 2-D (or stacked 2-D) parameters.
+
+    Each param group is split by shape, so that a group's matrices can be all-gathered together.
+    Momentum state lives only on the process that orthogonalises that matrix.
+    """
+
+    def __init__(
+        self,
+        param_groups: Iterable[dict[str, Any]],
+        lr: float,
+        momentum: float,
+        weight_decay: float = 0.0,
+        ns_steps: int = 5,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        self.rank, self.world_size = rank, world_size
+        by_shape: list[dict[str, Any]] = []
+        for group in param_groups:
+            params = sorted(group["params"], key=lambda p: p.numel(), reverse=True)
+            for shape in dict.fromkeys(tuple(p.shape) for p in params):
+                by_shape.append({**group, "params": [p for p in params if tuple(p.shape) == shape]})
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, ns_steps=ns_steps)
+        super().__init__(by_shape, defaults)
+
+    def _orthogonal_update(self, p: nn.Parameter, group: dict[str, Any]) -> Tensor:
+        grad = p.grad
+        if grad is None:
+            return torch.zeros_like(p)
+        state = self.state[p]
+        if "momentum_buffer" not in state:
+            state["momentum_buffer"] = torch.zeros_like(grad)
+        buffer: Tensor = state["momentum_buffer"]
+        buffer.lerp_(grad, 1 - group["momentum"])
+        nesterov = grad.lerp(buffer, group["momentum"])
+        update = newton_schulz(nesterov, group["ns_steps"])
+        # keep the update's RMS comparable for tall matrices
+        return update.to(p.dtype) * max(1.0, p.size(-2) / p.size(-1)) ** 0.5
+
+    @torch.no_grad()
+    def step(self) -> None:  # type: ignore[override]
+        W, rank = self.world_size, self.rank
+        for group in self.param_groups:
+            params: list[nn.Parameter] = group["params"]
+            decay = 1 - group["lr"] * group["weight_decay"]
+            for start in range(0, len(params), W):
+                chunk = params[start : start + W]
+                mine = self._orthogonal_update(chunk[rank], group) if rank < len(chunk) else torch.zeros_like(chunk[0])
+                if W > 1:
+                    updates = [torch.empty_like(mine) for _ in range(W)]
+                    dist.all_gather(updates, mine.contiguous())
+                else:
+                    updates = [mine]
+                for p, update in zip(chunk, updates, strict=False):
+                    p.mul_(decay).add_(update, alpha=-group["lr"])
+
+
+def all_reduce_gradients(params: Iterable[nn.Parameter], world_size: int) -> None:
+    """Sum gradients over processes (the loss is already divided by the global number of micro-steps)."""
+    if world_size == 1:
+        return
+    work = [dist.all_reduce(p.grad, op=dist.ReduceOp.SUM, async_op=True) for p in params if p.grad is not None]
+    for handle in work:
+        handle.wait()
+
+
+def set_initial_lr(optimizers: Iterable[torch.optim.Optimizer]) -> None:
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["initial_lr"] = group["lr"]

@@ -1,0 +1,36 @@
+"""What changes over training: the learning rate, Muon's momentum and the attention window."""
+
+from __future__ import annotations
+
+import math
+
+from speedrun.trainer.config import ATTENTION_BLOCK_SIZE, TrainConfig
+
+
+def progress(step: int, config: TrainConfig) -> float:
+    """Fraction of training done, 0 at the first step and 1 after the last."""
+    return min(max(step / config.num_iterations, 0.0), 1.0)
+
+
+def lr_multiplier(step: int, config: TrainConfig) -> float:
+    """Stable then decay: 1 until the last `cooldown_frac` of training, then linearly down to `final_lr_fraction`."""
+    x = progress(step, config)
+    remaining = min((1 - x) / config.cooldown_frac, 1.0) if config.cooldown_frac > 0 else 1.0
+    return remaining + (1 - remaining) * config.final_lr_fraction
+
+
+def muon_momentum(step: int, config: TrainConfig) -> float:
+    """Momentum warms up linearly from `muon_momentum_start` to `muon_momentum`."""
+    frac = min(step / config.muon_momentum_warmup_steps, 1.0) if config.muon_momentum_warmup_steps > 0 else 1.0
+    return (1 - frac) * config.muon_momentum_start + frac * config.muon_momentum
+
+
+def window_blocks(step: int, config: TrainConfig) -> int:
+    """Long attention window in blocks of 128 tokens: grows from 1 block to `window_max` tokens.
+
+    Short windows are half of it. A "cubic" schedule grows fast, flattens mid-run, then grows again.
+    """
+    x = progress(step, config)
+    factor = x if config.window_schedule == "linear" else 4 * x**3 - 6 * x**2 + 3 * x
+    max_blocks = math.ceil(config.window_max / ATTENTION_BLOCK_SIZE)
+    return 1 + round((max_blocks - 1) * factor)
