@@ -147,7 +147,9 @@ def find_compile_flags(source: str) -> tuple[CompileFlag, ...]:
         # Names bound to torch's compiler: a block that mentions none of them sets no flag.
         watched = ("compile", "inductor", "setattr", *(k for k, v in finder.aliases.items() if _is_compiler(v)))
         for block in blocks:
-            if block in imports or not any(word in _PLAIN_COMPILE.sub("", block.text) for word in watched):
+            if block.text.startswith(("import ", "from ")) or not any(
+                word in _PLAIN_COMPILE.sub("", block.text) for word in watched
+            ):
                 continue
             tree = parse_block(block)
             if tree is not None:  # a block that is not Python (a file separator, a banner) sets nothing

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 SECTION_MARKER = "# >>> "  # our trainer embeds each file under a line `# >>> speedrun/trainer/<file>.py`
 # Unindented lines that continue the statement before them rather than start a new one.
@@ -52,7 +53,8 @@ def sections(source: str) -> dict[str, tuple[int, str]]:
     return found
 
 
-def top_level_blocks(source: str, first_line: int = 1) -> list[Block]:
+@lru_cache(maxsize=256)
+def top_level_blocks(source: str, first_line: int = 1) -> tuple[Block, ...]:
     """Split source into top-level statements at unindented lines, without parsing it."""
     blocks: list[Block] = []
     current: list[str] = []
@@ -71,7 +73,7 @@ def top_level_blocks(source: str, first_line: int = 1) -> list[Block]:
         current.append(line)
     if current:
         blocks.append(Block(start, "\n".join(current)))
-    return [b for b in blocks if _has_code(b.text)]
+    return tuple(b for b in blocks if _has_code(b.text))
 
 
 def _has_code(text: str) -> bool:

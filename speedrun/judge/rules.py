@@ -147,7 +147,6 @@ def _tol(k: int) -> float:
 def timing_problems(run: RunLog) -> list[tuple[Evidence, str]]:
     """Every way a run's timing lines disagree with themselves; empty when they are consistent."""
     problems: list[tuple[Evidence, str]] = []
-    timed = [s for s in run.steps if s.train_time_ms is not None]
     final = final_step(run)
     last = run.steps[-1] if run.steps else None
     if final is None:
@@ -156,10 +155,10 @@ def timing_problems(run: RunLog) -> list[tuple[Evidence, str]]:
         shown = max(last.step, final.step)
         total = final.total_steps or last.total_steps
         problems.append((run.at(last.line), f"last val loss at step {final.step} but the run reached {shown}/{total}"))
-    for before, after in pairwise(timed):
-        if after.train_time_ms < before.train_time_ms:  # type: ignore[operator]
-            problems.append((run.at(after.line), "train_time goes backwards"))
-            break
+    times = [(s.train_time_ms, s.line) for s in run.steps if s.train_time_ms is not None]
+    backwards = next((line for (t0, _), (t1, line) in pairwise(times) if t1 < t0), None)
+    if backwards is not None:
+        problems.append((run.at(backwards), "train_time goes backwards"))
     offset = _step_avg_divisor(run)
     if final.train_time_ms is not None and final.step_avg_ms is not None and offset is None:
         problems.append((run.at(final.line), "step_avg does not equal train_time / steps"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 MAX_RUNS_NEEDED = 100_000  # beyond this the answer is "not feasible", reported as None
 
@@ -90,6 +91,7 @@ def welch(a: Sequence[float], b: Sequence[float]) -> WelchResult:
     return WelchResult(t=t, df=df, p=min(1.0, p), mean_a=da.mean, mean_b=db.mean)
 
 
+@lru_cache(maxsize=1024)
 def runs_needed(mean: float, std: float, target: float, alpha: float = 0.01) -> int | None:
     """How many runs with this mean and sample std the one-sided t-test needs to reach p < alpha.
 
