@@ -130,7 +130,7 @@ class _Fp8Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, w: Tensor, x_scale: float, w_scale: float, grad_scale: float) -> Tensor:  # type: ignore[override]
         x8 = (x / x_scale).to(torch.float8_e4m3fn)
-        w8 = (w / w_scale).to(torch.float8_e4m3fn)
+        w8 = (w / w_scale).to(torch.float8_e4m3fn)  # w stays fp32 here, so its gradient comes back in fp32
         one = torch.ones((), device=x.device, dtype=torch.float32)
         out = torch._scaled_mm(
             x8, w8.t(), scale_a=one * x_scale, scale_b=one * w_scale, out_dtype=torch.bfloat16, use_fast_accum=True
@@ -218,9 +218,18 @@ class GPT(nn.Module):
 
     def forward(self, inputs: Tensor, targets: Tensor, window_blocks: int) -> Tensor:
         """Mean cross-entropy of predicting `targets` from `inputs` (both 1-D, one packed sequence)."""
+        x = self.hidden_states(inputs, *self.attention_masks(inputs, window_blocks))
+        if self.training:
+            return self._loss(x, targets)
+        # evaluation sequences are long: compute the logits a slice at a time
+        chunks = max(1, x.size(0) // 32768)
+        losses = [self._loss(xs, ts) for xs, ts in zip(x.chunk(chunks), targets.chunk(chunks), strict=True)]
+        return torch.stack(losses).mean()
+
+    def hidden_states(self, inputs: Tensor, long_mask: AttentionMask, short_mask: AttentionMask) -> Tensor:
+        """The normalised final residual stream, (T, model_dim), that the head turns into logits."""
         config = self.config
         compute_dtype = torch.bfloat16 if inputs.device.type == "cuda" else torch.float32
-        long_mask, short_mask = self.attention_masks(inputs, window_blocks)
         value_embeds = [embed(inputs).to(compute_dtype) for embed in self.value_embeds]
         x = x0 = rms_norm(self.embed(inputs).to(compute_dtype))
         outputs: list[Tensor] = []
@@ -232,17 +241,11 @@ class GPT(nn.Module):
             value_embed = None if ve_index is None else value_embeds[ve_index]
             x = block(x, x0, value_embed, self.residual_lambdas[i].to(x.dtype), self.value_lambdas[i].to(x.dtype), mask)
             outputs.append(x)
-        x = rms_norm(x)
-        if self.training:
-            return self._loss(x, targets)
-        # evaluation sequences are long: compute the logits a slice at a time
-        chunks = max(1, x.size(0) // 32768)
-        losses = [self._loss(xs, ts) for xs, ts in zip(x.chunk(chunks), targets.chunk(chunks), strict=True)]
-        return torch.stack(losses).mean()
+        return rms_norm(x)
 
     def _loss(self, x: Tensor, targets: Tensor) -> Tensor:
         if self.training and self.use_fp8_head:
-            logits = _Fp8Linear.apply(x.contiguous(), self.head_w.to(torch.bfloat16), *self.config.fp8_scales)
+            logits = _Fp8Linear.apply(x.contiguous(), self.head_w, *self.config.fp8_scales)
         else:
             logits = F.linear(x, self.head_w.to(x.dtype))
         return softcapped_cross_entropy(logits, targets, self.config.logit_softcap, self.config.softcap_kind)

@@ -1,0 +1,57 @@
+"""Triton kernels against their PyTorch references (GPU only), and the CPU fallbacks."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from speedrun.trainer.kernels import softcap, softcapped_cross_entropy, softcapped_cross_entropy_reference
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@pytest.mark.parametrize("kind", ["tanh", "algebraic"])
+def test_softcap_bounds_and_slope_at_zero(kind: str) -> None:
+    x = torch.linspace(-1000, 1000, 2001, dtype=torch.float64, requires_grad=True)
+    y = softcap(x, 15.0, kind)
+    assert y.abs().max() <= 15.0  # reached only where tanh rounds to 1
+    y.sum().backward()
+    assert x.grad[1000].item() == pytest.approx(1.0)  # identity near zero
+
+
+def test_cpu_falls_back_to_the_reference() -> None:
+    logits = torch.randn(64, 300) * 20
+    targets = torch.randint(0, 300, (64,))
+    got = softcapped_cross_entropy(logits, targets, 15.0, "tanh")
+    assert torch.equal(got, softcapped_cross_entropy_reference(logits, targets, 15.0, "tanh"))
+
+
+@cuda
+@pytest.mark.parametrize("kind", ["tanh", "algebraic"])
+@pytest.mark.parametrize("rows, vocab", [(512, 50304), (300, 1000), (7, 5)])
+def test_fused_cross_entropy_matches_reference(kind: str, rows: int, vocab: int) -> None:
+    torch.manual_seed(0)
+    base = (torch.randn(rows, vocab, device="cuda") * 30).bfloat16()
+    targets = torch.randint(0, vocab, (rows,), device="cuda")
+
+    ref_logits = base.clone().float().requires_grad_(True)
+    ref = softcapped_cross_entropy_reference(ref_logits, targets, 15.0, kind)
+    ref.backward()
+
+    logits = base.clone().requires_grad_(True)
+    got = softcapped_cross_entropy(logits, targets, 15.0, kind)
+    got.backward()
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)
+    # the gradient is stored in bf16: compare at bf16 precision, relative to the largest entry of a row
+    scale = ref_logits.grad.abs().amax(dim=1, keepdim=True)
+    assert ((logits.grad.float() - ref_logits.grad).abs() / scale).max() < 1e-2
+
+
+@cuda
+def test_fused_cross_entropy_scales_with_the_upstream_gradient() -> None:
+    logits = (torch.randn(64, 4096, device="cuda") * 10).bfloat16().requires_grad_(True)
+    targets = torch.randint(0, 4096, (64,), device="cuda")
+    (3.0 * softcapped_cross_entropy(logits.clone(), targets, 15.0, "tanh")).backward()
+    ref = logits.detach().float().requires_grad_(True)
+    (3.0 * softcapped_cross_entropy_reference(ref, targets, 15.0, "tanh")).backward()
+    torch.testing.assert_close(logits.grad.float(), ref.grad, rtol=2e-2, atol=1e-5)

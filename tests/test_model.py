@@ -1,0 +1,116 @@
+"""The model: masks, causality, document isolation, initial loss; FlexAttention against SDPA on a GPU."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from speedrun.trainer.config import ATTENTION_BLOCK_SIZE, get_config
+from speedrun.trainer.model import EOT_TOKEN, GPT, block_attention_mask, dense_attention_mask, uniform_init_
+
+B = ATTENTION_BLOCK_SIZE
+
+
+def documents(lengths: list[int], seed: int = 0) -> torch.Tensor:
+    """A packed sequence of documents of these lengths, each starting with EOT."""
+    g = torch.Generator().manual_seed(seed)
+    parts = []
+    for n in lengths:
+        doc = torch.randint(0, 1000, (n,), generator=g)
+        doc[0] = EOT_TOKEN
+        parts.append(doc)
+    return torch.cat(parts)
+
+
+def randomised_tiny_model(device: str = "cpu") -> GPT:
+    """The tiny model with every matrix random (the zero-initialised projections would hide attention)."""
+    torch.manual_seed(0)
+    model = GPT(get_config("small", "tiny").model, max_seq_len=8 * B).to(device)
+    for p in model.parameters():
+        if p.ndim >= 2:
+            uniform_init_(p)
+    return model
+
+
+def test_dense_mask_is_causal_within_documents_and_windows() -> None:
+    inputs = documents([300, 500, 224])
+    docs = (inputs == EOT_TOKEN).cumsum(0)
+    mask = dense_attention_mask(docs, window_blocks=2)
+    q, k = 700, 650
+    assert mask[q, k] and mask[q, q] and not mask[q, q + 1]
+    assert not mask[350, 299]  # query in document 2, key in document 1
+    # window of 2 blocks: keys from the query's block and the one before it
+    assert mask[5 * B + 3, 4 * B] and not mask[5 * B + 3, 4 * B - 1]
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 8])
+def test_block_mask_covers_exactly_the_dense_mask(window: int) -> None:
+    inputs = documents([100, 300, 40, 200, 130, 254])
+    docs = (inputs == EOT_TOKEN).cumsum(0).to(torch.int32)
+    dense = dense_attention_mask(docs, window)
+    n = inputs.numel() // B
+    per_block = dense.view(n, B, n, B).permute(0, 2, 1, 3).reshape(n, n, B * B)
+    block_mask = block_attention_mask(docs, window, mask_mod=None)
+    listed = torch.zeros(n, n, dtype=torch.bool)
+    full = torch.zeros(n, n, dtype=torch.bool)
+    for counts, indices, target in (
+        (block_mask.kv_num_blocks, block_mask.kv_indices, listed),
+        (block_mask.full_kv_num_blocks, block_mask.full_kv_indices, full),
+    ):
+        for q in range(n):
+            target[q, indices[0, 0, q, : counts[0, 0, q]].long()] = True
+    assert torch.equal(listed | full, per_block.any(-1))  # every block with an allowed pair is visited
+    assert torch.equal(full, per_block.all(-1))  # and exactly the fully allowed ones skip the mask
+
+
+def test_initial_loss_is_uniform_over_the_vocabulary() -> None:
+    model = GPT(get_config("small", "tiny").model, max_seq_len=4 * B)
+    inputs = documents([200, 312])
+    loss = model(inputs, torch.roll(inputs, -1), window_blocks=4)
+    assert loss.item() == pytest.approx(math.log(model.config.vocab_size), rel=1e-5)  # zero-initialised head
+
+
+def test_outputs_depend_only_on_earlier_tokens_of_the_same_document() -> None:
+    model = randomised_tiny_model().eval()
+    inputs = documents([300, 212])
+    changed = inputs.clone()
+    changed[150] = 7  # inside the first document
+    with torch.no_grad():
+        before = model.hidden_states(inputs, *model.attention_masks(inputs, 4))
+        after = model.hidden_states(changed, *model.attention_masks(changed, 4))
+    moved = (before - after).abs().amax(dim=1) > 1e-6
+    assert not moved[:150].any()  # earlier positions cannot see the change
+    assert moved[150:300].all()  # later positions of the same document do
+    # the value embeddings of the changed token do not leak either: the second document is untouched
+    assert not moved[300:].any()
+
+
+def test_window_limits_how_far_back_attention_reaches() -> None:
+    model = randomised_tiny_model().eval()
+    inputs = documents([4 * B])
+    changed = inputs.clone()
+    changed[10] = 7
+    with torch.no_grad():
+        short = model.hidden_states(inputs, *model.attention_masks(inputs, 2))
+        short_changed = model.hidden_states(changed, *model.attention_masks(changed, 2))
+    moved = (short - short_changed).abs().amax(dim=1) > 1e-6
+    # a change in block 0 spreads one block further through each long-window layer (0 and 3 of the tiny
+    # model, window 2 blocks) and stays put through the short-window ones (window 1 block)
+    assert moved[2 * B : 3 * B].any()
+    assert not moved[3 * B :].any()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("window", [1, 3, 8])
+def test_flex_attention_matches_dense_sdpa_on_gpu(window: int) -> None:
+    model = randomised_tiny_model("cuda").eval()
+    inputs = documents([100, 300, 40, 200, 130, 254]).cuda()
+    docs = (inputs == EOT_TOKEN).cumsum(0).to(torch.int32)
+    with torch.no_grad():
+        flex = model.hidden_states(inputs, *model.attention_masks(inputs, window))
+        dense = model.hidden_states(
+            inputs, dense_attention_mask(docs, window), dense_attention_mask(docs, max(window // 2, 1))
+        )
+    torch.testing.assert_close(flex.float(), dense.float(), rtol=0.05, atol=0.05)
