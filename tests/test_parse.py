@@ -263,6 +263,29 @@ def test_truncated_log_parses_without_a_final_val(tmp_path: Path) -> None:
     assert run.peak_memory_mib is None
 
 
+@pytest.mark.parametrize(
+    ("cut_after", "steps"),
+    [("val_loss:3.27", 5), ("train_time:10410", 5), ("step_avg:208.20ms", 6)],
+    ids=["mid-loss", "mid-time", "whole-line"],
+)
+def test_a_cut_last_line_is_never_misread(tmp_path: Path, cut_after: str, steps: int) -> None:
+    """`val_loss:3.27` cut from `val_loss:3.2790` would be a wrong result: an unfinished line is dropped."""
+    cut = PLAIN_LOG[: PLAIN_LOG.rindex(cut_after) + len(cut_after)]
+    run = parse_log(write(tmp_path, cut))
+    assert len(run.steps) == steps
+    assert run.final_val_loss == pytest.approx(3.2790 if steps == 6 else 4.1000)
+
+
+def test_a_cut_llmc_line_is_dropped(tmp_path: Path) -> None:
+    run = parse_log(write(tmp_path, LLMC_LOG.rstrip("\n")[:-2], "main.log"))  # `s:500 tel:3.27`
+    assert run.final_val_loss == pytest.approx(6.3097)
+
+
+def test_a_malformed_last_line_that_ended_is_an_error(tmp_path: Path) -> None:
+    text = PLAIN_LOG.replace("val_loss:3.2790", "val_loss:3.2?90")
+    assert bad_input(write(tmp_path, text)).problem.startswith("line 6: malformed step line")
+
+
 def test_hostile_source_is_only_text(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     hostile = (

@@ -21,7 +21,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import chain, compress, count, repeat
 from operator import itemgetter
 from pathlib import Path
@@ -225,18 +225,16 @@ def _cap_long_lines(text: str) -> str:
 def _parse_tail(path: Path, data: bytes, tail: str, source: str | None, source_lines: int) -> RunLog:
     lines = tail.split("\n")
     first_number = 1 if source is None else source_lines + 1  # the tail starts on the `=` line after the source
-    last_row = len(lines) - 1
-    while last_row >= 0 and not lines[last_row].strip():
-        last_row -= 1
+    cut_row = len(lines) - 1 if lines[-1] else -1  # a last line with no newline may have been cut off
     step_rows = _rows_starting_with(lines, "step:")
-    steps = _read_step_lines(path, lines, step_rows, first_number, last_row)
+    steps = _read_step_lines(path, lines, step_rows, first_number, cut_row)
     if not step_rows:
         llmc_rows = _rows_starting_with(lines, "s:")
-        steps = _read_llmc_lines(path, lines, llmc_rows, first_number, last_row)
+        steps = _read_llmc_lines(path, lines, llmc_rows, first_number, cut_row)
     if not steps:
         raise BadInput(path, "no training step lines (`step:N/M ...` or llm.c `s:N tel:X`) found: not a run log")
 
-    env = _Environment(path, last_number=first_number + last_row)
+    env = _Environment(path, cut_number=first_number + cut_row if cut_row >= 0 else 0)
     for row in _rows_around_steps(lines, step_rows):
         line = lines[row]
         if line.startswith(_ENVIRONMENT_PREFIXES) and len(line) <= MAX_ENVIRONMENT_LINE_CHARS:
@@ -282,44 +280,44 @@ def _rows_around_steps(lines: list[str], step_rows: list[int]) -> Iterable[int]:
     return chain(around, sorted(between))
 
 
-def _read_step_lines(path: Path, lines: list[str], rows: list[int], first_number: int, last_row: int) -> list[StepLine]:
+def _read_step_lines(path: Path, lines: list[str], rows: list[int], first_number: int, cut_row: int) -> list[StepLine]:
     """`step:N/M ...` lines. Upstream logs hold ~2,000 each, nearly all of one shape: one `findall` over the
     step lines joined matches them at once, yielding one tuple per line whose last group is set only when
     that line has another shape. When every line has the common shape, columns are converted whole."""
-    matched = _STEP_LINES.findall("\n".join([lines[row] for row in rows]))
+    cut = rows[-1] if rows and rows[-1] == cut_row else None
+    whole_rows = rows[:-1] if cut is not None else rows
+    matched = _STEP_LINES.findall("\n".join([lines[row] for row in whole_rows]))
+    steps = None
     if not any(map(itemgetter(6), matched)):
         try:
             with _garbage_collector_paused():
-                return _build_steps(matched, [first_number + row for row in rows])
+                steps = _build_steps(matched, [first_number + row for row in whole_rows])
         except ValueError:  # a corrupted number, or an integer too long to convert: find it line by line
             pass
-    steps: list[StepLine] = []
-    append = steps.append
-    for row, (step, total, kind, loss, train_time, step_avg, other) in zip(rows, matched, strict=True):
-        if not other:
-            try:
-                value = float(loss) if kind else None
-                append(
-                    StepLine(
-                        int(step),
-                        int(total) if total else None,
-                        first_number + row,
-                        value if kind == "val_loss" else None,
-                        value if kind == "train_loss" else None,
-                        float(train_time),
-                        float(step_avg),
-                    )
-                )
-                continue
-            except ValueError:  # a corrupted number, or an integer too long to convert
-                pass
-        parsed = _parse_loose_step(lines[row], first_number + row)
-        if parsed is not None:
-            append(parsed)
-        elif row < last_row:
-            raise BadInput(path, f"line {first_number + row}: malformed step line {_snippet(lines[row])}")
-        # else: the last line was cut off mid-write; the log is truncated, which the rules report
+    if steps is None:
+        steps = [_read_step_line(path, lines[row], first_number + row) for row in whole_rows]
+    if cut is not None:
+        # The log ends without a newline, so its last line may have been cut off mid-write. Only a line of
+        # the common shape, which ends in `ms`, is surely whole; anything else is dropped, and the rules
+        # then see a truncated run.
+        m = _STEP_LINES.match(lines[cut])
+        if m is not None and not m.group(7):
+            with suppress(ValueError):
+                steps.extend(_build_steps([m.groups()], [first_number + cut]))
     return steps
+
+
+def _read_step_line(path: Path, line: str, number: int) -> StepLine:
+    m = _STEP_LINES.match(line)
+    if m is not None and not m.group(7):
+        try:
+            return _build_steps([m.groups()], [number])[0]
+        except ValueError:  # a corrupted number, or an integer too long to convert
+            pass
+    parsed = _parse_loose_step(line, number)
+    if parsed is None:
+        raise BadInput(path, f"line {number}: malformed step line {_snippet(line)}")
+    return parsed
 
 
 @contextmanager
@@ -335,7 +333,7 @@ def _garbage_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _build_steps(matched: list[tuple[str, ...]], numbers: list[int]) -> list[StepLine]:
+def _build_steps(matched: list[tuple[str | Any, ...]], numbers: list[int]) -> list[StepLine]:
     """StepLines from the regex groups of common-shape lines, column by column.
 
     Raises ValueError on a number that does not convert. `tuple.__new__` builds each NamedTuple straight
@@ -357,7 +355,7 @@ def _build_steps(matched: list[tuple[str, ...]], numbers: list[int]) -> list[Ste
     return list(map(tuple.__new__, repeat(StepLine), fields))
 
 
-def _read_llmc_lines(path: Path, lines: list[str], rows: list[int], first_number: int, last_row: int) -> list[StepLine]:
+def _read_llmc_lines(path: Path, lines: list[str], rows: list[int], first_number: int, cut_row: int) -> list[StepLine]:
     """llm.c lines: `s:N tel:X` carries the val loss, `s:N trl:X lr:... norm:...` the train loss."""
     steps: list[StepLine] = []
     for row in rows:
@@ -368,9 +366,11 @@ def _read_llmc_lines(path: Path, lines: list[str], rows: list[int], first_number
                 raise ValueError
             step, value = int(m.group(1)), float(m.group(3))
         except ValueError:
-            if row < last_row:
-                raise BadInput(path, f"line {number}: malformed llm.c step line {_snippet(lines[row])}") from None
-            continue
+            if row == cut_row:
+                continue
+            raise BadInput(path, f"line {number}: malformed llm.c step line {_snippet(lines[row])}") from None
+        if row == cut_row:
+            continue  # the log ends without a newline: its last number may have been cut short
         is_val = m.group(2) == "tel"
         steps.append(StepLine(step, None, number, value if is_val else None, None if is_val else value))
     return steps
@@ -382,9 +382,9 @@ class _Environment:
     The first occurrence of each figure wins; only the first nvidia-smi table is read.
     """
 
-    def __init__(self, path: Path, last_number: int) -> None:
+    def __init__(self, path: Path, cut_number: int) -> None:
         self.path = path
-        self.last_number = last_number  # the log's last non-blank line: a figure cut off there is not an error
+        self.cut_number = cut_number  # a last line with no newline: a figure cut short there is not an error
         self.versions: dict[str, str] = {}
         self.version_lines: dict[str, int] = {}
         self.gpu_names: dict[int, str] = {}
@@ -473,7 +473,7 @@ class _Environment:
     def _read_seed(self, line: str, number: int) -> None:
         text = line[len("seed:") :].strip()
         if not _INTEGER.fullmatch(text):
-            if number < self.last_number:
+            if number != self.cut_number:
                 raise BadInput(self.path, f"line {number}: seed is not an integer: {_snippet(line)}")
             return
         if self.seed is None:
@@ -485,7 +485,7 @@ class _Environment:
         try:
             config = json.loads(line[len("config:") :])
         except (ValueError, RecursionError):
-            if number < self.last_number:
+            if number != self.cut_number:
                 raise BadInput(self.path, f"line {number}: config is not valid JSON") from None
             return
         if not isinstance(config, dict):

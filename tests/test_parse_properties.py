@@ -1,0 +1,147 @@
+"""Property tests: whatever bytes a log holds, the parser returns a RunLog or raises BadInput, nothing else.
+
+Inputs are random bytes, and real-shaped logs damaged the ways logs get damaged: lines dropped or
+repeated, the file cut short, garbage spliced in, numbers corrupted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from speedrun.errors import BadInput
+from speedrun.judge.parse import looks_like_run_log, parse_log
+from speedrun.judge.runlog import RunLog
+from tests.test_parse import LATE_2024_LOG, LLMC_LOG, MODERN_LOG, OURS_LOG, PLAIN_LOG
+
+TEMPLATES = [LLMC_LOG, PLAIN_LOG, MODERN_LOG, LATE_2024_LOG, OURS_LOG]
+SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def log_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("props") / "run.txt"
+
+
+def parse_or_refuse(path: Path, data: bytes, text: bytes | None = None) -> RunLog | None:
+    """Write `data` to `path` and parse it: a RunLog, or None after a well-formed BadInput.
+
+    `text` is what `data` decompresses to, where it is gzipped."""
+    path.write_bytes(data)
+    assert isinstance(looks_like_run_log(path), bool)
+    try:
+        run = parse_log(path)
+    except BadInput as e:
+        assert str(e).startswith(f"{path}: ") and "\n" not in str(e)
+        assert path.read_bytes() == data  # nothing overwritten
+        return None
+    check_consistent(run, data if text is None else text)
+    return run
+
+
+def check_consistent(run: RunLog, data: bytes) -> None:
+    """A parsed run never contradicts its file: cited lines exist and hold what was read from them."""
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    assert run.steps
+    numbers = [s.line for s in run.steps]
+    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    for step in run.steps:
+        assert 1 <= step.line <= len(lines)
+        assert lines[step.line - 1].startswith(("step:", "s:"))
+        assert step.val_loss is None or isinstance(step.val_loss, float)
+    if run.final is not None:
+        value = run.final_val_loss
+        assert isinstance(value, float) and (math.isnan(value) or value == value)
+    assert run.source_lines <= len(lines)
+    if run.gpus is not None:
+        assert 1 <= run.gpus.line <= len(lines)
+    for number in [*run.version_lines.values(), run.peak_memory_line, run.seed_line, run.config_line]:
+        assert 0 <= number <= len(lines)
+
+
+@SETTINGS
+@given(data=st.binary(max_size=4096))
+def test_random_bytes(log_file: Path, data: bytes) -> None:
+    parse_or_refuse(log_file, data)
+
+
+@SETTINGS
+@given(data=st.binary(max_size=2048))
+def test_random_bytes_behind_a_gzip_magic(log_file: Path, data: bytes) -> None:
+    parse_or_refuse(log_file, b"\x1f\x8b" + data)
+
+
+@SETTINGS
+@given(text=st.text(alphabet=st.sampled_from(list("step:/0123456789. val_losstrain_time:ms=\n|Running")), max_size=600))
+def test_random_text_made_of_log_pieces(log_file: Path, text: str) -> None:
+    parse_or_refuse(log_file, text.encode())
+
+
+def corrupt_numbers(text: str, draw: st.DrawFn) -> str:
+    """Replace some digits with other characters: a bit flip, a stray letter, a sign, a NaN."""
+    chars = list(text)
+    digits = [i for i, c in enumerate(chars) if c.isdigit()]
+    for i in draw(st.lists(st.sampled_from(digits), max_size=6)) if digits else []:
+        chars[i] = draw(st.sampled_from(["x", "-", ".", "e", "nan", "inf", "", " ", "9" * 30, "\x00", "\u00e9"]))
+    return "".join(chars)
+
+
+@st.composite
+def damaged_logs(draw: st.DrawFn) -> bytes:
+    lines = draw(st.sampled_from(TEMPLATES)).split("\n")
+    for _ in range(draw(st.integers(0, 4))):
+        action = draw(st.sampled_from(["drop", "repeat", "garbage", "swap", "blank"]))
+        at = draw(st.integers(0, max(len(lines) - 1, 0)))
+        if not lines:
+            break
+        if action == "drop":
+            del lines[at]
+        elif action == "repeat":
+            lines.insert(at, lines[at])
+        elif action == "garbage":
+            junk = draw(st.binary(max_size=80)).decode("latin-1")
+            lines.insert(at, junk)
+        elif action == "swap":
+            other = draw(st.integers(0, len(lines) - 1))
+            lines[at], lines[other] = lines[other], lines[at]
+        else:
+            lines[at] = ""
+    text = "\n".join(lines)
+    if draw(st.booleans()):
+        text = corrupt_numbers(text, draw)
+    data = text.encode("utf-8", errors="surrogateescape")
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(0, len(data)))]  # the run was killed mid-write
+    if draw(st.booleans()):
+        data = data.replace(b"\n", b"\r\n")
+    return data
+
+
+@SETTINGS
+@given(data=damaged_logs())
+def test_damaged_logs(log_file: Path, data: bytes) -> None:
+    parse_or_refuse(log_file, data)
+
+
+@SETTINGS
+@given(data=damaged_logs())
+def test_damaged_gzip_logs(log_file: Path, data: bytes) -> None:
+    packed = gzip.compress(data)
+    parse_or_refuse(log_file, packed, text=data)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(template=st.sampled_from(TEMPLATES), cut=st.floats(0.0, 1.0))
+def test_a_cut_log_keeps_the_steps_before_the_cut(log_file: Path, template: str, cut: float) -> None:
+    """Truncation only ever loses the steps after the cut, never misreads those before it."""
+    whole = parse_or_refuse(log_file, template.encode())
+    assert whole is not None
+    data = template.encode()[: int(len(template) * cut)]
+    run = parse_or_refuse(log_file, data)
+    if run is not None:
+        assert repr(run.steps) == repr(whole.steps[: len(run.steps)])  # repr: NaN != NaN
