@@ -482,6 +482,22 @@ def test_pr_with_a_malformed_record_toml_is_bad_input(project_origin: Path, tmp_
     assert stderr.count("\n") == 1 and problem in stderr
 
 
+def test_pr_with_a_symbolic_link_is_bad_input(project_origin: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "runner-file.txt"
+    secret.write_text("step:1/1 val_loss:1.0 train_time:1ms step_avg:1ms\n", encoding="utf-8")
+
+    def linked(repo: Path) -> None:
+        add_record(repo, GOOD_LOSSES)
+        (repo / NEW_RECORD / "run-6.txt").symlink_to(secret)
+
+    pr = open_pr(project_origin, tmp_path, linked, regenerate=False)
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert code == 2, report + stderr
+    assert f"### {NEW_RECORD}: bad input" in report
+    assert f"{NEW_RECORD}/run-6.txt: a symbolic link" in report
+    assert "val loss (mean ± std)" not in report  # nothing was judged, so nothing the link points at is quoted
+
+
 @pytest.mark.archive
 def test_report_of_a_real_upstream_record(
     project_origin: Path, upstream_records: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
