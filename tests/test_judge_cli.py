@@ -312,3 +312,64 @@ def test_judging_random_bytes_gives_a_verdict_or_bad_input(tmp_path: Path, data:
         judge_path(target, track="small")
     except BadInput as e:
         assert "random.txt" in str(e)
+
+
+# --- our own trainer's logs -----------------------------------------------------------------------------------
+
+TRAINER = Path(__file__).resolve().parents[1] / "speedrun" / "trainer"
+
+
+def trainer_log_text(loss: float, seed: int, data_source: str, time_ms: int = 90_000) -> str:
+    """A log as `speedrun train` writes it: sectioned sources, environment, config and seed lines, steps."""
+    head = (
+        "# >>> speedrun/trainer/model.py\nimport torch\nmodel = torch.compile(model, dynamic=False)\n"
+        f"# >>> speedrun/trainer/data.py\n{data_source.rstrip()}\n"
+    )
+    config = json.dumps({"track": "track_2_medium", "model": {"model_dim": 1024}})
+    steps = log_text(loss, time_ms, seed=seed, source="x = 1\n").split(RULE)[-1].lstrip("\n")
+    return (
+        f"{head}{RULE}\nRunning Python 3.12.0\nnvidia-smi: not available (device cpu)\n{RULE}\n"
+        f"config: {config}\ndata_pipeline_sha256: {'0' * 64}\ntrain_files: a.bin\nval_files: b.bin\n"
+        f"seed: {seed}\n{steps}"
+    )
+
+
+def test_trainer_logs_track_from_config_and_canonical_data_pipeline(tmp_path: Path) -> None:
+    from speedrun.judge.judging import judge_path
+
+    data = (TRAINER / "data.py").read_text(encoding="utf-8")
+    folder = tmp_path / "ours"
+    folder.mkdir()
+    for i, loss in enumerate([2.915, 2.912, 2.914, 2.911]):
+        (folder / f"r{i}.txt").write_text(trainer_log_text(loss, i, data), encoding="utf-8")
+    (j,) = judge_path(folder)
+    assert j.track == "track_2_medium" and j.track_reason.startswith("config line")
+    checks = {c.rule: c for c in j.checks}
+    assert checks["data pipeline"].status.value == "pass", checks["data pipeline"].detail
+    assert "does not trust" in checks["data pipeline"].detail  # the printed hash is wrong and ignored
+    data_line = str(checks["data pipeline"].evidence[0])
+    assert data_line.endswith(":5")  # the first line of the data.py section in the log
+    assert checks["hardware"].status.value == "warn"
+
+    edited = data.replace("def ", "def _unused():\n    return 0\n\n\ndef ", 1)
+    (folder / "r0.txt").write_text(trainer_log_text(2.915, 0, edited), encoding="utf-8")
+    (j,) = judge_path(folder)
+    assert {c.rule: c.status.value for c in j.checks}["data pipeline"] == "warn"  # runs disagree
+    for path in folder.iterdir():
+        path.write_text(trainer_log_text(2.915 - int(path.stem[1:]) / 1000, 0, edited), encoding="utf-8")
+    (j,) = judge_path(folder)
+    assert {c.rule: c.status.value for c in j.checks}["data pipeline"] == "fail"
+
+
+def test_source_lines_are_cited_as_lines_of_the_log_file(tmp_path: Path) -> None:
+    from speedrun.judge.judging import judge_path
+
+    source = "import torch\nimport torch._inductor.config as config\nconfig.max_autotune = True\n"
+    text = log_text(source=source)
+    (tmp_path / "plain.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "opened.txt").write_text(f"{RULE}\n{text}", encoding="utf-8")  # late-2024 logs open with `=`
+    for name, line in (("plain.txt", 3), ("opened.txt", 4)):
+        (j,) = judge_path(tmp_path / name, track="small")
+        flags = next(c for c in j.checks if c.rule == "compile flags")
+        assert flags.status.value == "fail"
+        assert [str(e) for e in flags.evidence] == [f"{tmp_path / name}:{line}"]

@@ -82,7 +82,7 @@ def make_run(
         sha256=digest,
         steps=tuple(lines),
         source=source,
-        source_lines=40,
+        source_lines=source.count("\n") if source else 0,
         gpus=gpus,
         seed=seed,
         seed_line=60 if seed is not None else 0,

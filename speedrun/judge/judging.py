@@ -17,7 +17,7 @@ from speedrun.errors import BadInput
 from speedrun.judge import stats
 from speedrun.judge.discover import TOP_LEVEL_GROUP, find_run_logs, split_groups
 from speedrun.judge.parse import parse_log
-from speedrun.judge.pipeline import data_pipeline_hash
+from speedrun.judge.pipeline import data_pipeline_hash, data_pipeline_line
 from speedrun.judge.rules import (
     PriorRecord,
     RuleInput,
@@ -25,6 +25,7 @@ from speedrun.judge.rules import (
     final_step,
     finite_losses,
     independent_runs,
+    source_evidence,
     timed_runs,
 )
 from speedrun.judge.runlog import Evidence, RunLog
@@ -59,12 +60,17 @@ def parse_runs(logs: list[Path]) -> tuple[RunLog, ...]:
 
 
 def choose_track(path: Path, runs: tuple[RunLog, ...], track: str | None) -> tuple[str, str]:
-    """The track to judge against and how it was chosen: --track, else the path, else the model size."""
+    """The track to judge against and how it was chosen: --track, else the path, else the run's config (our
+    trainer writes its track there), else the model size in the config or embedded source."""
     if track:
         return canonical_name(track), "--track"
     from_path = track_from_path(path)
     if from_path:
         return from_path, "path"
+    for run in runs:
+        named = run.config.get("track") if run.config else None
+        if named in TRACK_NAMES:
+            return str(named), f"config line {run.config_line}"
     for run in runs:
         dims = _model_dims(run)
         if dims in MODEL_DIM_TRACKS:
@@ -303,7 +309,7 @@ def _prior_pipeline(prior: Record, path: Path, track: str) -> tuple[str | None, 
             continue
         known = _PIPELINE_BY_FILE.get(local.resolve()) if local.is_file() else None
         if known:
-            return known, Evidence(local, 1)
+            return known, Evidence(local)
         if local.is_file():
             try:
                 run = parse_log(local)
@@ -311,5 +317,5 @@ def _prior_pipeline(prior: Record, path: Path, track: str) -> tuple[str | None, 
                 continue
             digest = data_pipeline_hash(run.source) if run.source else None
             if digest:
-                return digest, Evidence(local, 1)
+                return digest, source_evidence(run, data_pipeline_line(run.source or ""))
     return None, None

@@ -80,6 +80,15 @@ def _whole_source_hash(source: str) -> str | None:
     return _sha256("\n".join(dumps)) if dumps else None
 
 
+def data_pipeline_line(source: str) -> int:
+    """The 1-based line of the source where its data-loading code starts (0 when there is none), to cite."""
+    trainer_files = sections(source)
+    if trainer_files:
+        data = trainer_files.get(TRAINER_DATA_SECTION)
+        return data[0] if data else 0
+    return next((b.first_line for b in top_level_blocks(source) if b.defines in UPSTREAM_DATA_DEFINITIONS), 0)
+
+
 def is_trainer_source(source: str | None) -> bool:
     """Whether an embedded source comes from our own trainer (sectioned by file)."""
     return source is not None and any(name.startswith("speedrun/trainer/") for name in sections(source))

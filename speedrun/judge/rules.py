@@ -14,7 +14,7 @@ from itertools import pairwise
 
 from speedrun.judge import stats
 from speedrun.judge.compile_flags import find_compile_flags
-from speedrun.judge.pipeline import data_pipeline_hash, is_trainer_source
+from speedrun.judge.pipeline import data_pipeline_hash, data_pipeline_line, is_trainer_source
 from speedrun.judge.runlog import Evidence, RunLog, StepLine
 from speedrun.judge.verdict import Check, Status
 from speedrun.tracks import Track
@@ -79,6 +79,14 @@ def final_loss(run: RunLog) -> float | None:
 def final_time_ms(run: RunLog) -> float | None:
     final = final_step(run)
     return None if final is None else final.train_time_ms
+
+
+def source_evidence(run: RunLog, source_line: int) -> Evidence:
+    """A line of the embedded source as a line of the log file (late-2024 logs open with a `=` line first)."""
+    if not run.source or source_line <= 0:
+        return Evidence(run.path)
+    first_file_line = run.source_lines - run.source.count("\n") + 1
+    return run.at(source_line + first_file_line - 1)
 
 
 def final_evidence(run: RunLog) -> Evidence:
@@ -289,7 +297,7 @@ def check_compile_flags(ri: RuleInput) -> Check:
             if flag.name in allowed:
                 permitted.add(flag.name)
             else:
-                banned.append((run.at(flag.line), f"{flag.how} {flag.name}"))
+                banned.append((source_evidence(run, flag.line), f"{flag.how} {flag.name}"))
     if banned:
         names = sorted({what for _, what in banned})
         cited = tuple(ev for ev, _ in banned)
@@ -314,7 +322,7 @@ def check_data_pipeline(ri: RuleInput) -> Check:
                 hashes[digest].append(run)
     if not hashes:
         return Check("data pipeline", Status.NOT_APPLICABLE, "no data-loading code in the embedded source")
-    evidence = tuple(Evidence(runs[0].path, 1) for runs in hashes.values())
+    evidence = tuple(source_evidence(rs[0], data_pipeline_line(rs[0].source or "")) for rs in hashes.values())
     figures: dict[str, object] = {"sha256": sorted(hashes)}
     if len(hashes) > 1:
         parts = "; ".join(f"{h[:12]} in {len(rs)} run(s), e.g. {rs[0].path.name}" for h, rs in hashes.items())
