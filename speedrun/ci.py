@@ -15,10 +15,11 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from speedrun.errors import BadInput
-from speedrun.judge.verdict import Judgement, Status
+from speedrun.judge.verdict import Check, Judgement, Status
 from speedrun.tracks import TRACK_NAMES
 
 RECORDS = "records"
+SPEED_RULES = ("speed",)  # passing checks worth showing anyway: they carry the record's claim
 FOLDERS_LISTED_OPEN = 10  # longer lists of metadata-only folders are collapsed
 DIFF_LINES_SHOWN = 80  # a stale README's diff beyond this is cut: the fix is one command anyway
 
@@ -292,17 +293,13 @@ def _figures_row(label: str, j: Judgement) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _check_lines(root: Path, label: str, j: Judgement, status: Status) -> list[str]:
-    lines = []
-    for check in j.checks:
-        if check.status is status:
-            where = ", ".join(
-                f"`{_relative(root, e.file)}{f':{e.line}' if e.line else ''}`" for e in check.evidence[:5]
-            )
-            more = f" (+{len(check.evidence) - 5} more)" if len(check.evidence) > 5 else ""
-            detail = strip_root(check.detail, root)
-            lines.append(f"- **{check.rule}** ({label}): {detail}" + (f" — {where}{more}" if where else ""))
-    return lines
+def _check_line(root: Path, label: str, check: Check, *, evidence: bool = True) -> str:
+    line = f"- **{check.rule}** ({label}): {strip_root(check.detail, root)}"
+    if evidence and check.evidence:
+        where = ", ".join(f"`{_relative(root, e.file)}{f':{e.line}' if e.line else ''}`" for e in check.evidence[:5])
+        more = f" (+{len(check.evidence) - 5} more)" if len(check.evidence) > 5 else ""
+        line += f" — {where}{more}"
+    return line
 
 
 def _record_markdown(root: Path, result: RecordResult) -> list[str]:
@@ -319,12 +316,17 @@ def _record_markdown(root: Path, result: RecordResult) -> list[str]:
             groups.append((f"`{_relative(root, j.baseline.path)}` (baseline)", j.baseline))
         groups.append((f"`{_relative(root, j.path)}`", j))
     out += [_figures_row(label, j) for label, j in groups]
-    failing = [line for label, j in groups for line in _check_lines(root, label, j, Status.FAIL)]
-    warnings = [line for label, j in groups for line in _check_lines(root, label, j, Status.WARN)]
-    if failing:
-        out += ["", "Failing checks:", "", *failing]
-    if warnings:
-        out += ["", "Warnings:", "", *warnings]
+    speed = [
+        _check_line(root, f"`{_relative(root, j.path)}`", c, evidence=False)
+        for j in result.judgements
+        for c in j.checks
+        if c.rule in SPEED_RULES and c.status is Status.PASS
+    ]
+    failing = [_check_line(root, label, c) for label, j in groups for c in j.checks if c.status is Status.FAIL]
+    warnings = [_check_line(root, label, c) for label, j in groups for c in j.checks if c.status is Status.WARN]
+    for title, lines in (("Speed", speed), ("Failing checks", failing), ("Warnings", warnings)):
+        if lines:
+            out += ["", f"{title}:", "", *lines]
     if result.judge_markdown:
         out += ["", "<details><summary>The judge's full report</summary>", "", result.judge_markdown.rstrip()]
         out += ["", "</details>"]

@@ -205,6 +205,7 @@ def test_report_names_verdict_figures_and_failing_checks(tmp_path: Path) -> None
     assert f"- **loss** (`{NEW_RECORD}/this_pr`): mean 3.2901 is not below 3.28 (p = 1) — " in markdown
     assert f"`{NEW_RECORD}/this_pr/run-1.txt:2117`" in markdown  # evidence, relative to the repository
     assert "Warnings:" in markdown and "found 8x NVIDIA A100" in markdown
+    assert "Speed:" not in markdown  # only a passing speed check is shown beside the figures
     assert "The README tables and chart match `records/`." in markdown
 
 
@@ -397,6 +398,7 @@ def test_pr_with_a_good_record_passes(project_origin: Path, tmp_path: Path) -> N
     assert report.startswith("## speedrun ci: pass")
     assert f"### {NEW_RECORD}: pass" in report
     assert "The README tables and chart match `records/`." in report
+    assert f"- **speed** (`{NEW_RECORD}`): " in report.split("Speed:")[1]  # against the current record, #84
 
 
 def test_pr_whose_runs_miss_the_target_fails(project_origin: Path, tmp_path: Path) -> None:
@@ -518,3 +520,5 @@ def test_report_of_a_real_upstream_record(
     assert f"### records/track_1_short/{name}: " in report
     assert f"`records/track_1_short/{name}/baseline` (baseline)" in report
     assert f"`records/track_1_short/{name}/this_pr`" in report
+    speed = report.split("Speed:")[1].split("<details>")[0]
+    assert f"- **speed** (`records/track_1_short/{name}/this_pr`): " in speed and "baseline" in speed
