@@ -161,7 +161,13 @@ def test_timing_passes_and_reports_seconds() -> None:
 
 
 def test_timing_accepts_the_pre_2025_grace_steps() -> None:
-    check = check_timing(rule_input([make_run(grace=10)]))
+    run = make_run(grace=10)
+    # In that era the clock ran through the untimed grace steps and restarted after them.
+    warmup = tuple(
+        StepLine(step, 1500, 90 + step, train_time_ms=30_000.0 + step, step_avg_ms=math.nan) for step in (1, 5, 10)
+    )
+    run = replace(run, steps=(run.steps[0], *warmup, *run.steps[1:]))
+    check = check_timing(rule_input([run]))
     assert check.status is Status.PASS, check.detail
 
 

@@ -163,11 +163,13 @@ def timing_problems(run: RunLog) -> list[tuple[Evidence, str]]:
         shown = max(last.step, final.step)
         total = final.total_steps or last.total_steps
         problems.append((run.at(last.line), f"last val loss at step {final.step} but the run reached {shown}/{total}"))
-    times = [(s.train_time_ms, s.line) for s in run.steps if s.train_time_ms is not None]
+    offset = _step_avg_divisor(run)
+    # With the grace steps, the clock restarts once they are over: it only has to grow from there.
+    first_timed = GRACE_STEPS + 1 if offset == GRACE_STEPS else 0
+    times = [(s.train_time_ms, s.line) for s in run.steps if s.train_time_ms is not None and s.step >= first_timed]
     backwards = next((line for (t0, _), (t1, line) in pairwise(times) if t1 < t0), None)
     if backwards is not None:
         problems.append((run.at(backwards), "train_time goes backwards"))
-    offset = _step_avg_divisor(run)
     if final.train_time_ms is not None and final.step_avg_ms is not None and offset is None:
         problems.append((run.at(final.line), "step_avg does not equal train_time / steps"))
     elif offset is not None:
