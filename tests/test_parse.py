@@ -125,6 +125,7 @@ config: {json.dumps(CONFIG)}
 data_pipeline_sha256: {"ab" * 32}
 train_files: data/fineweb10B/fineweb_train_*.bin (2 files)
 val_files: data/fineweb10B/fineweb_val_*.bin (1 files)
+world_size: 1
 seed: 7
 step:0/3 val_loss:10.9000 train_time:0ms step_avg:0.00ms
 step:1/3 train_time:100ms step_avg:100.00ms
@@ -226,7 +227,8 @@ def test_our_trainer_log(tmp_path: Path) -> None:
     assert run.val_files is not None and run.val_files.endswith("(1 files)")
     assert run.seed == 7 and run.seed_line == line_of(OURS_LOG, "seed:")
     assert run.gpus is not None and run.gpus.count == 0 and run.gpus.line == line_of(OURS_LOG, "nvidia-smi")
-    assert run.versions["torch"] == "2.13.0+cpu"
+    assert run.world_size == 1 and run.world_size_line == line_of(OURS_LOG, "world_size:")
+    assert run.versions == {"python": "3.12.3", "torch": "2.13.0+cpu"}  # no CUDA on a CPU-only PyTorch
     assert run.final_val_loss == pytest.approx(7.5) and run.train_time_ms == 310
     assert len(run.steps) == 5 and run.peak_memory_mib == 0
 
@@ -393,8 +395,10 @@ def test_bad_config(tmp_path: Path) -> None:
     assert "not a JSON object" in bad_input(write(tmp_path, not_object)).problem
 
 
-def test_bad_seed(tmp_path: Path) -> None:
+def test_bad_seed_or_world_size(tmp_path: Path) -> None:
     assert "seed is not an integer" in bad_input(write(tmp_path, OURS_LOG.replace("seed: 7", "seed: seven"))).problem
+    bad = OURS_LOG.replace("world_size: 1", "world_size: 1.5")
+    assert "world_size is not an integer" in bad_input(write(tmp_path, bad)).problem
 
 
 def test_corrupt_gzip(tmp_path: Path) -> None:

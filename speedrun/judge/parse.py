@@ -60,7 +60,7 @@ _TORCH = re.compile(r"Running (?:PyTorch|pytorch) (\S+)(?: compiled for CUDA (\S
 _INTEGER = re.compile(r"[-+]?\d{1,30}", re.ASCII)
 _SEP_OK = frozenset("\t\n\r\x0c\x1b\x08")
 _CONTROL = bytes(b for b in range(32) if chr(b) not in _SEP_OK) + b"\x7f"
-_ENVIRONMENT_PREFIXES = ("|", "Running ", "peak memory", "nvidia-smi", "config:", "seed:")
+_ENVIRONMENT_PREFIXES = ("|", "Running ", "peak memory", "nvidia-smi", "config:", "seed:", "world_size:")
 _ENVIRONMENT_PREFIXES += ("data_pipeline_sha256:", "train_files:", "val_files:")
 
 
@@ -269,6 +269,8 @@ def _parse_tail(path: Path, data: bytes, tail: str, source: str | None, source_l
         data_pipeline_sha256=env.fields.get("data_pipeline_sha256"),
         train_files=env.fields.get("train_files"),
         val_files=env.fields.get("val_files"),
+        world_size=env.world_size,
+        world_size_line=env.world_size_line,
     )
 
 
@@ -405,6 +407,8 @@ class _Environment:
         self.peak_memory_line = 0
         self.seed: int | None = None
         self.seed_line = 0
+        self.world_size: int | None = None
+        self.world_size_line = 0
         self.config: dict[str, Any] | None = None
         self.config_line = 0
         self.fields: dict[str, str] = {}
@@ -422,7 +426,11 @@ class _Environment:
             if "not available" in line and not self.no_gpu_line:
                 self.no_gpu_line = number
         elif line.startswith("seed:"):
-            self._read_seed(line, number)
+            if self.seed_line == 0:
+                self.seed, self.seed_line = self._integer(line, number)
+        elif line.startswith("world_size:"):
+            if self.world_size_line == 0:
+                self.world_size, self.world_size_line = self._integer(line, number)
         elif line.startswith("config:"):
             self._read_config(line, number)
         else:
@@ -471,21 +479,21 @@ class _Environment:
             m = _TORCH.match(line)
             if m is not None:
                 self._set_version("torch", m.group(1), number)
-                if m.group(2):
+                if m.group(2) and m.group(2) != "None":  # `None` on a CPU-only PyTorch
                     self._set_version("cuda", m.group(2), number)
 
     def _set_version(self, tool: str, version: str, number: int) -> None:
         if tool not in self.versions:
             self.versions[tool], self.version_lines[tool] = version, number
 
-    def _read_seed(self, line: str, number: int) -> None:
-        text = line[len("seed:") :].strip()
-        if not _INTEGER.fullmatch(text):
-            if number != self.cut_number:
-                raise BadInput(self.path, f"line {number}: seed is not an integer: {_snippet(line)}")
-            return
-        if self.seed is None:
-            self.seed, self.seed_line = int(text), number
+    def _integer(self, line: str, number: int) -> tuple[int | None, int]:
+        """The integer after `key:`, with its line number; (None, 0) where the log's cut last line holds it."""
+        key, _, text = line.partition(":")
+        if _INTEGER.fullmatch(text.strip()):
+            return int(text), number
+        if number == self.cut_number:
+            return None, 0
+        raise BadInput(self.path, f"line {number}: {key} is not an integer: {_snippet(line)}")
 
     def _read_config(self, line: str, number: int) -> None:
         if self.config_line:

@@ -75,12 +75,14 @@ class RunLog:
     seed: int | None = None
     seed_line: int = 0
     # Lines only our own trainer writes (None / 0 in upstream logs): the resolved run config as parsed JSON,
-    # the hash of the data pipeline source, and the token shards it read.
+    # the hash of the data pipeline source, the token shards it read, and how many processes trained.
     config: dict[str, Any] | None = None
     config_line: int = 0
     data_pipeline_sha256: str | None = None
     train_files: str | None = None
     val_files: str | None = None
+    world_size: int | None = None
+    world_size_line: int = 0
 
     @property
     def val_steps(self) -> tuple[StepLine, ...]:
