@@ -186,9 +186,10 @@ def judge_record(root: Path, folder: str) -> RecordResult:
     from speedrun.judge.report import to_json, to_markdown
 
     path = root / folder
-    links = sorted(p for p in path.rglob("*") if p.is_symlink())
+    links = [path] if path.is_symlink() else sorted(p for p in path.rglob("*") if p.is_symlink())
     if links:  # a link could make the judge read, and the report quote, a file from outside the submission
-        return RecordResult(folder, bad_input=f"{links[0]}: a symbolic link; a record folder holds plain files only")
+        problem = BadInput(links[0], "a symbolic link; a record folder holds plain files only")
+        return RecordResult(folder, bad_input=str(problem))
     if not holds_run_logs(path):  # metadata only (a record.toml edit): the leaderboard check covers it
         return RecordResult(folder)
     try:

@@ -500,6 +500,16 @@ def test_pr_with_a_symbolic_link_is_bad_input(project_origin: Path, tmp_path: Pa
     assert "val loss (mean ± std)" not in report  # nothing was judged, so nothing the link points at is quoted
 
 
+def test_a_record_folder_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    write(outside / "run.txt", "step:1/1 val_loss:3.0 train_time:1ms step_avg:1ms\n")
+    (tmp_path / "records" / "track_1_short").mkdir(parents=True)
+    (tmp_path / NEW_RECORD).symlink_to(outside, target_is_directory=True)
+    result = ci.judge_record(tmp_path, NEW_RECORD)
+    assert result.status == "bad input" and not result.judgements
+    assert result.bad_input == f"{tmp_path / NEW_RECORD}: a symbolic link; a record folder holds plain files only"
+
+
 @pytest.mark.archive
 def test_report_of_a_real_upstream_record(
     project_origin: Path, upstream_records: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
