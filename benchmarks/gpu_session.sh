@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One device session: kernel tests, a short synthetic-data run through `speedrun train`, the throughput
 # benchmark. Writes everything under $OUT (default ./gpu-out). Each stage has its own time limit.
+# BENCH_FLAGS adds benchmark options (e.g. --profile).
 #   bash benchmarks/gpu_session.sh [train_steps] [benchmark_steps]
 set -uo pipefail
 OUT=${OUT:-gpu-out}
@@ -22,7 +23,7 @@ timeout 60 python3 -m speedrun data synthetic --dir "$DATA" --train-shards 1 --t
 
 echo "== throughput benchmark"
 timeout 240 python3 benchmarks/train_throughput.py --data-dir "$DATA" --steps "$BENCH_STEPS" --kernel-gain \
-  --json "$OUT/throughput.json" 2>&1 | tee "$OUT/throughput.txt" | grep -v "^W[0-9]" | tail -30
+  ${BENCH_FLAGS:-} --json "$OUT/throughput.json" 2>&1 | tee "$OUT/throughput.txt" | grep -v "^W[0-9]" | tail -80
 
 echo "== short training run"
 timeout 180 python3 -m speedrun train --track small --steps "$TRAIN_STEPS" --val-every 20 --data-dir "$DATA" \

@@ -25,7 +25,7 @@ import torch
 
 from speedrun.trainer import data
 from speedrun.trainer.config import ATTENTION_BLOCK_SIZE, ModelConfig, TrainConfig, get_config
-from speedrun.trainer.kernels import softcapped_cross_entropy, softcapped_cross_entropy_reference
+from speedrun.trainer.kernels import CE_LAUNCH, softcapped_cross_entropy, softcapped_cross_entropy_reference
 from speedrun.trainer.model import EOT_TOKEN
 from speedrun.trainer.schedule import window_blocks
 from speedrun.trainer.train import Process, build_model, build_optimizers, train_step, warm_up
@@ -90,10 +90,13 @@ def kernel_gain(config: TrainConfig, repeats: int = 10) -> dict[str, float]:
             del logits
         return 1000 * sorted(times)[len(times) // 2]
 
-    reference_ms = run(softcapped_cross_entropy_reference)
-    torch.cuda.reset_peak_memory_stats()
-    fused_ms = run(softcapped_cross_entropy)
-    return {"cross_entropy_reference_ms": reference_ms, "cross_entropy_fused_ms": fused_ms}
+    figures = {"cross_entropy_reference_ms": run(softcapped_cross_entropy_reference)}
+    default = dict(CE_LAUNCH)
+    for block, warps in ((default["BLOCK"], default["num_warps"]), (1024, 4), (4096, 8), (8192, 16), (2048, 8)):
+        CE_LAUNCH.update(BLOCK=block, num_warps=warps)
+        figures[f"cross_entropy_fused_ms_block{block}_warps{warps}"] = run(softcapped_cross_entropy)
+    CE_LAUNCH.update(default)
+    return figures
 
 
 def main() -> None:
@@ -105,6 +108,7 @@ def main() -> None:
     parser.add_argument("--at", type=float, default=0.5, help="training progress whose window size is used")
     parser.add_argument("--no-compile", action="store_true", help="run eagerly")
     parser.add_argument("--kernel-gain", action="store_true", help="also time the fused cross-entropy kernel")
+    parser.add_argument("--profile", action="store_true", help="print the GPU kernels of two profiled steps")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = parser.parse_args()
 
@@ -149,6 +153,15 @@ def main() -> None:
     torch.cuda.synchronize()
     elapsed = time.perf_counter() - start
     loader.close()
+
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            for _ in range(2):
+                train_step(model, optimizers, loader, step, config, proc)
+            torch.cuda.synchronize()
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=40, max_name_column_width=70))
 
     tokens = args.steps * config.global_batch_tokens
     figures: dict[str, object] = {

@@ -114,3 +114,31 @@ def test_flex_attention_matches_dense_sdpa_on_gpu(window: int) -> None:
             inputs, dense_attention_mask(docs, window), dense_attention_mask(docs, max(window // 2, 1))
         )
     torch.testing.assert_close(flex.float(), dense.float(), rtol=0.05, atol=0.05)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fp8_head_matches_the_bf16_head_on_gpu() -> None:
+    from speedrun.trainer.kernels import softcapped_cross_entropy_reference
+    from speedrun.trainer.model import _Fp8HeadCrossEntropy, fp8_supported, rms_norm
+
+    if not fp8_supported(torch.device("cuda")):
+        pytest.skip("FP8 matmuls need compute capability 8.9 or more")
+    torch.manual_seed(0)
+    rows, dim, vocab = 2048, 768, 50304
+    scales = get_config("small").model.fp8_scales
+    x = rms_norm(torch.randn(rows, dim, device="cuda")).bfloat16().requires_grad_(True)
+    w = (torch.randn(vocab, dim, device="cuda") * 0.02).requires_grad_(True)
+    targets = torch.randint(0, vocab, (rows,), device="cuda")
+
+    loss = _Fp8HeadCrossEntropy.apply(x, w, targets, scales, 15.0, "tanh")
+    (loss / 8).backward()  # a caller's factor, as in gradient accumulation
+    x_ref = x.detach().float().requires_grad_(True)
+    w_ref = w.detach().clone().requires_grad_(True)
+    ref = softcapped_cross_entropy_reference(x_ref @ w_ref.t(), targets, 15.0, "tanh")
+    (ref / 8).backward()
+
+    assert loss.item() == pytest.approx(ref.item(), rel=2e-2)
+    for got, want in ((x.grad.float(), x_ref.grad), (w.grad, w_ref.grad)):
+        cosine = torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0)
+        assert cosine > 0.98
+        assert got.norm().item() == pytest.approx(want.norm().item(), rel=0.05)

@@ -90,17 +90,24 @@ if triton is not None:
         targets_ptr,
         lse_ptr,
         grad_losses_ptr,
+        grad_losses_stride,
+        out_ptr,
+        out_scale,
         row_stride,
         vocab_size,
         cap,
         KIND: tl.constexpr,
         BLOCK: tl.constexpr,
     ):
-        """Overwrites each logit with d(loss)/d(logit) = (softmax(z) - onehot) * slope * grad_loss."""
+        """out = d(loss)/d(logit) * out_scale = (softmax(z) - onehot) * slope * grad_loss * out_scale.
+
+        `out` may be the logits themselves (overwritten in place) or an FP8 buffer for the head's backward;
+        a `grad_losses_stride` of 0 broadcasts one upstream gradient to every row."""
         row = tl.program_id(0).to(tl.int64)
         row_ptr = logits_ptr + row * row_stride
+        out_row_ptr = out_ptr + row * row_stride
         lse = tl.load(lse_ptr + row)
-        grad_loss = tl.load(grad_losses_ptr + row)
+        grad_loss = tl.load(grad_losses_ptr + row * grad_losses_stride).to(tl.float32) * out_scale
         target = tl.load(targets_ptr + row).to(tl.int64)
         for start in range(0, vocab_size, BLOCK):
             cols = start + tl.arange(0, BLOCK)
@@ -109,22 +116,62 @@ if triton is not None:
             z, slope = _softcap_and_slope(x, cap, KIND)
             prob = tl.exp(z - lse)
             grad = (prob - tl.where(cols == target, 1.0, 0.0)) * slope * grad_loss
-            tl.store(row_ptr + cols, grad.to(logits_ptr.dtype.element_ty), mask=inside)
+            tl.store(out_row_ptr + cols, grad.to(out_ptr.dtype.element_ty), mask=inside)
 
 
-_BLOCK = 2048
+# launch settings of both kernels (a row per program, the vocabulary in chunks of BLOCK)
+CE_LAUNCH = {"BLOCK": 2048, "num_warps": 4}
+
+
+def softcapped_ce_forward(logits: Tensor, targets: Tensor, cap: float, kind: str) -> tuple[Tensor, Tensor]:
+    """Per-row losses and log-sum-exps of the softcapped logits (Triton, CUDA only)."""
+    assert logits.ndim == 2 and logits.stride(1) == 1, "logits must be (rows, vocab) with contiguous rows"
+    rows, vocab = logits.shape
+    losses = torch.empty(rows, device=logits.device, dtype=torch.float32)
+    lse = torch.empty_like(losses)
+    _softcapped_ce_forward[(rows,)](
+        logits, targets, losses, lse, logits.stride(0), vocab, cap, KIND=SOFTCAP_KINDS[kind], **CE_LAUNCH
+    )
+    return losses, lse
+
+
+def softcapped_ce_backward(
+    logits: Tensor,
+    targets: Tensor,
+    lse: Tensor,
+    grad_losses: Tensor,
+    cap: float,
+    kind: str,
+    out: Tensor,
+    out_scale: float = 1.0,
+) -> Tensor:
+    """Writes the gradient of the per-row losses w.r.t. the logits, times `out_scale`, into `out` (which may be
+    `logits` itself). `grad_losses` holds one upstream gradient per row, or a single one for all rows."""
+    rows, vocab = logits.shape
+    assert out.shape == logits.shape and out.stride() == logits.stride()
+    grad_losses = grad_losses.float().contiguous()
+    stride = 0 if grad_losses.numel() == 1 else 1
+    _softcapped_ce_backward[(rows,)](
+        logits,
+        targets,
+        lse,
+        grad_losses,
+        stride,
+        out,
+        out_scale,
+        logits.stride(0),
+        vocab,
+        cap,
+        KIND=SOFTCAP_KINDS[kind],
+        **CE_LAUNCH,
+    )
+    return out
 
 
 class _SoftcappedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: Tensor, targets: Tensor, cap: float, kind: str) -> Tensor:  # type: ignore[override]
-        assert logits.ndim == 2 and logits.stride(1) == 1, "logits must be (rows, vocab) with contiguous rows"
-        rows, vocab = logits.shape
-        losses = torch.empty(rows, device=logits.device, dtype=torch.float32)
-        lse = torch.empty_like(losses)
-        _softcapped_ce_forward[(rows,)](
-            logits, targets, losses, lse, logits.stride(0), vocab, cap, KIND=SOFTCAP_KINDS[kind], BLOCK=_BLOCK
-        )
+        losses, lse = softcapped_ce_forward(logits, targets, cap, kind)
         ctx.save_for_backward(logits, targets, lse)
         ctx.cap, ctx.kind = cap, kind
         return losses
@@ -132,20 +179,8 @@ class _SoftcappedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_losses: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
         logits, targets, lse = ctx.saved_tensors
-        rows, vocab = logits.shape
-        grad_losses = grad_losses.float().contiguous()
         # the logits are not needed after this, so their memory holds the gradient
-        _softcapped_ce_backward[(rows,)](
-            logits,
-            targets,
-            lse,
-            grad_losses,
-            logits.stride(0),
-            vocab,
-            ctx.cap,
-            KIND=SOFTCAP_KINDS[ctx.kind],
-            BLOCK=_BLOCK,
-        )
+        softcapped_ce_backward(logits, targets, lse, grad_losses, ctx.cap, ctx.kind, out=logits)
         return logits, None, None, None
 
 

@@ -18,7 +18,12 @@ from torch import Tensor, nn
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
 from speedrun.trainer.config import ATTENTION_BLOCK_SIZE, ModelConfig
-from speedrun.trainer.kernels import softcapped_cross_entropy
+from speedrun.trainer.kernels import (
+    softcapped_ce_backward,
+    softcapped_ce_forward,
+    softcapped_cross_entropy,
+    triton_available,
+)
 
 EOT_TOKEN = 50256  # GPT-2 end-of-text: it begins every document
 AttentionMask = BlockMask | Tensor  # a FlexAttention BlockMask on CUDA, a dense boolean (T, T) mask on CPU
@@ -124,43 +129,63 @@ class Block(nn.Module):
         return x + self.mlp(rms_norm(x))
 
 
-class _Fp8Linear(torch.autograd.Function):
-    """x @ w.T with both operands scaled into float8 e4m3 and the output gradient into e5m2 (Hopper)."""
+class _Fp8HeadCrossEntropy(torch.autograd.Function):
+    """Mean softcapped cross-entropy of the head's logits x @ w.T, the matmuls in FP8 (Hopper).
+
+    Forward: x and w are scaled into float8 e4m3 for the matmul; the bf16 logits go to the fused loss kernel.
+    Backward: the loss kernel writes the logit gradient straight into float8 e5m2, scaled as if each row's
+    upstream gradient were 1 (the mean's 1/N and the caller's factor go into the matmul scales instead, so
+    the small per-row gradients of a mean do not underflow e5m2)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, w: Tensor, x_scale: float, w_scale: float, grad_scale: float) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx,
+        x: Tensor,
+        w: Tensor,
+        targets: Tensor,
+        scales: tuple[float, float, float],
+        cap: float,
+        kind: str,
+    ) -> Tensor:
+        x_scale, w_scale, _ = scales
         x8 = (x / x_scale).to(torch.float8_e4m3fn)
         w8 = (w / w_scale).to(torch.float8_e4m3fn)  # w stays fp32 here, so its gradient comes back in fp32
         one = torch.ones((), device=x.device, dtype=torch.float32)
-        out = torch._scaled_mm(
+        logits = torch._scaled_mm(
             x8, w8.t(), scale_a=one * x_scale, scale_b=one * w_scale, out_dtype=torch.bfloat16, use_fast_accum=True
         )
-        ctx.save_for_backward(x8, w8)
-        ctx.scales = (x_scale, w_scale, grad_scale)
-        return out
+        losses, lse = softcapped_ce_forward(logits, targets, cap, kind)
+        ctx.save_for_backward(x8, w8, logits, targets, lse)
+        ctx.scales, ctx.cap, ctx.kind = scales, cap, kind
+        return losses.mean()
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor, None, None, None]:  # type: ignore[override]
-        x8, w8 = ctx.saved_tensors
+    def backward(ctx, grad_loss: Tensor) -> tuple[Tensor, Tensor, None, None, None, None]:  # type: ignore[override]
+        x8, w8, logits, targets, lse = ctx.saved_tensors
         x_scale, w_scale, grad_scale = ctx.scales
-        one = torch.ones((), device=grad_out.device, dtype=torch.float32)
-        g8 = (grad_out / grad_scale).to(torch.float8_e5m2)
+        g8 = torch.empty_like(logits, dtype=torch.float8_e5m2)
+        ones = torch.ones(1, device=logits.device, dtype=torch.float32)
+        softcapped_ce_backward(logits, targets, lse, ones, ctx.cap, ctx.kind, out=g8, out_scale=1 / grad_scale)
+        del logits
+        g_scale = grad_loss.float() * (grad_scale / g8.size(0))
+        one = torch.ones((), device=g8.device, dtype=torch.float32)
         # _scaled_mm wants its first operand row-major and its second column-major
         grad_x = torch._scaled_mm(
-            g8, w8.t().contiguous().t(), scale_a=one * grad_scale, scale_b=one * w_scale, out_dtype=torch.bfloat16
+            g8, w8.t().contiguous().t(), scale_a=g_scale, scale_b=one * w_scale, out_dtype=torch.bfloat16
         )
         grad_w = torch._scaled_mm(
             x8.t().contiguous(),
             g8.t().contiguous().t(),
             scale_a=one * x_scale,
-            scale_b=one * grad_scale,
+            scale_b=g_scale,
             out_dtype=torch.float32,
         ).t()
-        return grad_x, grad_w, None, None, None
+        return grad_x, grad_w, None, None, None, None
 
 
 def fp8_supported(device: torch.device) -> bool:
-    return device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 9)
+    """FP8 matmuls need Hopper (or Ada) and the Triton loss kernel."""
+    return triton_available(device) and torch.cuda.get_device_capability(device) >= (8, 9)
 
 
 class GPT(nn.Module):
@@ -185,36 +210,43 @@ class GPT(nn.Module):
         # document ids of the current sequence, read by the FlexAttention mask of partially masked blocks
         self.register_buffer("doc_ids", torch.zeros(max_seq_len, dtype=torch.int32), persistent=False)
         self.use_fp8_head = False
-        self._mask_mod: object | None = None
+        self.register_buffer("window_sizes", torch.ones(2, dtype=torch.int32), persistent=False)
+        self._mask_mods_cache: tuple[object, object] | None = None
 
     def hidden_matrices(self) -> list[nn.Parameter]:
         """The parameters Muon optimises: every matrix inside the transformer blocks."""
         return [p for p in self.blocks.parameters() if p.ndim >= 2]
 
-    def _document_causal_mask_mod(self) -> object:
-        """One mask function for the whole run (a new one per step would make compiled graphs re-check it)."""
-        if self._mask_mod is None:
-            doc_ids = self.doc_ids
+    def _mask_mods(self) -> tuple[object, object]:
+        """The long- and short-window mask functions, made once for the whole run (new functions each step
+        would make the compiled graphs re-check them). They read the document ids and window sizes from
+        buffers. Compiled FlexAttention skips the blocks outside the window from the block lists alone;
+        the eager fallback evaluates these functions everywhere, so they test the window too."""
+        if self._mask_mods_cache is None:
+            doc_ids, windows = self.doc_ids, self.window_sizes
 
-            def document_causal(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
-                return (q_idx >= kv_idx) & (doc_ids[q_idx] == doc_ids[kv_idx])
+            def make(which: int) -> object:
+                def document_causal_window(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+                    recent = q_idx // ATTENTION_BLOCK_SIZE - kv_idx // ATTENTION_BLOCK_SIZE < windows[which]
+                    return (q_idx >= kv_idx) & (doc_ids[q_idx] == doc_ids[kv_idx]) & recent
 
-            self._mask_mod = document_causal
-        return self._mask_mod
+                return document_causal_window
+
+            self._mask_mods_cache = (make(0), make(1))
+        return self._mask_mods_cache
 
     def attention_masks(self, inputs: Tensor, window_blocks: int) -> tuple[AttentionMask, AttentionMask]:
         """Long and short (half) window masks: causal, within one document, and at most `window_blocks`
         blocks of 128 tokens back (the query's own block included)."""
         T = inputs.numel()
         docs = (inputs == EOT_TOKEN).cumsum(0).to(torch.int32)
+        long_window, short_window = window_blocks, max(window_blocks // 2, 1)
         if inputs.device.type != "cuda":
-            return dense_attention_mask(docs, window_blocks), dense_attention_mask(docs, max(window_blocks // 2, 1))
+            return dense_attention_mask(docs, long_window), dense_attention_mask(docs, short_window)
         self.doc_ids[:T].copy_(docs)
-        mask_mod = self._document_causal_mask_mod()
-        return (
-            block_attention_mask(docs, window_blocks, mask_mod),
-            block_attention_mask(docs, max(window_blocks // 2, 1), mask_mod),
-        )
+        self.window_sizes[0], self.window_sizes[1] = long_window, short_window
+        long_mod, short_mod = self._mask_mods()
+        return block_attention_mask(docs, long_window, long_mod), block_attention_mask(docs, short_window, short_mod)
 
     def forward(self, inputs: Tensor, targets: Tensor, window_blocks: int) -> Tensor:
         """Mean cross-entropy of predicting `targets` from `inputs` (both 1-D, one packed sequence)."""
@@ -244,11 +276,11 @@ class GPT(nn.Module):
         return rms_norm(x)
 
     def _loss(self, x: Tensor, targets: Tensor) -> Tensor:
+        cap, kind = self.config.logit_softcap, self.config.softcap_kind
         if self.training and self.use_fp8_head:
-            logits = _Fp8Linear.apply(x.contiguous(), self.head_w, *self.config.fp8_scales)
-        else:
-            logits = F.linear(x, self.head_w.to(x.dtype))
-        return softcapped_cross_entropy(logits, targets, self.config.logit_softcap, self.config.softcap_kind)
+            return _Fp8HeadCrossEntropy.apply(x.contiguous(), self.head_w, targets, self.config.fp8_scales, cap, kind)
+        logits = F.linear(x, self.head_w.to(x.dtype))
+        return softcapped_cross_entropy(logits, targets, cap, kind)
 
 
 def dense_attention_mask(docs: Tensor, window_blocks: int) -> Tensor:

@@ -406,12 +406,14 @@ def _run(
                 synchronize(proc.device)
                 t0 = time.perf_counter()
             if last:
+                if pending_loss is not None:
+                    _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
                 break
-            if pending_loss is not None:
-                _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
             loss = train_step(model, optimizers, loader, step, config, proc)
             if proc.world_size > 1:
                 dist.all_reduce(loss, op=dist.ReduceOp.SUM)
+            if pending_loss is not None:  # the previous step's: long done, while this one runs on
+                _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
             pending_loss = loss
             elapsed = train_time_ms + 1000 * (time.perf_counter() - t0)
             log.write(step_line(step + 1, total, elapsed), console=True)
