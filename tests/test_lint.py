@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +14,8 @@ from tests.conftest import ROOT
 
 @pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"])
 def test_ruff(args: list[str]) -> None:
-    ruff = shutil.which("ruff")
+    beside_python = Path(sys.executable).with_name("ruff")
+    ruff = str(beside_python) if beside_python.is_file() else shutil.which("ruff")
     assert ruff, "ruff is a test dependency: pip install -e '.[test]'"
     proc = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
