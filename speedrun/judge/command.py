@@ -15,11 +15,13 @@ def judge(
         help="Folders of run logs (a record folder, or one of its sub-folders such as this_pr/) or single log "
         "files. Each path is judged on its own; a record folder is judged per sub-folder.",
         show_default=False,
+        metavar="PATH",
     ),
     track: str | None = typer.Option(
         None,
         "--track",
-        help="small or medium (or track_1_short / track_2_medium). Default: from the path, else the model size.",
+        help="small or medium (or track_1_short / track_2_medium). Default: from the path, else the run's config "
+        "line, else the model size; the output says which.",
     ),
     baseline: Path | None = typer.Option(
         None,
@@ -32,7 +34,9 @@ def judge(
     ),
     force: bool = typer.Option(False, "--force", help="Let --markdown overwrite an existing file."),
     records: Path | None = typer.Option(
-        None, "--records", help="The records/ folder holding track.toml and record.toml files. Default: ./records."
+        None,
+        "--records",
+        help="The records/ folder holding track.toml and record.toml files. Default: ./records, else the project's.",
     ),
 ) -> None:
     """Judge a record submission from its logs: exit 0 when every path passes, 1 when a rule fails, 2 on bad input.
