@@ -71,7 +71,7 @@ def test_copies_are_marked_not_counted() -> None:
 def test_markdown_has_runs_summary_p_value_and_checks() -> None:
     baseline = judgement([3.2776, 3.2780, 3.2771], start_ms=95_000)
     text = to_markdown([judgement(baseline=baseline)])
-    assert text.startswith("# x: PASS")
+    assert text.startswith("# records/x: PASS")
     assert "| run0.txt | 1500 | 3.2770 | 90000ms |" in text
     assert "p(val_loss < 3.28) = **" in text
     assert "## vs baseline" in text and "## Checks" in text

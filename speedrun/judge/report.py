@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from speedrun.judge.rules import final_loss, final_step, final_time_ms, finite_losses, independent_runs
@@ -95,6 +96,15 @@ def _num(value: float | None, digits: int) -> str:
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _signed(value: float, digits: int) -> str:
+    return f"{value:+.{digits}f}" if math.isfinite(value) else "n/a"
+
+
+def _title(path: Path) -> str:
+    """A record folder and its group (`2026-05-20_BigramsSignTrick/pr299`), or the name alone."""
+    return "/".join(part for part in path.parts[-2:] if part not in ("/", ".")) or str(path)
+
+
 def _p(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "n/a"
@@ -113,7 +123,7 @@ def _markdown_one(j: Judgement) -> list[str]:
     s = j.summary
     counted = _counted_ids(j)
     lines = [
-        f"# {j.path.name or j.path}: {j.verdict.upper()}",
+        f"# {_title(j.path)}: {j.verdict.upper()}",
         "",
         f"Track: {track.title} (`{j.track}`, chosen by {j.track_reason}), target val loss {track.target_val_loss}.",
         "",
@@ -151,7 +161,7 @@ def _markdown_one(j: Judgement) -> list[str]:
             f"|  | baseline (n={b.n}) | this (n={s.n}) | delta |",
             "|---|---|---|---|",
             f"| val_loss mean | {_num(b.mean_val_loss, 5)} | {_num(s.mean_val_loss, 5)} "
-            f"| {_num(s.mean_val_loss - b.mean_val_loss, 5)} |",
+            f"| {_signed(s.mean_val_loss - b.mean_val_loss, 5)} |",
         ]
         if s.mean_train_time_s is not None and b.mean_train_time_s is not None:
             lines.append(
