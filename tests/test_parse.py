@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import math
@@ -347,6 +348,22 @@ def test_mixed_gpu_models(tmp_path: Path) -> None:
     text = MODERN_LOG.replace("|   3  NVIDIA H100 80GB HBM3   ", "|   3  NVIDIA A100-SXM4-80GB   ")
     run = parse_log(write(tmp_path, text))
     assert run.gpus is not None and run.gpus.model == "NVIDIA H100 80GB HBM3 + NVIDIA A100-SXM4-80GB"
+
+
+def test_the_garbage_collector_is_left_as_found(tmp_path: Path) -> None:
+    """Parsing pauses the collector while it builds tuples; it must come back, even after an error."""
+    good, bad = write(tmp_path, PLAIN_LOG, "good.txt"), write(tmp_path, PLAIN_LOG.replace("3.2790", "3.x"), "bad.txt")
+    assert gc.isenabled()
+    parse_log(good)
+    with pytest.raises(BadInput):
+        parse_log(bad)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_log(good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 # --- bad input: one line naming the file, never a traceback ---
