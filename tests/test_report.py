@@ -12,6 +12,7 @@ from rich.console import Console
 
 from speedrun.judge.judging import judge_runs
 from speedrun.judge.report import JSON_VERSION, print_table, to_json, to_markdown
+from speedrun.judge.verdict import Judgement
 from speedrun.tracks import load_track
 from tests.test_rules import edit_step, make_run
 
@@ -19,9 +20,9 @@ SMALL = load_track("small")
 LOSSES = [3.2770, 3.2775, 3.2768, 3.2781, 3.2772]
 
 
-def judgement(losses: list[float] = LOSSES, start_ms: int = 90_000, **kwargs: object):  # type: ignore[no-untyped-def]
+def judgement(losses: list[float] = LOSSES, start_ms: int = 90_000, baseline: Judgement | None = None) -> Judgement:
     runs = tuple(make_run(f"run{i}.txt", v, time_ms=start_ms + 100 * i) for i, v in enumerate(losses))
-    return judge_runs(Path("records/x"), runs, SMALL, "--track", **kwargs)  # type: ignore[arg-type]
+    return judge_runs(Path("records/x"), runs, SMALL, "--track", baseline=baseline)
 
 
 def test_json_is_strict_and_has_the_documented_layout() -> None:
