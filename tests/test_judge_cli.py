@@ -138,6 +138,13 @@ def test_record_folder_is_judged_per_sub_folder_against_its_baseline(tmp_path: P
     assert speed["status"] == "pass"
     assert speed["figures"]["speedup"] == pytest.approx(91.175 / 89.175, rel=1e-4)
 
+    from speedrun.judge.judging import judge_path
+
+    (alone,) = judge_path(record / "this_pr")  # a sub-folder judged on its own still finds the baseline beside it
+    assert alone.baseline is not None and alone.baseline.path == record / "baseline"
+    (explicit,) = judge_path(record, baseline=record / "baseline")  # and is not judged as a submission too
+    assert explicit.path == record / "this_pr"
+
 
 def test_explicit_baseline_option(tmp_path: Path) -> None:
     write_runs(tmp_path / "base", GOOD, [88_000 + 50 * i for i in range(8)])

@@ -167,16 +167,22 @@ def judge_path(
     path = Path(path)
     groups = {key: parse_runs(logs) for key, logs in split_groups(path).items()}
     baseline_key: str | None = None
+    baseline_path: Path | None = None
+    baseline_runs: tuple[RunLog, ...] = ()
     if baseline is not None:
-        baseline_runs = parse_runs(find_run_logs(Path(baseline)))
         baseline_path = Path(baseline)
+        inside = [k for k in groups if (path / k).resolve() == baseline_path.resolve()]
+        baseline_key = inside[0] if inside else None
+        baseline_runs = groups[baseline_key] if baseline_key else parse_runs(find_run_logs(baseline_path))
     else:
         candidates = [k for k in groups if k != TOP_LEVEL_GROUP and Path(k).name.lower().startswith(BASELINE_PREFIX)]
         baseline_key = pick_baseline({k: groups[k] for k in candidates})
         if baseline_key is not None and len(groups) == 1:
             baseline_key = None  # a folder holding only a baseline is judged as a submission of its own
-        baseline_runs = groups[baseline_key] if baseline_key else ()
-        baseline_path = path / baseline_key if baseline_key else None
+        if baseline_key is not None:
+            baseline_path, baseline_runs = path / baseline_key, groups[baseline_key]
+        else:
+            baseline_path, baseline_runs = _sibling_baseline(path)
     all_runs = tuple(r for runs in groups.values() for r in runs)
     track_name, track_reason = choose_track(path, all_runs, track)
     track_spec = load_track(track_name, records_dir)
@@ -204,6 +210,21 @@ def judge_path(
             )
         )
     return judgements
+
+
+def _sibling_baseline(path: Path) -> tuple[Path | None, tuple[RunLog, ...]]:
+    """For a record's sub-folder judged on its own (this_pr/), the record's baseline* folder beside it."""
+    if not path.is_dir() or path.name.lower().startswith(BASELINE_PREFIX):
+        return None, ()
+    siblings = {p.name: p for p in path.parent.iterdir() if p.is_dir() and p.name.lower().startswith(BASELINE_PREFIX)}
+    found: dict[str, tuple[RunLog, ...]] = {}
+    for name, folder in siblings.items():
+        try:
+            found[name] = parse_runs(find_run_logs(folder))
+        except BadInput:
+            continue  # an empty or broken baseline beside the judged folder is not the judged folder's problem
+    chosen = pick_baseline(found)
+    return (siblings[chosen], found[chosen]) if chosen else (None, ())
 
 
 def pick_baseline(candidates: dict[str, tuple[RunLog, ...]]) -> str | None:
