@@ -456,6 +456,15 @@ def test_sniff_finds_step_lines_past_the_first_chunk(tmp_path: Path) -> None:
     assert looks_like_run_log(write(tmp_path, padding + RULE + "\n" + PLAIN_LOG))
 
 
+def test_sniff_reads_the_whole_file_when_the_end_has_no_steps(tmp_path: Path) -> None:
+    notes = "# trailing notes\n" * (parse.SNIFF_CHUNK_BYTES // 8)
+    assert looks_like_run_log(write(tmp_path, PLAIN_LOG + notes, "steps-first.txt"))
+    # The sniff reads the last 64 KiB first; a line it starts reading in the middle of is no step line.
+    end = "step:1 is where this window starts, mid-line "
+    end += "y" * (parse.SNIFF_CHUNK_BYTES // 16 - len(end) - 1) + "\n"
+    assert not looks_like_run_log(write(tmp_path, "notes\n" * 1000 + "x" + end, "notes.txt"))
+
+
 def make_record(root: Path) -> Path:
     write(root, MODERN_LOG, "1.txt")
     write(root, PLAIN_LOG, "2.txt")

@@ -43,10 +43,12 @@ RULE_MIN_WIDTH = 20
 _RULE_START = b"=" * RULE_MIN_WIDTH
 _RULE_LINE = re.compile(rb"=+[ \t\r]*(?:\n|$)")
 _OUTPUT_STARTS = (b"Running ", b"nvidia-smi")  # what a run prints first, right after its source
-# The common step line, or (last group) any other line: one tuple per line of the joined step lines.
+# The common step line as upstream and our trainer print it (single spaces, fields in this order), or, in
+# the last group, any other line: `findall` over a log's step lines joined gives one tuple per line.
+# Numbers are taken loosely here and checked by `float`; other spacings or fields go to the loose reader.
 _STEP_LINES = re.compile(
-    r"^(?:step:(\d+)(?:/(\d+))?[ \t]+(?:(val_loss|train_loss):(\S+)[ \t]+)?"
-    r"train_time:([-+]?[\d.]+(?:[eE][-+]?\d+)?)ms[ \t]+step_avg:(\S+?)ms[ \t\r]*|(.+))$",
+    r"^(?:step:(\d+)(?:/(\d+))? (?:(val_loss|train_loss):([^ \n]+) )?"
+    r"train_time:([^ m\n]+)ms step_avg:([^ m\n]+)ms\r?|(.+))$",
     re.ASCII | re.MULTILINE,
 )
 _STEP_START = re.compile(rb"step:\d")
