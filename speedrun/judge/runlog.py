@@ -91,8 +91,10 @@ class RunLog:
     @property
     def final(self) -> StepLine | None:
         """The last line that carries a val loss: the run's result."""
-        vals = self.val_steps
-        return vals[-1] if vals else None
+        for s in reversed(self.steps):
+            if s.val_loss is not None:
+                return s
+        return None
 
     @property
     def final_val_loss(self) -> float | None:
