@@ -145,17 +145,26 @@ def _entropy(counts: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+def _conditional_entropy(tokens: np.ndarray, order: int) -> float:
+    """Entropy of the next token given the `order` tokens before it, estimated from counts."""
+    context = np.zeros(len(tokens) - order, dtype=np.int64)
+    for k in range(order):
+        context = context * 65536 + tokens[k : len(tokens) - order + k]
+    _, context_ids = np.unique(context, return_inverse=True)
+    joint = np.unique(context_ids * 65536 + tokens[order:], return_counts=True)[1]
+    return _entropy(joint) - _entropy(np.bincount(context_ids))
+
+
 def test_synthetic_language_has_structure_to_learn() -> None:
-    """Knowing the two previous tokens must cut the next token's entropy far below its unigram entropy,
-    and documents must be of a sensible length: that is what lets a tiny model's loss fall."""
-    tokens = SyntheticLanguage(seed=0).sample(400_000, 1).astype(np.int64)
+    """Each token of context must cut the next token's entropy: bigrams far below the unigram entropy (what a
+    tiny model learns in a few dozen steps), the token before that lower still. Documents of sensible length."""
+    tokens = SyntheticLanguage(seed=0).sample(1_000_000, 1).astype(np.int64)
     unigram = _entropy(np.bincount(tokens))
-    _, context_ids = np.unique(tokens[:-2] * 65536 + tokens[1:-1], return_inverse=True)
-    joint = np.unique(context_ids * 65536 + tokens[2:], return_counts=True)[1]
-    contexts = np.bincount(context_ids)
-    conditional = _entropy(joint) - _entropy(contexts)
+    bigram = _conditional_entropy(tokens, 1)
+    trigram = _conditional_entropy(tokens, 2)
     assert unigram > 5.5
-    assert conditional < 2.5
+    assert bigram < 2.5
+    assert trigram < bigram - 0.15
     mean_doc = len(tokens) / np.count_nonzero(tokens == EOT_TOKEN)
     assert 200 < mean_doc < 800
 

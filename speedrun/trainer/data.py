@@ -300,8 +300,9 @@ def val_batches(
 class SyntheticLanguage:
     """A seeded order-2 Markov language over a small vocabulary, so a small model's loss falls quickly.
 
-    Each (previous, current) token pair has a few possible successors with Zipfian probabilities; any token
-    ends its document with probability 1/mean_document_tokens, and every document starts with EOT.
+    Each token has a few possible successors; which of them is likeliest (Zipfian ranks) depends on the token
+    before it. A model learns the successors first (bigrams) and their order next (trigrams). Any token ends
+    its document with probability 1/mean_document_tokens, and every document starts with EOT.
     """
 
     seed: int = 0
@@ -310,8 +311,9 @@ class SyntheticLanguage:
     zipf_exponent: float = 1.1
     mean_document_tokens: int = 400
 
-    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(token id of each state, successor states per state pair, successor probabilities)."""
+    def tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(token id of each state, successor states of each state, rank shift of each previous state,
+        probabilities of the successor ranks)."""
         import numpy as np
 
         rng = np.random.default_rng([self.seed, 0x5EED])
@@ -319,16 +321,17 @@ class SyntheticLanguage:
         token_of_state[0] = EOT_TOKEN
         token_of_state[1:] = rng.choice(EOT_TOKEN, size=self.vocab - 1, replace=False)
         # successors never include state 0: documents end only through the end-of-document draw
-        table = rng.integers(1, self.vocab, size=(self.vocab, self.vocab, self.successors), dtype=np.int32)
+        successors = rng.integers(1, self.vocab, size=(self.vocab, self.successors), dtype=np.int32)
+        shift = rng.integers(0, self.successors, size=self.vocab, dtype=np.int32)
         weights = 1.0 / np.arange(1, self.successors + 1) ** self.zipf_exponent
-        return token_of_state, table, weights / weights.sum()
+        return token_of_state, successors, shift, weights / weights.sum()
 
     def sample(self, num_tokens: int, stream: int, parallel: int = 16384) -> np.ndarray:
         """`num_tokens` tokens of independent stream number `stream`: `parallel` chains run side by side,
         each starting with EOT, and are laid end to end."""
         import numpy as np
 
-        token_of_state, table, probs = self.tables()
+        token_of_state, successors, shift, probs = self.tables()
         rng = np.random.default_rng([self.seed, stream])
         chains = max(1, min(parallel, num_tokens // 1024))
         length = -(-num_tokens // chains)
@@ -343,7 +346,7 @@ class SyntheticLanguage:
             ends = rng.random((rows, chains)) < 1.0 / self.mean_document_tokens
             for r in range(rows):
                 states[t0 + r] = cur
-                nxt = table[prev, cur, picks[r]]
+                nxt = successors[cur, (picks[r] + shift[prev]) % self.successors]
                 nxt[ends[r]] = 0
                 prev, cur = cur, nxt
         return token_of_state[states.T.reshape(-1)[:num_tokens]]
