@@ -402,6 +402,18 @@ def test_malformed_step_line_in_the_middle(tmp_path: Path) -> None:
     assert error.problem.startswith("line 4: malformed step line")
 
 
+def test_a_step_line_without_any_step_field(tmp_path: Path) -> None:
+    text = PLAIN_LOG.replace("step:2/500 train_loss:10.5000 train_time:420ms step_avg:nanms", "step:2/500 lr:0.1")
+    assert bad_input(write(tmp_path, text)).problem.startswith("line 3: malformed step line")
+
+
+def test_odd_environment_numbers_are_not_read(tmp_path: Path) -> None:
+    text = MODERN_LOG.replace("allocated: 31215 MiB", "allocated: 3.12.15 MiB").replace("|   3  ", "|   99999  ")
+    run = parse_log(write(tmp_path, text))
+    assert run.peak_memory_mib is None
+    assert run.gpus is not None and run.gpus.count == 3
+
+
 def test_malformed_llmc_line_in_the_middle(tmp_path: Path) -> None:
     assert "line 4" in bad_input(write(tmp_path, LLMC_LOG.replace("tel:6.3097", "tel:6.3.0"))).problem
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -82,13 +83,22 @@ def test_random_text_made_of_log_pieces(log_file: Path, text: str) -> None:
     parse_or_refuse(log_file, text.encode())
 
 
+NASTY_NUMBERS = ["1.2.3", "", "-", "+", "1e999", "-1e999", "nan", "inf", "-0", "\uff19", "0x10", "1_000", "9" * 5000]
+NASTY_NUMBERS += ["3.2x81", "1e", ".", "1..2", "\u0663", " ", "\x00", "NaNms", "12ms34"]
+
+
 def corrupt_numbers(text: str, draw: st.DrawFn) -> str:
-    """Replace some digits with other characters: a bit flip, a stray letter, a sign, a NaN."""
-    chars = list(text)
-    digits = [i for i, c in enumerate(chars) if c.isdigit()]
-    for i in draw(st.lists(st.sampled_from(digits), max_size=6)) if digits else []:
-        chars[i] = draw(st.sampled_from(["x", "-", ".", "e", "nan", "inf", "", " ", "9" * 30, "\x00", "\u00e9"]))
-    return "".join(chars)
+    """Damage some numbers: a digit turned into another character, or a whole number replaced."""
+    numbers = [m.span() for m in re.finditer(r"\d+(?:\.\d+)?", text)]
+    if not numbers:
+        return text
+    for start, end in sorted(draw(st.lists(st.sampled_from(numbers), max_size=4, unique=True)), reverse=True):
+        if draw(st.booleans()):
+            text = text[:start] + draw(st.sampled_from(NASTY_NUMBERS)) + text[end:]
+        else:
+            at = draw(st.integers(start, end - 1))
+            text = text[:at] + draw(st.sampled_from(["x", "-", ".", "e", "nan", "", " "])) + text[at + 1 :]
+    return text
 
 
 @st.composite

@@ -53,11 +53,12 @@ _STEP_LINES = re.compile(
 )
 _STEP_START = re.compile(rb"step:\d")
 _LLMC_START = re.compile(rb"s:\d+[ \t]+t[er]l:")
+_STEP_FIELDS = frozenset({"val_loss", "train_loss", "train_time", "step_avg"})
 _STEP_HEAD = re.compile(r"step:(\d+)(?:/(\d+))?(?=[ \t\r]|$)", re.ASCII)
 _LLMC = re.compile(r"s:(\d+)[ \t]+(tel|trl):(\S+)", re.ASCII)
-_GPU_ROW = re.compile(r"\|\s+(\d+)\s+(.+?)\s+(?:On|Off)\s+\|")
+_GPU_ROW = re.compile(r"\|\s+(\d{1,4})\s+(.+?)\s+(?:On|Off)\s+\|", re.ASCII)
 _SMI_HEADER = re.compile(r"\|\s*NVIDIA-SMI\s+(\S+)(?:.*?Driver Version:\s*(\S+))?(?:.*?CUDA Version:\s*(\S+))?")
-_PEAK_MEMORY = re.compile(r"peak memory (?:allocated|consumption):\s*([\d.]+)\s*MiB")
+_PEAK_MEMORY = re.compile(r"peak memory (?:allocated|consumption):\s*(\d{1,15}(?:\.\d{1,15})?)\s*MiB", re.ASCII)
 _TORCH = re.compile(r"Running (?:PyTorch|pytorch) (\S+)(?: compiled for CUDA (\S+))?")
 _INTEGER = re.compile(r"[-+]?\d{1,30}", re.ASCII)
 _SEP_OK = frozenset("\t\n\r\x0c\x1b\x08")
@@ -488,13 +489,13 @@ class _Environment:
             self.versions[tool], self.version_lines[tool] = version, number
 
     def _integer(self, line: str, number: int) -> tuple[int | None, int]:
-        """The integer after `key:`, with its line number; (None, 0) where the log's cut last line holds it."""
-        key, _, text = line.partition(":")
-        if _INTEGER.fullmatch(text.strip()):
-            return int(text), number
+        """The integer after `key:`, with its line number; (None, 0) on a cut last line, which may have lost digits."""
         if number == self.cut_number:
             return None, 0
-        raise BadInput(self.path, f"line {number}: {key} is not an integer: {_snippet(line)}")
+        key, _, text = line.partition(":")
+        if not _INTEGER.fullmatch(text.strip()):
+            raise BadInput(self.path, f"line {number}: {key} is not an integer: {_snippet(line)}")
+        return int(text), number
 
     def _read_config(self, line: str, number: int) -> None:
         if self.config_line:
@@ -525,8 +526,10 @@ def _parse_loose_step(line: str, number: int) -> StepLine | None:
         try:
             values[key] = float(value)
         except ValueError:
-            if key in ("val_loss", "train_loss", "train_time", "step_avg"):
+            if key in _STEP_FIELDS:
                 return None
+    if not _STEP_FIELDS.intersection(values):
+        return None
     return StepLine(
         step=int(head.group(1)),
         total_steps=int(head.group(2)) if head.group(2) else None,
