@@ -12,6 +12,9 @@ Attention runs through FlexAttention on CUDA; on CPU the same mask is built dens
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -58,11 +61,19 @@ class Rotary(nn.Module):
         return torch.cat((x1 * cos + x2 * sin, x2 * cos - x1 * sin), dim=-1).type_as(x)
 
 
+@functools.cache
+def _compiled_flex_attention() -> Callable[..., Tensor]:
+    return torch.compile(flex_attention, dynamic=False)
+
+
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale: float) -> Tensor:
     """Masked attention on (T, heads, head_dim) tensors."""
     q, k, v = (t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))
     if isinstance(mask, BlockMask):
-        y = flex_attention(q, k, v, block_mask=mask, scale=scale)
+        # uncompiled FlexAttention would materialise every score and ignore the block lists: outside a compiled
+        # block, FlexAttention is compiled on its own
+        flex = flex_attention if torch.compiler.is_compiling() else _compiled_flex_attention()
+        y = flex(q, k, v, block_mask=mask, scale=scale)
     else:
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)
     return y.squeeze(0).transpose(0, 1)
@@ -210,30 +221,24 @@ class GPT(nn.Module):
         # document ids of the current sequence, read by the FlexAttention mask of partially masked blocks
         self.register_buffer("doc_ids", torch.zeros(max_seq_len, dtype=torch.int32), persistent=False)
         self.use_fp8_head = False
-        self.register_buffer("window_sizes", torch.ones(2, dtype=torch.int32), persistent=False)
-        self._mask_mods_cache: tuple[object, object] | None = None
+        self._mask_mod_cache: object | None = None
 
     def hidden_matrices(self) -> list[nn.Parameter]:
         """The parameters Muon optimises: every matrix inside the transformer blocks."""
         return [p for p in self.blocks.parameters() if p.ndim >= 2]
 
-    def _mask_mods(self) -> tuple[object, object]:
-        """The long- and short-window mask functions, made once for the whole run (new functions each step
-        would make the compiled graphs re-check them). They read the document ids and window sizes from
-        buffers. Compiled FlexAttention skips the blocks outside the window from the block lists alone;
-        the eager fallback evaluates these functions everywhere, so they test the window too."""
-        if self._mask_mods_cache is None:
-            doc_ids, windows = self.doc_ids, self.window_sizes
+    def _mask_mod(self) -> object:
+        """The mask function of partially allowed blocks, made once for the whole run (a new function each
+        step would make the compiled graphs re-check it). It reads the document ids from a buffer. The window
+        needs no test here: it is whole blocks, so the block lists alone enforce it."""
+        if self._mask_mod_cache is None:
+            doc_ids = self.doc_ids
 
-            def make(which: int) -> object:
-                def document_causal_window(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
-                    recent = q_idx // ATTENTION_BLOCK_SIZE - kv_idx // ATTENTION_BLOCK_SIZE < windows[which]
-                    return (q_idx >= kv_idx) & (doc_ids[q_idx] == doc_ids[kv_idx]) & recent
+            def document_causal(b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
+                return (q_idx >= kv_idx) & (doc_ids[q_idx] == doc_ids[kv_idx])
 
-                return document_causal_window
-
-            self._mask_mods_cache = (make(0), make(1))
-        return self._mask_mods_cache
+            self._mask_mod_cache = document_causal
+        return self._mask_mod_cache
 
     def attention_masks(self, inputs: Tensor, window_blocks: int) -> tuple[AttentionMask, AttentionMask]:
         """Long and short (half) window masks: causal, within one document, and at most `window_blocks`
@@ -244,9 +249,8 @@ class GPT(nn.Module):
         if inputs.device.type != "cuda":
             return dense_attention_mask(docs, long_window), dense_attention_mask(docs, short_window)
         self.doc_ids[:T].copy_(docs)
-        self.window_sizes[0], self.window_sizes[1] = long_window, short_window
-        long_mod, short_mod = self._mask_mods()
-        return block_attention_mask(docs, long_window, long_mod), block_attention_mask(docs, short_window, short_mod)
+        mask_mod = self._mask_mod()
+        return block_attention_mask(docs, long_window, mask_mod), block_attention_mask(docs, short_window, mask_mod)
 
     def forward(self, inputs: Tensor, targets: Tensor, window_blocks: int) -> Tensor:
         """Mean cross-entropy of predicting `targets` from `inputs` (both 1-D, one packed sequence)."""

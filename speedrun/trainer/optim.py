@@ -44,8 +44,8 @@ def newton_schulz(G: Tensor, steps: int = 5) -> Tensor:
 class Muon(torch.optim.Optimizer):
     """MomentUm Orthogonalized by Newton-Schulz, for 2-D (or stacked 2-D) parameters.
 
-    Each param group is split by shape, so that a group's matrices can be all-gathered together.
-    Momentum state lives only on the process that orthogonalises that matrix.
+    Each param group is split by shape, so that a group's matrices are orthogonalised in one batch and
+    all-gathered together. Momentum state lives only on the process that orthogonalises that matrix.
     """
 
     def __init__(
@@ -67,36 +67,38 @@ class Muon(torch.optim.Optimizer):
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, ns_steps=ns_steps)
         super().__init__(by_shape, defaults)
 
-    def _orthogonal_update(self, p: nn.Parameter, group: dict[str, Any]) -> Tensor:
-        grad = p.grad
-        if grad is None:
-            return torch.zeros_like(p)
-        state = self.state[p]
-        if "momentum_buffer" not in state:
-            state["momentum_buffer"] = torch.zeros_like(grad)
-        buffer: Tensor = state["momentum_buffer"]
-        buffer.lerp_(grad, 1 - group["momentum"])
-        nesterov = grad.lerp(buffer, group["momentum"])
-        update = newton_schulz(nesterov, group["ns_steps"])
+    def _orthogonal_updates(self, params: list[nn.Parameter], group: dict[str, Any]) -> Tensor:
+        """Momentum step and orthogonalised updates of same-shaped matrices, stacked (one batched Newton-Schulz)."""
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        buffers = []
+        for p, grad in zip(params, grads, strict=True):
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(grad)
+            buffers.append(state["momentum_buffer"])
+        momentum = group["momentum"]
+        torch._foreach_lerp_(buffers, grads, 1 - momentum)
+        nesterov = torch._foreach_lerp(grads, buffers, momentum)
+        update = newton_schulz(torch.stack(nesterov), group["ns_steps"])
         # keep the update's RMS comparable for tall matrices
-        return update.to(p.dtype) * max(1.0, p.size(-2) / p.size(-1)) ** 0.5
+        return update * max(1.0, params[0].size(-2) / params[0].size(-1)) ** 0.5
 
     @torch.no_grad()
     def step(self) -> None:  # type: ignore[override]
         W, rank = self.world_size, self.rank
         for group in self.param_groups:
             params: list[nn.Parameter] = group["params"]
-            decay = 1 - group["lr"] * group["weight_decay"]
-            for start in range(0, len(params), W):
-                chunk = params[start : start + W]
-                mine = self._orthogonal_update(chunk[rank], group) if rank < len(chunk) else torch.zeros_like(chunk[0])
-                if W > 1:
-                    updates = [torch.empty_like(mine) for _ in range(W)]
-                    dist.all_gather(updates, mine.contiguous())
-                else:
-                    updates = [mine]
-                for p, update in zip(chunk, updates, strict=False):
-                    p.mul_(decay).add_(update, alpha=-group["lr"])
+            # process r orthogonalises matrices [r*share, (r+1)*share) of the group; all-gather shares the results
+            share = -(-len(params) // W)
+            mine = params[rank * share : (rank + 1) * share]
+            updates = torch.zeros(W * share, *params[0].shape, device=params[0].device, dtype=params[0].dtype)
+            my_slot = updates[rank * share : (rank + 1) * share]
+            if mine:
+                my_slot[: len(mine)] = self._orthogonal_updates(mine, group)
+            if W > 1:
+                dist.all_gather(list(updates.chunk(W)), my_slot.clone())
+            torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
+            torch._foreach_add_(params, list(updates[: len(params)].unbind(0)), alpha=-group["lr"])
 
 
 def all_reduce_gradients(params: Iterable[nn.Parameter], world_size: int) -> None:
