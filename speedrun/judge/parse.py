@@ -351,15 +351,17 @@ def _build_steps(matched: list[tuple[str | Any, ...]], numbers: list[int]) -> li
     Raises ValueError on a number that does not convert. `tuple.__new__` builds each NamedTuple straight
     from its fields, and `map` keeps the loops in C: a log's two thousand lines cost about a millisecond.
     """
-    column = [list(map(itemgetter(i), matched)) for i in range(6)]
-    step, total, kind, loss, train_time, step_avg = column
-    losses = [float(x) if x else None for x in loss]
+    step, total, kind, loss, train_time, step_avg = (list(map(itemgetter(i), matched)) for i in range(6))
+    val_loss: list[float | None] = [None] * len(matched)
+    train_loss: list[float | None] = [None] * len(matched)
+    for i in compress(count(), kind):  # most lines carry no loss: visit only those that do
+        (val_loss if kind[i] == "val_loss" else train_loss)[i] = float(loss[i])
     fields = zip(
         map(int, step),
         map(int, total) if all(total) else [int(t) if t else None for t in total],
         numbers,
-        [x if k == "val_loss" else None for k, x in zip(kind, losses, strict=True)],
-        [x if k == "train_loss" else None for k, x in zip(kind, losses, strict=True)],
+        val_loss,
+        train_loss,
         map(float, train_time),
         map(float, step_avg),
         strict=True,
