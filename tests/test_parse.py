@@ -329,6 +329,14 @@ def test_a_100_mb_line_after_the_steps(tmp_path: Path) -> None:
     assert run.final_val_loss == pytest.approx(3.2790)
 
 
+def test_a_100_mb_step_line(tmp_path: Path) -> None:
+    huge = "step:1/500 val_loss:" + "9" * 100_000_000
+    error = bad_input(write(tmp_path, PLAIN_LOG.replace("step:1/500", huge + "\nstep:1/500")))
+    assert error.problem.startswith("line 2: a step line of 100,000,020 characters")
+    run = parse_log(write(tmp_path, PLAIN_LOG + huge))  # the same line cut off at the end of the log
+    assert run.final_val_loss == pytest.approx(3.2790)
+
+
 def test_step_lines_with_other_fields(tmp_path: Path) -> None:
     text = "step:0/10 train_time:0ms val_loss:10.5 step_avg:0ms lr:0.1\nstep:10 val_loss:3.5 train_time:9.5ms\n"
     run = parse_log(write(tmp_path, text))

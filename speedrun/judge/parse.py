@@ -33,6 +33,7 @@ from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
 
 MAX_LOG_BYTES = 512 * 1024 * 1024  # far beyond any real log; refuses a gzip bomb or a disk image
 MAX_KEPT_LINE_CHARS = 10_000  # longer source lines are cut: nobody reads a 100 MB line, and memory matters
+MAX_STEP_LINE_CHARS = 1_000  # a real one is under 100; a longer one is refused before any regex runs on it
 MAX_ENVIRONMENT_LINE_CHARS = 2_000  # version, nvidia-smi and setting lines are short; longer ones are noise
 SNIFF_CHUNK_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -300,18 +301,20 @@ def _read_step_lines(path: Path, lines: list[str], rows: list[int], first_number
     that line has another shape. When every line has the common shape, columns are converted whole."""
     cut = rows[-1] if rows and rows[-1] == cut_row else None
     whole_rows = rows[:-1] if cut is not None else rows
-    matched = _STEP_LINES.findall("\n".join([lines[row] for row in whole_rows]))
+    texts = [lines[row] for row in whole_rows]
     steps = None
-    if not any(map(itemgetter(6), matched)):
-        with suppress(ValueError):  # a corrupted number, or an integer too long: found line by line below
-            steps = _build_steps(matched, [first_number + row for row in whole_rows])
+    if not texts or max(map(len, texts)) <= MAX_STEP_LINE_CHARS:
+        matched = _STEP_LINES.findall("\n".join(texts))
+        if not any(map(itemgetter(6), matched)):
+            with suppress(ValueError):  # a corrupted number, or an integer too long: found line by line below
+                steps = _build_steps(matched, [first_number + row for row in whole_rows])
     if steps is None:
         steps = [_read_step_line(path, lines[row], first_number + row) for row in whole_rows]
     if cut is not None:
         # The log ends without a newline, so its last line may have been cut off mid-write. Only a line of
         # the common shape, which ends in `ms`, is surely whole; anything else is dropped, and the rules
         # then see a truncated run.
-        m = _STEP_LINES.match(lines[cut])
+        m = _STEP_LINES.match(lines[cut]) if len(lines[cut]) <= MAX_STEP_LINE_CHARS else None
         if m is not None and not m.group(7):
             with suppress(ValueError):
                 steps.extend(_build_steps([m.groups()], [first_number + cut]))
@@ -319,6 +322,8 @@ def _read_step_lines(path: Path, lines: list[str], rows: list[int], first_number
 
 
 def _read_step_line(path: Path, line: str, number: int) -> StepLine:
+    if len(line) > MAX_STEP_LINE_CHARS:
+        raise BadInput(path, f"line {number}: a step line of {len(line):,} characters {_snippet(line)}")
     m = _STEP_LINES.match(line)
     if m is not None and not m.group(7):
         try:
