@@ -448,6 +448,11 @@ def test_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "larger than" in bad_input(write(tmp_path, PLAIN_LOG)).problem
 
 
+def test_too_many_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse, "MAX_LOG_LINES", 5)
+    assert "more than 5 lines" in bad_input(write(tmp_path, PLAIN_LOG)).problem
+
+
 def test_bad_input_overwrites_nothing(tmp_path: Path) -> None:
     path = write(tmp_path, b"\x00garbage")
     bad_input(path)

@@ -32,6 +32,7 @@ from speedrun.errors import BadInput
 from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
 
 MAX_LOG_BYTES = 512 * 1024 * 1024  # far beyond any real log; refuses a gzip bomb or a disk image
+MAX_LOG_LINES = 5_000_000  # real logs hold a few thousand; this bounds the memory that lines take
 MAX_KEPT_LINE_CHARS = 10_000  # longer source lines are cut: nobody reads a 100 MB line, and memory matters
 MAX_STEP_LINE_CHARS = 1_000  # a real one is under 100; a longer one is refused before any regex runs on it
 MAX_ENVIRONMENT_LINE_CHARS = 2_000  # version, nvidia-smi and setting lines are short; longer ones are noise
@@ -157,6 +158,8 @@ def _refuse_non_text(path: Path, data: bytes) -> None:
         raise BadInput(path, "empty file")
     if b"\x00" in data:
         raise BadInput(path, "binary file (NUL bytes): not a run log")
+    if data.count(b"\n") > MAX_LOG_LINES:
+        raise BadInput(path, f"more than {MAX_LOG_LINES:,} lines: not a run log")
     sample = data[:65536]
     controls = len(sample) - len(sample.translate(None, _CONTROL))
     undecodable = sample.decode("utf-8", errors="replace").count("\ufffd")
