@@ -142,3 +142,17 @@ def test_fp8_head_matches_the_bf16_head_on_gpu() -> None:
         cosine = torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0)
         assert cosine > 0.98
         assert got.norm().item() == pytest.approx(want.norm().item(), rel=0.05)
+
+
+def test_medium_recipe_shape_trains_on_cpu() -> None:
+    """The medium track's own choices (normalised values, algebraic softcap, sparse skips) run end to end."""
+    config = get_config("medium", "tiny").model
+    assert config.normalize_values and config.softcap_kind == "algebraic"
+    torch.manual_seed(0)
+    model = GPT(config, max_seq_len=4 * B)
+    inputs = documents([200, 312])
+    loss = model(inputs, torch.roll(inputs, -1), window_blocks=4)
+    loss.backward()
+    assert math.isfinite(loss.item())
+    assert model.head_w.grad is not None and model.head_w.grad.abs().sum() > 0
+    assert all(p.grad is not None for p in model.parameters())

@@ -4,6 +4,7 @@ what one process computes with gradient accumulation, and bad runs stop with a o
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,12 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    torch.set_num_threads(1)  # the machine's cores are shared with other test processes
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: these tiny matmuls gain nothing from more, and lose a lot when cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_tiny_run_learns_and_its_log_round_trips_through_the_judge(shards: Path, tmp_path: Path) -> None:
