@@ -448,6 +448,13 @@ def test_too_large(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "larger than" in bad_input(write(tmp_path, PLAIN_LOG)).problem
 
 
+def test_gzip_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse, "MAX_LOG_BYTES", 1000)
+    packed = write(tmp_path, gzip.compress(PLAIN_LOG.encode() * 100), "run.txt.gz")
+    assert len(packed.read_bytes()) < 1000
+    assert "larger than" in bad_input(packed).problem
+
+
 def test_too_many_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parse, "MAX_LOG_LINES", 5)
     assert "more than 5 lines" in bad_input(write(tmp_path, PLAIN_LOG)).problem

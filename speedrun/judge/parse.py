@@ -135,22 +135,32 @@ def _read_log_bytes(path: Path) -> bytes:
         raise BadInput(path, "no such file")
     if not path.is_file():
         raise BadInput(path, "not a file")
+    too_large = BadInput(path, f"larger than {MAX_LOG_BYTES // 2**20} MiB: not a run log")
     try:
         with path.open("rb") as raw:
             compressed = raw.read(2) == GZIP_MAGIC
             if not compressed:
+                if path.stat().st_size > MAX_LOG_BYTES:
+                    raise too_large
                 raw.seek(0)
-                data = raw.read(MAX_LOG_BYTES + 1)
-        if compressed:
-            with gzip.open(path, "rb") as f:
-                data = f.read(MAX_LOG_BYTES + 1)
+                return raw.read()
+        with gzip.open(path, "rb") as f:
+            return _read_capped(f, too_large)  # decompressed size is only known by decompressing
     except (EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise BadInput(path, f"corrupt gzip file ({e})") from None
     except OSError as e:
         raise BadInput(path, f"cannot read: {e.strerror or e}") from None
-    if len(data) > MAX_LOG_BYTES:
-        raise BadInput(path, f"larger than {MAX_LOG_BYTES // 2**20} MiB: not a run log")
-    return data
+
+
+def _read_capped(f: BinaryIO, too_large: BadInput) -> bytes:
+    # Chunk by chunk: `read(MAX_LOG_BYTES + 1)` would set aside the whole cap for every log.
+    chunks, size = [], 0
+    while chunk := f.read(SNIFF_CHUNK_BYTES):
+        size += len(chunk)
+        if size > MAX_LOG_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _refuse_non_text(path: Path, data: bytes) -> None:
