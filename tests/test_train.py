@@ -18,7 +18,7 @@ from speedrun.judge.parse import parse_log
 from speedrun.judge.pipeline import data_pipeline_hash
 from speedrun.trainer import data
 from speedrun.trainer.config import TrainConfig, TrainOptions, get_config
-from speedrun.trainer.train import Process, build_model, build_optimizers, train, train_step
+from speedrun.trainer.train import Process, build_model, build_optimizers, train, train_step, warm_up
 
 pytestmark = pytest.mark.slow
 
@@ -151,3 +151,17 @@ def test_a_diverging_run_stops_with_a_log_the_judge_rejects(shards: Path, tmp_pa
     run = parse_log(log_path)
     assert run.final_val_loss is not None and math.isnan(run.final_val_loss)
     assert run.final.step < 6
+
+
+def test_warmup_leaves_no_trace() -> None:
+    config = small_test_config(warmup_steps=2)
+    proc = Process(0, 1, 0, torch.device("cpu"))
+    model = build_model(config, proc, compile_blocks=False)
+    optimizers = build_optimizers(model, config, proc)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    warm_up(model, optimizers, config, proc)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, before[name]), name
+    assert all(not opt.state for opt in optimizers)  # no Adam moments, no Muon momentum
+    assert all(p.grad is None for p in model.parameters())
+    assert model.training

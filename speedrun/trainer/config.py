@@ -242,7 +242,7 @@ class TrainOptions:
     steps: int | None = None  # overrides num_iterations
     val_every: int | None = None
     seed: int | None = None
-    compile: bool = True
+    compile: bool = True  # regional torch.compile of the blocks; CUDA only (CPU runs eagerly)
     run_id: str | None = None
 
     def resolve_config(self) -> TrainConfig:

@@ -377,11 +377,12 @@ def _run(
 ) -> None:
     model = build_model(config, proc, options.compile)
     optimizers = build_optimizers(model, config, proc)
-    started = time.perf_counter()
-    warm_up(model, optimizers, config, proc)
-    synchronize(proc.device)
-    if proc.is_main:
-        print(f"compile and warmup: {time.perf_counter() - started:.1f}s (not timed)", flush=True)
+    if proc.device.type == "cuda":  # on CPU nothing is compiled or autotuned, so a warmup would only cost time
+        started = time.perf_counter()
+        warm_up(model, optimizers, config, proc)
+        synchronize(proc.device)
+        if proc.is_main:
+            print(f"compile and warmup: {time.perf_counter() - started:.1f}s (not timed)", flush=True)
     if proc.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(proc.device)
 
