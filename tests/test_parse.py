@@ -13,6 +13,7 @@ import pytest
 from speedrun.errors import BadInput
 from speedrun.judge import parse
 from speedrun.judge.discover import find_run_logs, split_groups
+from speedrun.judge.judging import parse_runs
 from speedrun.judge.parse import looks_like_run_log, parse_log
 
 RULE = "=" * 100
@@ -372,6 +373,9 @@ def test_the_garbage_collector_is_left_as_found(tmp_path: Path) -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+    with pytest.raises(BadInput):
+        parse_runs([good, bad])  # a whole group is parsed under one pause
+    assert gc.isenabled()
 
 
 # --- bad input: one line naming the file, never a traceback ---

@@ -10,6 +10,7 @@ import gzip
 import math
 import re
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -143,6 +144,25 @@ def test_damaged_logs(log_file: Path, data: bytes) -> None:
 def test_damaged_gzip_logs(log_file: Path, data: bytes) -> None:
     packed = gzip.compress(data)
     parse_or_refuse(log_file, packed, text=data)
+
+
+def outcome(path: Path) -> str:
+    """What parsing a log gives, as text: the RunLog, or the one-line error."""
+    try:
+        return repr(parse_log(path))  # repr: NaN != NaN
+    except BadInput as e:
+        return f"BadInput: {e}"
+
+
+@SETTINGS
+@given(data=damaged_logs())
+def test_the_block_reader_agrees_with_the_line_reader(log_file: Path, data: bytes) -> None:
+    """Logs whose step lines form one block of the common shape are read in one pass; every log read that
+    way reads the same line by line."""
+    log_file.write_bytes(data)
+    fast = outcome(log_file)
+    with mock.patch("speedrun.judge.parse._read_common_step_block", return_value=None):
+        assert outcome(log_file) == fast
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)

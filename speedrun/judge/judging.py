@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from speedrun.errors import BadInput
 from speedrun.judge import stats
 from speedrun.judge.discover import TOP_LEVEL_GROUP, find_run_logs, split_groups
-from speedrun.judge.parse import parse_log
+from speedrun.judge.parse import collector_paused, parse_log
 from speedrun.judge.pipeline import data_pipeline_hash, data_pipeline_line
 from speedrun.judge.rules import (
     PriorRecord,
@@ -47,15 +47,16 @@ _RECORD_LOG_URL = re.compile(r"/records/(?P<path>(?P<track>track_[^/]+)/(?P<fold
 def parse_runs(logs: list[Path]) -> tuple[RunLog, ...]:
     """Parse logs; a log without a single val loss cannot be judged and is bad input."""
     runs = []
-    for log in logs:
-        run = parse_log(log)
-        if final_step(run) is None:
-            last = run.steps[-1] if run.steps else None
-            where = f" (last step line {last.step}/{last.total_steps} at line {last.line})" if last else ""
-            raise BadInput(log, f"truncated log: no val loss line{where}")
-        runs.append(run)
-        if run.source:
-            _PIPELINE_BY_FILE[log.resolve()] = data_pipeline_hash(run.source)
+    with collector_paused():  # one garbage collection for the whole group, not one per log
+        for log in logs:
+            run = parse_log(log)
+            if final_step(run) is None:
+                last = run.steps[-1] if run.steps else None
+                where = f" (last step line {last.step}/{last.total_steps} at line {last.line})" if last else ""
+                raise BadInput(log, f"truncated log: no val loss line{where}")
+            runs.append(run)
+            if run.source:
+                _PIPELINE_BY_FILE[log.resolve()] = data_pipeline_hash(run.source)
     return tuple(runs)
 
 

@@ -26,7 +26,7 @@ from contextlib import contextmanager, suppress
 from itertools import chain, compress, count, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from speedrun.errors import BadInput
 from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
@@ -51,6 +51,13 @@ _OUTPUT_STARTS = (b"Running ", b"nvidia-smi")  # what a run prints first, right 
 _STEP_LINES = re.compile(
     r"^(?:step:(\d+)(?:/(\d+))? (?:(val_loss|train_loss):([^ \n]+) )?"
     r"train_time:([^ m\n]+)ms step_avg:([^ m\n]+)ms\r?|(.+))$",
+    re.ASCII | re.MULTILINE,
+)
+# The same common shape, bounded so that no line it matches can exceed MAX_STEP_LINE_CHARS, matched over a whole
+# block of step lines at once.
+_COMMON_STEP_LINE = re.compile(
+    r"^step:(\d{1,30})(?:/(\d{1,30}))? (?:(val_loss|train_loss):([^ \n]{1,100}) )?"
+    r"train_time:([^ m\n]{1,100})ms step_avg:([^ m\n]{1,100})ms\r?$",
     re.ASCII | re.MULTILINE,
 )
 _STEP_START = re.compile(rb"step:\d")
@@ -79,7 +86,7 @@ def parse_log(path: Path) -> RunLog:
     _refuse_non_text(path, data)
     source, source_lines, tail_start = _split_source(data)
     tail = data[tail_start:].decode("utf-8", errors="replace")
-    with _garbage_collector_paused():
+    with collector_paused():
         return _parse_tail(path, data, tail, source, source_lines)
 
 
@@ -249,30 +256,32 @@ def _cap_long_lines(text: str) -> str:
     return "\n".join(ln if len(ln) <= MAX_KEPT_LINE_CHARS else ln[:MAX_KEPT_LINE_CHARS] + " [...]" for ln in lines)
 
 
+class _TailLines(NamedTuple):
+    """What the step reader takes from the lines after the source."""
+
+    steps: list[StepLine]
+    step_lines: bool  # `step:N` lines (else llm.c lines)
+    around: Iterable[tuple[str, int]]  # the other lines, with their line numbers, for the environment
+    cut_number: int  # the line number of a last line that has no newline (0: none)
+
+
 def _parse_tail(path: Path, data: bytes, tail: str, source: str | None, source_lines: int) -> RunLog:
-    lines = tail.split("\n")
     first_number = 1 if source is None else source_lines + 1  # the tail starts on the `=` line after the source
-    cut_row = len(lines) - 1 if lines[-1] else -1  # a last line with no newline may have been cut off
-    step_rows = _rows_starting_with(lines, "step:")
-    steps = _read_step_lines(path, lines, step_rows, first_number, cut_row)
-    if not step_rows:
-        llmc_rows = _rows_starting_with(lines, "s:")
-        steps = _read_llmc_lines(path, lines, llmc_rows, first_number, cut_row)
-    if not steps:
+    read = _read_common_step_block(tail, first_number) or _read_lines(path, tail, first_number)
+    if not read.steps:
         raise BadInput(path, "no training step lines (`step:N/M ...` or llm.c `s:N tel:X`) found: not a run log")
 
-    env = _Environment(path, cut_number=first_number + cut_row if cut_row >= 0 else 0)
-    for row in _rows_around_steps(lines, step_rows):
-        line = lines[row]
+    env = _Environment(path, cut_number=read.cut_number)
+    for line, number in read.around:
         if line.startswith(_ENVIRONMENT_PREFIXES) and len(line) <= MAX_ENVIRONMENT_LINE_CHARS:
-            env.read(line, first_number + row)
+            env.read(line, number)
 
-    log_format = "llmc" if not step_rows else "speedrun" if source is not None else "step-lines"
+    log_format = "llmc" if not read.step_lines else "speedrun" if source is not None else "step-lines"
     return RunLog(
         path=path,
         format=log_format,
         sha256=hashlib.sha256(data).hexdigest(),
-        steps=tuple(steps),
+        steps=tuple(read.steps),
         source=source,
         source_lines=source_lines,
         versions=env.versions,
@@ -290,6 +299,57 @@ def _parse_tail(path: Path, data: bytes, tail: str, source: str | None, source_l
         world_size=env.world_size,
         world_size_line=env.world_size_line,
     )
+
+
+def _read_common_step_block(tail: str, first_number: int) -> _TailLines | None:
+    """The usual log: its step lines one unbroken block, all of the common shape, the last one ended by a newline.
+
+    The block is matched in place, with neither the tail nor the block split into lines: on the archive's
+    two million step lines that split, and the join it needed, cost as much as the matching. None when
+    the log is of another kind; `_read_lines` then reads it line by line.
+    """
+    if tail.startswith("step:"):
+        start = 0
+    else:
+        start = tail.find("\nstep:") + 1
+        if start == 0:
+            return None
+    last = tail.rfind("\nstep:") + 1
+    end = tail.find("\n", last)
+    if end < 0:
+        return None  # the last step line may have been cut off mid-write
+    block = tail[start:end]
+    count_lines = block.count("\n") + 1
+    if block.count("\nstep:") + 1 != count_lines:
+        return None  # other lines among the step lines
+    # One match per line at most (no group spans a newline), so as many matches as lines means all matched.
+    matched = _COMMON_STEP_LINE.findall(block)
+    if len(matched) != count_lines:
+        return None
+    before = tail[:start].split("\n")[:-1]
+    first_step_number = first_number + len(before)
+    try:
+        steps = _build_steps(matched, range(first_step_number, first_step_number + count_lines))
+    except ValueError:
+        return None  # an integer too long to convert: the line-by-line reader says where
+    after = tail[end + 1 :].split("\n")
+    after_number = first_step_number + count_lines
+    around = chain(zip(before, count(first_number)), zip(after, count(after_number)))
+    cut_number = after_number + len(after) - 1 if after[-1] else 0
+    return _TailLines(steps, True, around, cut_number)
+
+
+def _read_lines(path: Path, tail: str, first_number: int) -> _TailLines:
+    """Any log, line by line: step lines in other shapes or among other lines, llm.c lines, a cut last line."""
+    lines = tail.split("\n")
+    cut_row = len(lines) - 1 if lines[-1] else -1  # a last line with no newline may have been cut off
+    step_rows = _rows_starting_with(lines, "step:")
+    steps = _read_step_lines(path, lines, step_rows, first_number, cut_row)
+    if not step_rows:
+        llmc_rows = _rows_starting_with(lines, "s:")
+        steps = _read_llmc_lines(path, lines, llmc_rows, first_number, cut_row)
+    around = ((lines[row], first_number + row) for row in _rows_around_steps(lines, step_rows))
+    return _TailLines(steps, bool(step_rows), around, first_number + cut_row if cut_row >= 0 else 0)
 
 
 def _rows_starting_with(lines: list[str], prefix: str) -> list[int]:
@@ -350,10 +410,18 @@ def _read_step_line(path: Path, line: str, number: int) -> StepLine:
 
 
 @contextmanager
-def _garbage_collector_paused() -> Iterator[None]:
-    """Matching and building a log's thousands of tuples sets off the cyclic garbage collector again and
-    again, and each pass walks every live object, the runs parsed before included: that made up half the
-    parse time of the archive. None of these tuples can form a cycle, so there is nothing to collect."""
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while logs are parsed; it resumes on exit (if it ran before).
+
+    Re-enabling collects nothing by itself, but the allocation count keeps growing while paused, so the
+    first allocation after it sets off a collection, which walks every object allocated meanwhile and
+    still alive. That is mostly StepLines, and CPython never stops tracking them: it untracks tuples of
+    plain values, but only exact tuples, not a NamedTuple. So each StepLine is walked by the young
+    collections once and by every full collection for as long as it lives, and with one pause per log
+    the collections came once per log: 0.5 s of the archive's 7 s. Callers that parse many logs (a
+    record folder) pause around all of them, so one collection takes the whole folder at once. Nothing
+    parsed here forms a cycle, so the pause leaves no garbage behind.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -363,20 +431,27 @@ def _garbage_collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _build_steps(matched: list[tuple[str | Any, ...]], numbers: list[int]) -> list[StepLine]:
+def _build_steps(matched: list[tuple[str | Any, ...]], numbers: Iterable[int]) -> list[StepLine]:
     """StepLines from the regex groups of common-shape lines, column by column.
 
-    Raises ValueError on a number that does not convert. `tuple.__new__` builds each NamedTuple straight
-    from its fields, and `map` keeps the loops in C: a log's two thousand lines cost about a millisecond.
+    Raises ValueError on a number that does not convert. `zip(*matched)` turns rows into columns and
+    `tuple.__new__` builds each NamedTuple straight from its fields: `map` and `zip` keep the loops in C.
     """
-    step, total, kind, loss, train_time, step_avg = (list(map(itemgetter(i), matched)) for i in range(6))
-    val_loss: list[float | None] = [None] * len(matched)
-    train_loss: list[float | None] = [None] * len(matched)
+    if not matched:
+        return []
+    step, total, kind, loss, train_time, step_avg = list(zip(*matched, strict=True))[:6]
+    size = len(matched)
+    val_loss: list[float | None] = [None] * size
+    train_loss: list[float | None] = [None] * size
     for i in compress(count(), kind):  # most lines carry no loss: visit only those that do
         (val_loss if kind[i] == "val_loss" else train_loss)[i] = float(loss[i])
+    if total.count(total[0]) == size:  # nearly always: every line of a run names the same total
+        totals: Iterable[int | None] = repeat(int(total[0]) if total[0] else None, size)
+    else:
+        totals = [int(t) if t else None for t in total]
     fields = zip(
         map(int, step),
-        map(int, total) if all(total) else [int(t) if t else None for t in total],
+        totals,
         numbers,
         val_loss,
         train_loss,
