@@ -65,6 +65,26 @@ def test_runs_needed_is_the_smallest_sufficient_n(mean: float, std: float) -> No
         assert (3.28 - mean) / std * math.sqrt(n - 1) <= t_crit_before + 1e-9
 
 
+@pytest.mark.parametrize("effect", [1e-3, 5e-3, 7.4e-3, 7.5e-3, 8e-3, 0.05, 0.3, 1.0, 2.5, 10.0, 100.0])
+def test_runs_needed_matches_a_plain_bisection(effect: float) -> None:
+    """The search that starts from the normal approximation gives what a bisection over 2..MAX gives."""
+    mean, std = 3.28 - effect * 0.01, 0.01
+    effect = (3.28 - mean) / std  # as runs_needed computes it, to the last bit
+
+    def enough(n: int) -> bool:
+        return effect * math.sqrt(n) > scipy.stats.t.ppf(0.99, df=n - 1)
+
+    low, high = 1, stats.MAX_RUNS_NEEDED
+    if not enough(high):
+        expected = None
+    else:
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (low, middle) if enough(middle) else (middle, high)
+        expected = high
+    assert stats.runs_needed(mean, std, 3.28) == expected
+
+
 def test_runs_needed_impossible_above_target() -> None:
     assert stats.runs_needed(3.2801, 0.001, 3.28) is None
     assert stats.runs_needed(3.28, 0.001, 3.28) is None

@@ -102,7 +102,7 @@ def runs_needed(mean: float, std: float, target: float, alpha: float = 0.01) -> 
         return None
     if std <= 0.0:
         return 2
-    from scipy.special import stdtrit
+    from scipy.special import ndtri, stdtrit
 
     effect = (target - mean) / std
 
@@ -110,13 +110,35 @@ def runs_needed(mean: float, std: float, target: float, alpha: float = 0.01) -> 
         # p < alpha  <=>  t = effect * sqrt(n) exceeds the (1 - alpha) quantile of t with n - 1 df
         return effect * math.sqrt(n) > float(stdtrit(n - 1, 1.0 - alpha))
 
-    high = 2
-    while not enough(high):
-        if high >= MAX_RUNS_NEEDED:
-            return None
-        high = min(high * 2, MAX_RUNS_NEEDED)
-    low = high // 2 if high > 2 else 1  # enough(low) is False (or low < 2)
-    while high - low > 1:
+    # The t quantile exceeds the normal one, z, at every df, so no n with effect * sqrt(n) <= z is enough;
+    # `enough` only turns true further up, about (z^2 + 1) / 2 runs on (the first Cornish-Fisher term).
+    # Starting there and walking outwards asks for a few quantiles where a bisection from 2 asks for dozens.
+    z = float(ndtri(1.0 - alpha))
+    normal_runs = (z / effect) ** 2
+    low = max(1, math.floor(normal_runs * (1.0 - 1e-9)))  # not enough (or too few runs for a t-test)
+    if low >= MAX_RUNS_NEEDED:
+        return None
+    guess = min(max(math.ceil(normal_runs + (z * z + 1.0) / 2.0), low + 1), MAX_RUNS_NEEDED)
+    step = 1
+    if enough(guess):
+        high = guess
+        while high - low > 1:
+            probe = max(low + 1, high - step)
+            if not enough(probe):
+                low = probe
+                break
+            high, step = probe, step * 2
+    else:
+        low = guess
+        while True:
+            if low >= MAX_RUNS_NEEDED:
+                return None
+            probe = min(low + step, MAX_RUNS_NEEDED)
+            if enough(probe):
+                high = probe
+                break
+            low, step = probe, step * 2
+    while high - low > 1:  # enough(high) holds and enough(low) does not
         middle = (low + high) // 2
         if enough(middle):
             high = middle
