@@ -300,6 +300,16 @@ def test_our_trainer_sections_report_lines_of_the_log() -> None:
     assert flag.line == 6 and source.splitlines()[flag.line - 1].startswith("torch._inductor")
 
 
+def test_a_block_seen_before_is_read_again_at_its_own_lines_and_with_its_own_imports() -> None:
+    block = "config.max_autotune = True\n"
+    flagged = "import torch._inductor.config as config\n" + block
+    assert [(f.name, f.line) for f in find_compile_flags(flagged)] == [("max_autotune", 2)]
+    shifted = "import torch._inductor.config as config\n\nx = 1\n\n" + block
+    assert [(f.name, f.line) for f in find_compile_flags(shifted)] == [("max_autotune", 5)]
+    other_module = "import torch\nimport mylib.config as config\n" + block
+    assert find_compile_flags(other_module) == ()
+
+
 # --- data pipeline ---------------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from speedrun.judge.embedded import parse_block, parse_source, sections, top_level_blocks
+from speedrun.judge.embedded import Block, parse_block, parse_source, sections, top_level_blocks
 
 INDUCTOR_CONFIG = "torch._inductor.config"
 # Keyword arguments of torch.compile that shape the graph rather than tune the compiler.
@@ -137,25 +137,47 @@ def find_compile_flags(source: str) -> tuple[CompileFlag, ...]:
     parts = list(sections(source).values()) or [(1, source)]
     flags: list[CompileFlag] = []
     for start, text in parts:
-        finder = _FlagFinder({})
-        blocks = top_level_blocks(text, first_line=start)
+        aliases: _Aliases = frozenset()
+        blocks = top_level_blocks(text, start)
         imports = [b for b in blocks if b.text.startswith(("import ", "from "))]
         for block in imports:
-            tree = parse_block(block)
-            if tree is not None:
-                finder.visit(tree)
+            aliases = _visit_block(block, aliases, flags)
         # Names bound to torch's compiler: a block that mentions none of them sets no flag.
-        watched = ("compile", "inductor", "setattr", *(k for k, v in finder.aliases.items() if _is_compiler(v)))
+        watched = ("compile", "inductor", "setattr", *(k for k, v in aliases if _is_compiler(v)))
         for block in blocks:
             if block.text.startswith(("import ", "from ")) or not any(
                 word in _PLAIN_COMPILE.sub("", block.text) for word in watched
             ):
                 continue
-            tree = parse_block(block)
-            if tree is not None:  # a block that is not Python (a file separator, a banner) sets nothing
-                finder.visit(tree)
-        flags.extend(finder.flags)
+            aliases = _visit_block(block, aliases, flags)
     return tuple(sorted(flags, key=lambda f: f.line))
+
+
+_Aliases = frozenset[tuple[str, str]]  # local name -> the dotted module path it stands for
+
+
+def _visit_block(block: Block, aliases: _Aliases, flags: list[CompileFlag]) -> _Aliases:
+    """Add the flags one block sets to `flags` (at the block's lines); return the aliases known after it."""
+    found = _block_flags(block.text, aliases)
+    if found is None:  # a block that is not Python (a file separator, a banner) sets nothing
+        return aliases
+    block_flags, aliases = found
+    shift = block.first_line - 1
+    flags.extend(CompileFlag(f.name, f.line + shift, f.how) for f in block_flags)
+    return aliases
+
+
+@lru_cache(maxsize=8192)
+def _block_flags(text: str, aliases: _Aliases) -> tuple[tuple[CompileFlag, ...], _Aliases] | None:
+    """The flags a block sets (lines counted from the block's first) and the aliases after it; None if it does
+    not parse. Records copy most of their code from the record before, so most blocks recur across the
+    archive at other lines: keyed by text, each is parsed once."""
+    tree = parse_block(Block(1, text))
+    if tree is None:
+        return None
+    finder = _FlagFinder(dict(aliases))
+    finder.visit(tree)
+    return tuple(finder.flags), frozenset(finder.aliases.items())
 
 
 def whole_source_flags(source: str) -> tuple[CompileFlag, ...] | None:

@@ -16,6 +16,9 @@ from functools import lru_cache
 SECTION_MARKER = "# >>> "  # our trainer embeds each file under a line `# >>> speedrun/trainer/<file>.py`
 # Unindented lines that continue the statement before them rather than start a new one.
 _CONTINUATION = re.compile(r"[)\]}]|(?:else|elif|except|finally)\b")
+# The newline before an unindented line that is not a comment, where a top-level statement may start. Led by
+# a literal newline, the regex skips from one newline to the next rather than trying every character.
+_STATEMENT_LINE = re.compile(r"\n(?=[^\s#])")
 _DEF_NAME = re.compile(r"^(?:@[^\n]*\n)*(?:async\s+)?(?:def|class)\s+(\w+)", re.MULTILINE)
 
 
@@ -55,25 +58,30 @@ def sections(source: str) -> dict[str, tuple[int, str]]:
 
 @lru_cache(maxsize=256)
 def top_level_blocks(source: str, first_line: int = 1) -> tuple[Block, ...]:
-    """Split source into top-level statements at unindented lines, without parsing it."""
+    """Split source into top-level statements at unindented lines, without parsing it.
+
+    Only the unindented code lines are visited (a regex finds them), not every line: a block ends where
+    such a line starts a new statement, unless the block so far holds only decorators.
+    """
     blocks: list[Block] = []
-    current: list[str] = []
-    start = first_line
-    only_decorators = False
-    for number, line in enumerate(source.split("\n"), start=first_line):
-        starts_statement = bool(line) and not line[0].isspace() and line[0] != "#"
-        if starts_statement and current and not only_decorators and not _CONTINUATION.match(line):
-            blocks.append(Block(start, "\n".join(current)))
-            current, start = [], number
-        if not current:
-            start = number
-            only_decorators = line.startswith("@")
-        elif starts_statement:
-            only_decorators = only_decorators and line.startswith("@")
-        current.append(line)
-    if current:
-        blocks.append(Block(start, "\n".join(current)))
-    return tuple(b for b in blocks if _has_code(b.text))
+    start, number = 0, first_line
+    at, at_number = 0, first_line  # the last statement line seen, to count lines from
+    only_decorators = source.startswith("@")
+    for match in _STATEMENT_LINE.finditer(source):
+        position = match.end()
+        if only_decorators or _CONTINUATION.match(source, position):
+            only_decorators = only_decorators and source.startswith("@", position)
+            continue
+        at_number += source.count("\n", at, position)
+        at = position
+        blocks.append(Block(number, source[start : position - 1]))
+        start, number = position, at_number
+        only_decorators = source.startswith("@", position)
+    blocks.append(Block(number, source[start:]))
+    # Every block but the first starts with a code line; the first may hold only blank lines and comments.
+    if not _has_code(blocks[0].text):
+        del blocks[0]
+    return tuple(blocks)
 
 
 def _has_code(text: str) -> bool:

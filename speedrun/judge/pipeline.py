@@ -51,11 +51,11 @@ def data_pipeline_hash(source: str) -> str | None:
         data = trainer_files.get(TRAINER_DATA_SECTION)
         return None if data is None else source_hash(data[1])
     dumps: list[str] = []
-    for block in top_level_blocks(source):
+    for block in top_level_blocks(source, 1):
         name = block.defines
         if name not in UPSTREAM_DATA_DEFINITIONS:
             continue
-        dump = _definition_dump(block, name)
+        dump = _definition_dump(block.text, name)
         if dump is None:
             # The cheap split went wrong here (an unindented line inside a string): parse it all.
             return _whole_source_hash(source)
@@ -64,9 +64,10 @@ def data_pipeline_hash(source: str) -> str | None:
 
 
 @lru_cache(maxsize=4096)
-def _definition_dump(block: Block, name: str) -> str | None:
-    # Records copy their loader from one another, so the same block text recurs across the archive.
-    tree = parse_block(Block(1, block.text))
+def _definition_dump(text: str, name: str) -> str | None:
+    # Records copy their loader from one another, so the same block text recurs across the archive, at
+    # other lines: keyed by the text alone, each distinct definition is parsed and dumped once.
+    tree = parse_block(Block(1, text))
     if tree is None:
         return None
     return "\n".join(normalised_dump(node) for node in tree.body if getattr(node, "name", None) == name)
@@ -86,7 +87,7 @@ def data_pipeline_line(source: str) -> int:
     if trainer_files:
         data = trainer_files.get(TRAINER_DATA_SECTION)
         return data[0] if data else 0
-    return next((b.first_line for b in top_level_blocks(source) if b.defines in UPSTREAM_DATA_DEFINITIONS), 0)
+    return next((b.first_line for b in top_level_blocks(source, 1) if b.defines in UPSTREAM_DATA_DEFINITIONS), 0)
 
 
 def is_trainer_source(source: str | None) -> bool:
