@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import compress, islice, repeat
+from operator import attrgetter, ge, is_not, lt
 
 from speedrun.judge import stats
 from speedrun.judge.compile_flags import find_compile_flags
@@ -166,8 +167,7 @@ def timing_problems(run: RunLog) -> list[tuple[Evidence, str]]:
     offset = _step_avg_divisor(run)
     # With the grace steps, the clock restarts once they are over: it only has to grow from there.
     first_timed = GRACE_STEPS + 1 if offset == GRACE_STEPS else 0
-    times = [(s.train_time_ms, s.line) for s in run.steps if s.train_time_ms is not None and s.step >= first_timed]
-    backwards = next((line for (t0, _), (t1, line) in pairwise(times) if t1 < t0), None)
+    backwards = _first_time_backwards(run.steps, first_timed)
     if backwards is not None:
         problems.append((run.at(backwards), "train_time goes backwards"))
     if final.train_time_ms is not None and final.step_avg_ms is not None and offset is None:
@@ -181,6 +181,22 @@ def timing_problems(run: RunLog) -> list[tuple[Evidence, str]]:
                 problems.append((run.at(s.line), "step_avg does not equal train_time / steps"))
                 break
     return problems
+
+
+def _first_time_backwards(steps: tuple[StepLine, ...], first_timed: int) -> int | None:
+    """The line of the first step (from step `first_timed` on) whose train_time is below the one before, if any.
+
+    Column by column with `map` and `compress`, so that the loops over a run's thousands of steps stay in C.
+    """
+    timed: Sequence[StepLine] = steps
+    if first_timed > 0:  # step numbers are never negative, so 0 keeps every step
+        timed = list(compress(steps, map(ge, map(attrgetter("step"), steps), repeat(first_timed))))
+    times = list(map(attrgetter("train_time_ms"), timed))
+    if None in times:
+        timed = list(compress(timed, map(is_not, times, repeat(None))))
+        times = list(compress(times, map(is_not, times, repeat(None))))
+    goes_back = map(lt, islice(times, 1, None), times)
+    return next(compress(map(attrgetter("line"), islice(timed, 1, None)), goes_back), None)
 
 
 def check_timing(ri: RuleInput) -> Check:

@@ -6,6 +6,9 @@ Every figure keeps the 1-based line number it was read from, so any check can ci
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import compress, repeat
+from operator import attrgetter, is_not
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -84,9 +87,12 @@ class RunLog:
     world_size: int | None = None
     world_size_line: int = 0
 
-    @property
+    @cached_property
     def val_steps(self) -> tuple[StepLine, ...]:
-        return tuple(s for s in self.steps if s.val_loss is not None)
+        # Cached: the rules ask for it several times per run, and a run holds thousands of steps. A frozen
+        # dataclass without slots keeps an instance __dict__, where cached_property stores the tuple.
+        has_val_loss = map(is_not, map(attrgetter("val_loss"), self.steps), repeat(None))
+        return tuple(compress(self.steps, has_val_loss))
 
     @property
     def final(self) -> StepLine | None:
