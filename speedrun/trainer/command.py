@@ -293,7 +293,7 @@ def train(
         return
 
     _check_devices(device, topology.nproc_per_node)
-    run_id = run_id or uuid.uuid4().hex
+    run_id = run_id or str(uuid.uuid4())
     worker_args = _worker_args(options, run_id)
     code = launch(topology, worker_args, stdout=sys.stderr if as_json else None)
     if code != 0:
