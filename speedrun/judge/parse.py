@@ -23,6 +23,7 @@ import re
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
+from functools import lru_cache
 from itertools import chain, compress, count, repeat
 from operator import itemgetter
 from pathlib import Path
@@ -36,6 +37,7 @@ MAX_LOG_LINES = 5_000_000  # real logs hold a few thousand; this bounds the memo
 MAX_KEPT_LINE_CHARS = 10_000  # longer source lines are cut: nobody reads a 100 MB line, and memory matters
 MAX_STEP_LINE_CHARS = 1_000  # a real one is under 100; a longer one is refused before any regex runs on it
 MAX_ENVIRONMENT_LINE_CHARS = 2_000  # version, nvidia-smi and setting lines are short; longer ones are noise
+MAX_SHARED_SOURCE_BYTES = 1024 * 1024  # a training script is ~100 KB; larger sources are not kept in the cache
 SNIFF_CHUNK_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
 LOG_SUFFIXES = (".txt", ".log")
@@ -65,6 +67,7 @@ _LLMC_START = re.compile(rb"s:\d+[ \t]+t[er]l:")
 _STEP_FIELDS = frozenset({"val_loss", "train_loss", "train_time", "step_avg"})
 _STEP_HEAD = re.compile(r"step:(\d+)(?:/(\d+))?(?=[ \t\r]|$)", re.ASCII)
 _LLMC = re.compile(r"s:(\d+)[ \t]+(tel|trl):(\S+)", re.ASCII)
+_LLMC_LINES = re.compile(r"^s:(\d+)[ \t]+(tel|trl):(\S+)", re.ASCII | re.MULTILINE)  # the same, over many lines
 _GPU_ROW = re.compile(r"\|\s+(\d{1,4})\s+(.+?)\s+(?:On|Off)\s+\|", re.ASCII)
 _SMI_HEADER = re.compile(r"\|\s*NVIDIA-SMI\s+(\S+)(?:.*?Driver Version:\s*(\S+))?(?:.*?CUDA Version:\s*(\S+))?")
 _PEAK_MEMORY = re.compile(r"peak memory (?:allocated|consumption):\s*(\d{1,15}(?:\.\d{1,15})?)\s*MiB", re.ASCII)
@@ -211,9 +214,20 @@ def _split_source(data: bytes) -> tuple[str | None, int, int]:
             return None, 0, 0  # a log that opens with a `=` line but embeds no source
         start, first_line = rules[0][1], 2
     block = data[start : closing[0]]
-    source = _cap_long_lines(block.decode("utf-8", errors="replace"))
+    source = _source_text(block) if len(block) <= MAX_SHARED_SOURCE_BYTES else _decode_source(block)
     source_lines = first_line - 1 + block.count(b"\n")
     return source, source_lines, closing[0]
+
+
+def _decode_source(block: bytes) -> str:
+    return _cap_long_lines(block.decode("utf-8", errors="replace"))
+
+
+@lru_cache(maxsize=32)
+def _source_text(block: bytes) -> str:
+    """The runs of a record embed the same source: decoded once, and one string shared by their RunLogs, so the
+    rules' caches keyed by source find it at once, by identity, rather than by comparing every character."""
+    return _decode_source(block)
 
 
 def _first_step_line(data: bytes, start: int) -> int:
@@ -464,6 +478,13 @@ def _build_steps(matched: list[tuple[str | Any, ...]], numbers: Iterable[int]) -
 
 def _read_llmc_lines(path: Path, lines: list[str], rows: list[int], first_number: int, cut_row: int) -> list[StepLine]:
     """llm.c lines: `s:N tel:X` carries the val loss, `s:N trl:X lr:... norm:...` the train loss."""
+    # A line with no newline after it may have been cut short: it is dropped, whatever it holds.
+    whole_rows = rows[:-1] if rows and rows[-1] == cut_row else rows
+    with suppress(ValueError):  # a line of another shape, or a number that does not convert: see below
+        return _build_llmc_steps(
+            _LLMC_LINES.findall("\n".join([lines[row] for row in whole_rows])),
+            [first_number + row for row in whole_rows],
+        )
     steps: list[StepLine] = []
     for row in rows:
         number = first_number + row
@@ -481,6 +502,19 @@ def _read_llmc_lines(path: Path, lines: list[str], rows: list[int], first_number
         is_val = m.group(2) == "tel"
         steps.append(StepLine(step, None, number, value if is_val else None, None if is_val else value))
     return steps
+
+
+def _build_llmc_steps(matched: list[tuple[str, str, str]], numbers: list[int]) -> list[StepLine]:
+    """StepLines from the regex groups of llm.c lines, one match per line; ValueError if a line did not match
+    (then there are fewer matches than lines) or a number does not convert."""
+    if len(matched) != len(numbers):
+        raise ValueError("not every line is an llm.c step line")
+    step, kind, value = (list(column) for column in zip(*matched, strict=True)) if matched else ([], [], [])
+    values = list(map(float, value))
+    val_loss = [v if k == "tel" else None for k, v in zip(kind, values, strict=True)]
+    train_loss = [None if k == "tel" else v for k, v in zip(kind, values, strict=True)]
+    fields = zip(map(int, step), repeat(None), numbers, val_loss, train_loss, repeat(None), repeat(None))
+    return list(map(tuple.__new__, repeat(StepLine), fields))
 
 
 class _Environment:
