@@ -10,7 +10,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import compress, islice, repeat
+from itertools import compress, count, islice, repeat
 from operator import attrgetter, ge, is_not, lt
 
 from speedrun.judge import stats
@@ -192,11 +192,12 @@ def _first_time_backwards(steps: tuple[StepLine, ...], first_timed: int) -> int 
     if first_timed > 0:  # step numbers are never negative, so 0 keeps every step
         timed = list(compress(steps, map(ge, map(attrgetter("step"), steps), repeat(first_timed))))
     times = list(map(attrgetter("train_time_ms"), timed))
-    if None in times:
-        timed = list(compress(timed, map(is_not, times, repeat(None))))
-        times = list(compress(times, map(is_not, times, repeat(None))))
+    has_time = list(map(is_not, times, repeat(None)))
+    if not all(has_time):
+        timed, times = list(compress(timed, has_time)), list(compress(times, has_time))
     goes_back = map(lt, islice(times, 1, None), times)
-    return next(compress(map(attrgetter("line"), islice(timed, 1, None)), goes_back), None)
+    first = next(compress(count(1), goes_back), None)
+    return None if first is None else timed[first].line
 
 
 def check_timing(ri: RuleInput) -> Check:
