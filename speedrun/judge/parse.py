@@ -178,7 +178,7 @@ def _refuse_non_text(path: Path, data: bytes) -> None:
         raise BadInput(path, "empty file")
     if b"\x00" in data:
         raise BadInput(path, "binary file (NUL bytes): not a run log")
-    if data.count(b"\n") > MAX_LOG_LINES:
+    if len(data) > MAX_LOG_LINES and data.count(b"\n") > MAX_LOG_LINES:  # fewer bytes than that: fewer lines
         raise BadInput(path, f"more than {MAX_LOG_LINES:,} lines: not a run log")
     sample = data[:65536]
     controls = len(sample) - len(sample.translate(None, _CONTROL))
@@ -334,9 +334,10 @@ def _read_common_step_block(tail: str, first_number: int) -> _TailLines | None:
         return None  # the last step line may have been cut off mid-write
     block = tail[start:end]
     count_lines = block.count("\n") + 1
-    if block.count("\nstep:") + 1 != count_lines:
-        return None  # other lines among the step lines
-    # One match per line at most (no group spans a newline), so as many matches as lines means all matched.
+    if len(block) > count_lines * MAX_STEP_LINE_CHARS:
+        return None  # some line is longer than any step line can be: not worth a regex pass
+    # One match per line at most (no group spans a newline), so as many matches as lines means all matched:
+    # no other line is among the step lines, and all are of the common shape.
     matched = _COMMON_STEP_LINE.findall(block)
     if len(matched) != count_lines:
         return None
