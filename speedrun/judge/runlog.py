@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import compress, repeat
-from operator import attrgetter, is_not
+from operator import is_not, itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -39,6 +39,9 @@ class StepLine(NamedTuple):
     train_loss: float | None = None
     train_time_ms: float | None = None
     step_avg_ms: float | None = None
+
+
+_VAL_LOSS = itemgetter(StepLine._fields.index("val_loss"))  # faster than attrgetter, for columns of steps
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,7 @@ class RunLog:
     def val_steps(self) -> tuple[StepLine, ...]:
         # Cached: the rules ask for it several times per run, and a run holds thousands of steps. A frozen
         # dataclass without slots keeps an instance __dict__, where cached_property stores the tuple.
-        has_val_loss = map(is_not, map(attrgetter("val_loss"), self.steps), repeat(None))
+        has_val_loss = map(is_not, map(_VAL_LOSS, self.steps), repeat(None))
         return tuple(compress(self.steps, has_val_loss))
 
     @property
