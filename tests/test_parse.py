@@ -376,6 +376,19 @@ def test_the_garbage_collector_is_left_as_found(tmp_path: Path) -> None:
     with pytest.raises(BadInput):
         parse_runs([good, bad])  # a whole group is parsed under one pause
     assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # what the pause froze to move it on is thawed again
+
+
+def test_a_pause_leaves_frozen_objects_frozen(tmp_path: Path) -> None:
+    """Objects someone else froze (before forking, say) stay frozen: the pause only moves on its own."""
+    good = write(tmp_path, PLAIN_LOG, "good.txt")
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        parse_runs([good])
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
 
 
 # --- bad input: one line naming the file, never a traceback ---

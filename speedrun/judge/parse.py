@@ -428,14 +428,16 @@ def _read_step_line(path: Path, line: str, number: int) -> StepLine:
 def collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while logs are parsed; it resumes on exit (if it ran before).
 
-    Re-enabling collects nothing by itself, but the allocation count keeps growing while paused, so the
-    first allocation after it sets off a collection, which walks every object allocated meanwhile and
-    still alive. That is mostly StepLines, and CPython never stops tracking them: it untracks tuples of
-    plain values, but only exact tuples, not a NamedTuple. So each StepLine is walked by the young
-    collections once and by every full collection for as long as it lives, and with one pause per log
-    the collections came once per log: 0.5 s of the archive's 7 s. Callers that parse many logs (a
-    record folder) pause around all of them, so one collection takes the whole folder at once. Nothing
-    parsed here forms a cycle, so the pause leaves no garbage behind.
+    Why, and why the freeze: a log's StepLines are thousands of container objects that never form a cycle,
+    and CPython never stops tracking them (it untracks tuples of plain values, but only exact tuples, not a
+    NamedTuple). Re-enabling the collector collects nothing by itself, but the allocation count keeps
+    growing while paused, so the next allocation sets off a collection that walks every StepLine, and
+    later ones walk them again as they age: with one pause per log that was 0.5 s of the archive's 7 s.
+    So on exit, what was allocated meanwhile moves to the oldest generation unwalked: `gc.freeze` moves
+    every tracked object to the permanent generation and zeroes the counts, `gc.unfreeze` moves them back
+    to the oldest generation, where only full collections look. Skipped where objects are frozen already
+    (a forking server, say), as unfreezing would undo that. Callers that parse many logs (a record folder)
+    pause around all of them.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -443,6 +445,9 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         if was_enabled:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
