@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from speedrun.trainer.kernels import softcap, softcapped_cross_entropy, softcapped_cross_entropy_reference
+from speedrun.trainer.kernels import (
+    softcap,
+    softcapped_ce_backward,
+    softcapped_ce_backward_both_layouts,
+    softcapped_ce_forward,
+    softcapped_cross_entropy,
+    softcapped_cross_entropy_reference,
+)
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -55,3 +62,39 @@ def test_fused_cross_entropy_scales_with_the_upstream_gradient() -> None:
     ref = logits.detach().float().requires_grad_(True)
     (3.0 * softcapped_cross_entropy_reference(ref, targets, 15.0, "tanh")).backward()
     torch.testing.assert_close(logits.grad.float(), ref.grad, rtol=2e-2, atol=1e-5)
+
+
+@cuda
+@pytest.mark.parametrize("kind", ["tanh", "algebraic"])
+@pytest.mark.parametrize("dtype", [torch.float8_e5m2, torch.bfloat16])
+@pytest.mark.parametrize("rows, vocab", [(512, 50304), (300, 1000), (7, 5)])
+def test_two_layout_backward_matches_the_row_kernel_and_the_reference(
+    kind: str, dtype: torch.dtype, rows: int, vocab: int
+) -> None:
+    torch.manual_seed(rows + vocab)
+    logits = (torch.randn(rows, vocab, device="cuda") * 30).bfloat16()
+    targets = torch.randint(0, vocab, (rows,), device="cuda")
+    _, lse = softcapped_ce_forward(logits, targets, 15.0, kind)
+    out_scale = 448.0 if dtype == torch.float8_e5m2 else 1.0
+
+    got, got_t = softcapped_ce_backward_both_layouts(logits, targets, lse, 15.0, kind, dtype, out_scale=out_scale)
+    assert got.shape == (rows, vocab) and got.is_contiguous()
+    assert got_t.shape == (vocab, rows) and got_t.is_contiguous()
+    # the same arithmetic as the row kernel, so the same bits, and the transpose holds the same values
+    row_kernel = torch.full((rows, vocab), float("nan"), device="cuda").to(dtype)
+    ones = torch.ones(1, device="cuda")
+    softcapped_ce_backward(logits, targets, lse, ones, 15.0, kind, out=row_kernel, out_scale=out_scale)
+    assert torch.equal(got.view(torch.uint8), row_kernel.view(torch.uint8))
+    assert torch.equal(got_t.view(torch.uint8), got.t().contiguous().view(torch.uint8))
+
+    # against autograd on the fp32 reference: d(sum of per-row losses)/d(logits), times out_scale
+    ref_logits = logits.float().requires_grad_(True)
+    torch.nn.functional.cross_entropy(softcap(ref_logits, 15.0, kind), targets, reduction="sum").backward()
+    want = ref_logits.grad * out_scale
+    if dtype == torch.float8_e5m2:
+        # e5m2 keeps 2 mantissa bits (a rounding error of at most 1/8 of the value) and flushes what is under
+        # its smallest subnormal, 2^-16, towards zero
+        assert ((got.float() - want).abs() <= 0.13 * want.abs() + 2**-16).all()
+    else:
+        scale = want.abs().amax(dim=1, keepdim=True)
+        assert ((got.float() - want).abs() / scale).max() < 1e-2

@@ -22,7 +22,7 @@ from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
 from speedrun.trainer.config import ATTENTION_BLOCK_SIZE, ModelConfig
 from speedrun.trainer.kernels import (
-    softcapped_ce_backward,
+    softcapped_ce_backward_both_layouts,
     softcapped_ce_forward,
     softcapped_cross_entropy,
     triton_available,
@@ -144,9 +144,9 @@ class _Fp8HeadCrossEntropy(torch.autograd.Function):
     """Mean softcapped cross-entropy of the head's logits x @ w.T, the matmuls in FP8 (Hopper).
 
     Forward: x and w are scaled into float8 e4m3 for the matmul; the bf16 logits go to the fused loss kernel.
-    Backward: the loss kernel writes the logit gradient straight into float8 e5m2, scaled as if each row's
-    upstream gradient were 1 (the mean's 1/N and the caller's factor go into the matmul scales instead, so
-    the small per-row gradients of a mean do not underflow e5m2)."""
+    Backward: the loss kernel writes the logit gradient straight into float8 e5m2, row-major and transposed,
+    scaled as if each row's upstream gradient were 1 (the mean's 1/N and the caller's factor go into the matmul
+    scales instead, so the small per-row gradients of a mean do not underflow e5m2)."""
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -174,22 +174,20 @@ class _Fp8HeadCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss: Tensor) -> tuple[Tensor, Tensor, None, None, None, None]:  # type: ignore[override]
         x8, w8, logits, targets, lse = ctx.saved_tensors
         x_scale, w_scale, grad_scale = ctx.scales
-        g8 = torch.empty_like(logits, dtype=torch.float8_e5m2)
-        ones = torch.ones(1, device=logits.device, dtype=torch.float32)
-        softcapped_ce_backward(logits, targets, lse, ones, ctx.cap, ctx.kind, out=g8, out_scale=1 / grad_scale)
+        # _scaled_mm wants its first operand row-major and its second column-major (the contraction dimension
+        # contiguous in both), so grad_x needs the gradient (tokens, vocab) and grad_w its transpose
+        # (vocab, tokens): the loss kernel writes both, sparing a transposing copy of the whole gradient
+        g8, g8_t = softcapped_ce_backward_both_layouts(
+            logits, targets, lse, ctx.cap, ctx.kind, torch.float8_e5m2, out_scale=1 / grad_scale
+        )
         del logits
         g_scale = grad_loss.float() * (grad_scale / g8.size(0))
         one = torch.ones((), device=g8.device, dtype=torch.float32)
-        # _scaled_mm wants its first operand row-major and its second column-major
         grad_x = torch._scaled_mm(
             g8, w8.t().contiguous().t(), scale_a=g_scale, scale_b=one * w_scale, out_dtype=torch.bfloat16
         )
         grad_w = torch._scaled_mm(
-            x8.t().contiguous(),
-            g8.t().contiguous().t(),
-            scale_a=one * x_scale,
-            scale_b=g_scale,
-            out_dtype=torch.float32,
+            x8.t().contiguous(), g8_t.t(), scale_a=one * x_scale, scale_b=g_scale, out_dtype=torch.float32
         ).t()
         return grad_x, grad_w, None, None, None, None
 
