@@ -11,7 +11,8 @@ FLOPs are counted explicitly: 6 x (matmul weights touched per token) per token, 
 forward plus backward. MFU divides by the bf16 peak measured with a large matmul on the same GPU.
 
 `--kernel-gain` also times the fused softcapped cross-entropy against its PyTorch reference at the record's
-shape (forward + backward).
+shape (forward + backward), and the FP8 head's gradient in both layouts: one two-layout kernel against the row
+kernel followed by a transposing copy, over a few tile shapes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ import torch
 
 from speedrun.trainer import data
 from speedrun.trainer.config import ATTENTION_BLOCK_SIZE, ModelConfig, TrainConfig, get_config
-from speedrun.trainer.kernels import CE_LAUNCH, softcapped_cross_entropy, softcapped_cross_entropy_reference
+from speedrun.trainer.kernels import (
+    CE_BOTH_LAYOUTS_LAUNCH,
+    CE_LAUNCH,
+    softcapped_ce_backward,
+    softcapped_ce_backward_both_layouts,
+    softcapped_ce_forward,
+    softcapped_cross_entropy,
+    softcapped_cross_entropy_reference,
+)
 from speedrun.trainer.model import EOT_TOKEN
 from speedrun.trainer.schedule import window_blocks
 from speedrun.trainer.train import Process, build_model, build_optimizers, train_step, warm_up
@@ -96,6 +105,45 @@ def kernel_gain(config: TrainConfig, repeats: int = 10) -> dict[str, float]:
         CE_LAUNCH.update(BLOCK=block, num_warps=warps)
         figures[f"cross_entropy_fused_ms_block{block}_warps{warps}"] = run(softcapped_cross_entropy)
     CE_LAUNCH.update(default)
+    figures.update(fp8_gradient_layouts(base, targets, cap, kind, repeats))
+    return figures
+
+
+def fp8_gradient_layouts(
+    logits: torch.Tensor, targets: torch.Tensor, cap: float, kind: str, repeats: int
+) -> dict[str, float]:
+    """Milliseconds to produce the FP8 head's logit gradient row-major and transposed: the row kernel plus a
+    transposing copy, against the two-layout kernel at a few tile shapes."""
+    _, lse = softcapped_ce_forward(logits, targets, cap, kind)
+    ones = torch.ones(1, device="cuda")
+
+    def row_kernel_then_copy() -> None:
+        g8 = torch.empty_like(logits, dtype=torch.float8_e5m2)
+        softcapped_ce_backward(logits, targets, lse, ones, cap, kind, out=g8, out_scale=448.0)
+        g8.t().contiguous()
+
+    def two_layouts() -> None:
+        softcapped_ce_backward_both_layouts(logits, targets, lse, cap, kind, torch.float8_e5m2, out_scale=448.0)
+
+    def median_ms(fn: object) -> float:
+        times = []
+        for i in range(repeats + 2):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()  # type: ignore[operator]
+            torch.cuda.synchronize()
+            if i >= 2:
+                times.append(time.perf_counter() - start)
+        return 1000 * sorted(times)[len(times) // 2]
+
+    figures = {"fp8_grad_row_kernel_and_transpose_ms": median_ms(row_kernel_then_copy)}
+    default = dict(CE_BOTH_LAYOUTS_LAUNCH)
+    shapes = ((default["BLOCK_ROWS"], default["BLOCK_COLS"], default["num_warps"]),)
+    shapes += ((64, 128, 4), (64, 256, 4), (128, 128, 8), (128, 256, 8), (32, 512, 8), (64, 512, 8))
+    for rows, cols, warps in shapes:
+        CE_BOTH_LAYOUTS_LAUNCH.update(BLOCK_ROWS=rows, BLOCK_COLS=cols, num_warps=warps)
+        figures[f"fp8_grad_two_layouts_ms_rows{rows}_cols{cols}_warps{warps}"] = median_ms(two_layouts)
+    CE_BOTH_LAYOUTS_LAUNCH.update(default)
     return figures
 
 
@@ -161,7 +209,7 @@ def main() -> None:
             for _ in range(2):
                 train_step(model, optimizers, loader, step, config, proc)
             torch.cuda.synchronize()
-        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=40, max_name_column_width=70))
+        print(prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=45, max_name_column_width=70))
 
     tokens = args.steps * config.global_batch_tokens
     figures: dict[str, object] = {
