@@ -128,5 +128,26 @@ def _is_docstring(body: list[ast.stmt]) -> bool:
 
 
 def normalised_dump(tree: ast.AST) -> str:
-    """A layout-free text form of a syntax tree: no positions, no docstrings, comments already gone."""
-    return ast.dump(strip_docstrings(tree), include_attributes=False)
+    """A layout-free text form of a syntax tree: no positions, no docstrings, comments already gone.
+
+    Not `ast.dump`, whose output changes between Python versions (3.12 adds `type_params`, 3.13 leaves
+    empty fields out): a hash of it would make the same log pass under one interpreter and fail under
+    another. Here empty and None fields are always left out, and so is `ctx`, which the syntax implies.
+    """
+    return _stable_dump(strip_docstrings(tree))
+
+
+def _stable_dump(node: object) -> str:
+    if isinstance(node, ast.AST):
+        fields = []
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if isinstance(node, ast.JoinedStr) and name == "values":  # 3.12 adds empty parts to format specs
+                value = [v for v in value if not (isinstance(v, ast.Constant) and v.value == "")]
+            if name in ("ctx", "type_comment") or value is None or (isinstance(value, list) and not value):
+                continue
+            fields.append(f"{name}={_stable_dump(value)}")
+        return f"{type(node).__name__}({', '.join(fields)})"
+    if isinstance(node, list):
+        return f"[{', '.join(map(_stable_dump, node))}]"
+    return repr(node)
