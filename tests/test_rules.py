@@ -383,6 +383,13 @@ def test_hardware() -> None:
     assert unknown.status is Status.WARN and "no nvidia-smi block" in unknown.detail
 
 
+def test_hardware_counts_the_processes_that_trained_not_the_machines_gpus() -> None:
+    one_of_eight = replace(make_run(), world_size=1)
+    check = check_hardware(rule_input([one_of_eight]))
+    assert check.status is Status.WARN and "1x NVIDIA H100" in check.detail
+    assert check_hardware(rule_input([replace(make_run(), world_size=8)])).status is Status.PASS
+
+
 # --- independence ----------------------------------------------------------------------------------------------
 
 

@@ -387,11 +387,16 @@ def check_data_pipeline(ri: RuleInput) -> Check:
 
 
 def check_hardware(ri: RuleInput) -> Check:
-    """8x H100 expected (from the track file); anything else, or no nvidia-smi block, is a warning."""
+    """8x H100 expected (from the track file); anything else, or no nvidia-smi block, is a warning.
+
+    nvidia-smi lists the machine's GPUs; where the log says how many processes trained (our trainer's
+    `world_size` line), that is the count used, so 1 GPU of an 8-GPU machine is not taken for 8.
+    """
     want_model, want_count = ri.track.gpu_model, ri.track.gpu_count
     found: dict[str, list[RunLog]] = defaultdict(list)
     for run in ri.runs:
-        found[f"{run.gpus.count}x {run.gpus.model}" if run.gpus and run.gpus.count else "unknown"].append(run)
+        used = run.world_size or (run.gpus.count if run.gpus else 0)
+        found[f"{used}x {run.gpus.model}" if run.gpus and run.gpus.count else "unknown"].append(run)
     good = [k for k in found if k != "unknown" and k.startswith(f"{want_count}x ") and want_model in k and "+" not in k]
     evidence = tuple(r.at(r.gpus.line) for rs in found.values() for r in rs[:1] if r.gpus)
     figures = {"found": {k: len(v) for k, v in found.items()}}
