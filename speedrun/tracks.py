@@ -17,7 +17,7 @@ from speedrun.errors import BadInput
 TRACK_NAMES = ("track_1_short", "track_2_medium")
 ALIASES = {"small": "track_1_short", "medium": "track_2_medium"}
 
-_SOURCE_TREE_RECORDS = Path(__file__).resolve().parents[1] / "records"
+SOURCE_TREE_RECORDS = Path(__file__).resolve().parents[1] / "records"  # the project's own records/
 _PACKAGED_RECORDS = Path(__file__).resolve().parent / "_records"
 
 
@@ -44,7 +44,7 @@ def canonical_name(name: str) -> str:
 
 def track_file(name: str, records_dir: Path | None = None) -> Path:
     """Where a track's TOML lives: the given records/, ./records, the source tree, the wheel's copy."""
-    candidates = [d for d in (records_dir, Path.cwd() / "records", _SOURCE_TREE_RECORDS, _PACKAGED_RECORDS) if d]
+    candidates = [d for d in (records_dir, Path.cwd() / "records", SOURCE_TREE_RECORDS, _PACKAGED_RECORDS) if d]
     for root in candidates:
         path = root / name / "track.toml"
         if path.is_file():

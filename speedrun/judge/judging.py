@@ -30,13 +30,12 @@ from speedrun.judge.rules import (
 )
 from speedrun.judge.runlog import Evidence, RunLog
 from speedrun.judge.verdict import Judgement, Summary
-from speedrun.tracks import TRACK_NAMES, Track, canonical_name, load_track, track_from_path
+from speedrun.tracks import SOURCE_TREE_RECORDS, TRACK_NAMES, Track, canonical_name, load_track, track_from_path
 
 if TYPE_CHECKING:
     from speedrun.leaderboard.records import Record
 
 BASELINE_PREFIX = "baseline"
-SOURCE_TREE_RECORDS = Path(__file__).resolve().parents[2] / "records"
 MODEL_DIM_TRACKS = {768: "track_1_short", 1024: "track_2_medium"}
 _MODEL_DIM = re.compile(r"\b(?:model_dim|n_embd)\s*[:=]\s*(\d+)")
 # Logs judged in this process and their data-pipeline hashes: a prior record is often judged just before.

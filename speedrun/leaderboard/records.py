@@ -23,12 +23,11 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from speedrun.errors import BadInput
-from speedrun.tracks import TRACK_NAMES
+from speedrun.tracks import SOURCE_TREE_RECORDS, TRACK_NAMES
 
 RECORD_FILE = "record.toml"
 UPSTREAM_REPOSITORY = "https://github.com/KellerJordan/modded-nanogpt"
 
-_SOURCE_TREE_RECORDS = Path(__file__).resolve().parents[2] / "records"
 _TIME = re.compile(r"^(?P<value>\d+(?:\.\d+)?) (?P<unit>seconds|minutes|hours)(?P<mark>\*?)$")
 _UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 # https://github.com/<owner>/<repo>/(blob|tree)/<ref>/records/<track>/...: the part after `records/` is where
@@ -81,7 +80,7 @@ class Record:
 def default_records_dir() -> Path:
     """./records when the working directory has one, else the records/ of the source tree."""
     here = Path.cwd() / "records"
-    return here if here.is_dir() else _SOURCE_TREE_RECORDS
+    return here if here.is_dir() else SOURCE_TREE_RECORDS
 
 
 def parse_time(text: str) -> float:
