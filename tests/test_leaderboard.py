@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from speedrun.errors import BadInput
+from speedrun.judge.judging import prior_record
 from speedrun.judge.runlog import RunLog, StepLine
 from speedrun.judge.verdict import Check, Judgement, Status, Summary
 from speedrun.leaderboard.generate import generate, write
@@ -355,6 +356,15 @@ def test_records_new_refuses_bad_names_and_missing_logs(project: Path) -> None:
     proc = speedrun("records", "new", project, "--track", "small", "--name", "../up", "--description", "d", cwd=project)
     assert proc.returncode == 2 and "--name" in proc.stderr
     assert not list((project / "records" / "track_1_short").glob(".new-*"))
+
+
+def test_prior_record_follows_a_record_added_in_the_same_process(tmp_path: Path) -> None:
+    records = tmp_path / "records"
+    add_record(records, "2025-01-02_First", 1)
+    submission = tmp_path / "submission"
+    assert prior_record(submission, "track_1_short", records)[0].number == 1  # type: ignore[union-attr]
+    add_record(records, "2025-02-03_Second", 2)
+    assert prior_record(submission, "track_1_short", records)[0].number == 2  # type: ignore[union-attr]
 
 
 def test_generate_refuses_an_empty_records_folder(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -253,10 +252,8 @@ def prior_record(path: Path, track: str, records_dir: Path | None) -> tuple[Prio
     When the path is one of the published records (its folder is named in a record's log links), that is
     the record before it; otherwise the current record of the track.
     """
-    try:
-        from speedrun.leaderboard.records import load_records
-    except ImportError:
-        return None, "the records store is not available"
+    from speedrun.leaderboard.records import load_records
+
     # Without --records: ./records, else the project's own; a ./records of logs only (the upstream archive's
     # layout) holds no record.toml, and then the project's published records still apply.
     stores = [records_dir] if records_dir is not None else [None, SOURCE_TREE_RECORDS]
@@ -265,7 +262,7 @@ def prior_record(path: Path, track: str, records_dir: Path | None) -> tuple[Prio
         if store is not None and not store.is_dir():
             continue
         try:
-            records = [r for r in _load_records_once(load_records, store) if r.track == track]
+            records = [r for r in load_records(store) if r.track == track]
         except BadInput as e:
             return None, f"the records store cannot be read ({e})"
         if records:
@@ -287,16 +284,6 @@ def prior_record(path: Path, track: str, records_dir: Path | None) -> tuple[Prio
     date = f", {prior.date}" if prior.date else ""
     label = f"record {prior.number}{date}"
     return PriorRecord(prior.number, prior.time_seconds, label, pipeline, evidence), ""
-
-
-_RECORDS_CACHE: dict[Path | None, list[Record]] = {}
-
-
-def _load_records_once(load: Callable[[Path | None], list[Record]], records_dir: Path | None) -> list[Record]:
-    key = records_dir.resolve() if records_dir else None
-    if key not in _RECORDS_CACHE:
-        _RECORDS_CACHE[key] = load(records_dir)
-    return _RECORDS_CACHE[key]
 
 
 def _publication_order(record: Record) -> tuple[int, datetime.date]:
