@@ -76,6 +76,11 @@ def add_record(
     return path
 
 
+def records_new_args(runs: Path, *, name: str, description: str, date: str) -> tuple[str | Path, ...]:
+    """`speedrun records new` on the small track, with the options every such test passes."""
+    return ("records", "new", runs, "--track", "small", "--name", name, "--description", description, "--date", date)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A project with two records per track and a README with the markers."""
@@ -317,19 +322,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(project: Path, case: s
 @pytest.mark.archive
 def test_records_new_scaffolds_a_folder_the_leaderboard_verifies(project: Path, upstream_records: Path) -> None:
     runs = upstream_records / "track_1_short" / "2025-10-04_Backout"
-    args = (
-        "records",
-        "new",
-        runs,
-        "--track",
-        "small",
-        "--name",
-        "Backout",
-        "--description",
-        "Backout",
-        "--date",
-        "2025-10-04",
-    )
+    args = records_new_args(runs, name="Backout", description="Backout", date="2025-10-04")
     proc = speedrun(*args, "--contributor", "@me", "--json", cwd=project)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -393,19 +386,7 @@ def test_shows_as_published(tmp_path: Path, published: str, seconds: float, show
 @pytest.mark.archive
 def test_records_new_refuses_logs_the_judge_fails_unless_forced(project: Path, upstream_records: Path) -> None:
     runs = upstream_records / "track_1_short" / "2024-11-06_ShortcutsTweaks"  # mean loss above 3.28
-    args = (
-        "records",
-        "new",
-        runs,
-        "--track",
-        "small",
-        "--name",
-        "Shortcuts",
-        "--description",
-        "d",
-        "--date",
-        "2024-11-06",
-    )
+    args = records_new_args(runs, name="Shortcuts", description="d", date="2024-11-06")
     proc = speedrun(*args, cwd=project)
     assert proc.returncode == 1 and "not written" in proc.stdout, proc.stdout + proc.stderr
     folder = project / "records" / "track_1_short" / "2024-11-06_Shortcuts"
