@@ -62,16 +62,11 @@ def leaderboard(
         raise typer.Exit(1 if check and stale else 0)
     verified = len(board.verifications)
     summary = f"{len(board.records)} records, {verified} verified from logs"
-    if check:
-        if stale:
-            out.print(diff(board), markup=False, highlight=False, soft_wrap=True)
-            out.print(
-                f"out of date: {', '.join(map(str, stale))} ({summary}); run `speedrun leaderboard` to regenerate"
-            )
-            raise typer.Exit(1)
-        out.print(f"up to date: {board.readme}, {board.chart} ({summary})", soft_wrap=True)
-        return
-    written = write(board)
+    if check and stale:
+        out.print(diff(board), markup=False, highlight=False, soft_wrap=True)
+        out.print(f"out of date: {', '.join(map(str, stale))} ({summary}); run `speedrun leaderboard` to regenerate")
+        raise typer.Exit(1)
+    written = [] if check else write(board)
     if written:
         out.print(f"wrote {', '.join(map(str, written))} ({summary})", soft_wrap=True)
     else:
