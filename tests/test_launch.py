@@ -32,6 +32,8 @@ def test_inside_torchrun_reads_the_launcher_environment() -> None:
     assert world_size_from_env({"WORLD_SIZE": "16"}) == 16 and rank_from_env({"RANK": "3"}) == 3
     with pytest.raises(BadInput, match="WORLD_SIZE"):
         world_size_from_env({"WORLD_SIZE": "many"})
+    with pytest.raises(BadInput, match="RANK='first' is not an integer"):
+        rank_from_env({"RANK": "first"})
 
 
 @pytest.mark.parametrize("world_size", [1, 2, 4, 8])

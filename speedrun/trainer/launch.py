@@ -24,19 +24,25 @@ def inside_torchrun(environ: Mapping[str, str] = os.environ) -> bool:
     return "TORCHELASTIC_RUN_ID" in environ or "LOCAL_RANK" in environ
 
 
+def env_int(name: str, default: int, environ: Mapping[str, str] = os.environ) -> int:
+    """An integer environment variable such as torchrun's RANK, or `default` where it is unset."""
+    value = environ.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise BadInput(None, f"environment variable {name}={value!r} is not an integer") from None
+
+
 def world_size_from_env(environ: Mapping[str, str] = os.environ) -> int:
     """The number of processes of the job this one belongs to (1 outside torchrun)."""
-    try:
-        return int(environ.get("WORLD_SIZE", "1"))
-    except ValueError:
-        raise BadInput(None, f"environment variable WORLD_SIZE={environ['WORLD_SIZE']!r} is not a number") from None
+    return env_int("WORLD_SIZE", 1, environ)
 
 
 def rank_from_env(environ: Mapping[str, str] = os.environ) -> int:
-    try:
-        return int(environ.get("RANK", "0"))
-    except ValueError:
-        raise BadInput(None, f"environment variable RANK={environ['RANK']!r} is not a number") from None
+    """This process's rank in its job (0 outside torchrun)."""
+    return env_int("RANK", 0, environ)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from speedrun.errors import BadInput
 from speedrun.trainer import data
 from speedrun.trainer.config import TrainConfig, TrainOptions
+from speedrun.trainer.launch import check_world_size, env_int, rank_from_env, world_size_from_env
 from speedrun.trainer.model import EOT_TOKEN, GPT, fp8_supported
 from speedrun.trainer.optim import Muon, all_reduce_gradients, set_initial_lr
 from speedrun.trainer.schedule import lr_multiplier, muon_momentum, window_blocks
@@ -49,19 +50,9 @@ class Process:
         return self.rank == 0
 
 
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise BadInput(None, f"environment variable {name}={value!r} is not an integer") from None
-
-
 def resolve_process(device: str) -> Process:
-    rank, world_size = _env_int("RANK", 0), _env_int("WORLD_SIZE", 1)
-    local_rank = _env_int("LOCAL_RANK", 0)
+    """This worker's place in the job and the device it trains on ('auto': CUDA when present)."""
+    rank, world_size, local_rank = rank_from_env(), world_size_from_env(), env_int("LOCAL_RANK", 0)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
@@ -285,12 +276,7 @@ def train(options: TrainOptions, config: TrainConfig | None = None) -> Path:
     """
     config = config or options.resolve_config()
     proc = resolve_process(options.device)
-    if config.micro_steps_per_step % proc.world_size != 0:
-        raise BadInput(
-            None,
-            f"{proc.world_size} processes do not divide the {config.micro_steps_per_step} micro-steps of a step: "
-            "use a process count that divides it (1, 2, 4 or 8)",
-        )
+    check_world_size(proc.world_size, config.micro_steps_per_step)
     train_paths = data.train_files(options.data_dir)
     val_paths = data.val_files(options.data_dir)
 
