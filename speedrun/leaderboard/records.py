@@ -28,8 +28,8 @@ from speedrun.tracks import SOURCE_TREE_RECORDS, TRACK_NAMES
 RECORD_FILE = "record.toml"
 UPSTREAM_REPOSITORY = "https://github.com/KellerJordan/modded-nanogpt"
 
-_TIME = re.compile(r"^(?P<value>\d+(?:\.\d+)?) (?P<unit>seconds|minutes|hours)(?P<mark>\*?)$")
-_UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
+PUBLISHED_TIME = re.compile(r"^(?P<value>\d+(?:\.\d+)?) (?P<unit>seconds|minutes|hours)(?P<mark>\*?)$")
+UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 # https://github.com/<owner>/<repo>/(blob|tree)/<ref>/records/<track>/...: the part after `records/` is where
 # the file sits in a local copy of that repository's records/ folder.
 _REPOSITORY_FILE = re.compile(r"^https://github\.com/[^/]+/[^/]+/(?:blob|tree)/[^/]+/records/(?P<path>.+)$")
@@ -85,10 +85,10 @@ def default_records_dir() -> Path:
 
 def parse_time(text: str) -> float:
     """'2.933 minutes' -> 175.98 seconds; a trailing '*' (a footnote mark) is allowed. ValueError otherwise."""
-    match = _TIME.match(text)
+    match = PUBLISHED_TIME.match(text)
     if not match:
         raise ValueError(f"{text!r} is not '<number> seconds|minutes|hours' (optionally followed by '*')")
-    return float(match["value"]) * _UNIT_SECONDS[match["unit"]]
+    return float(match["value"]) * UNIT_SECONDS[match["unit"]]
 
 
 def is_url(link: str) -> bool:

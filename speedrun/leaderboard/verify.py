@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -20,12 +19,10 @@ from pathlib import Path
 
 from speedrun.errors import BadInput
 from speedrun.judge.verdict import Judgement
-from speedrun.leaderboard.records import Record, local_log_path
+from speedrun.leaderboard.records import PUBLISHED_TIME, UNIT_SECONDS, Record, local_log_path
 
 JudgeFunction = Callable[..., list[Judgement]]
 
-_PUBLISHED = re.compile(r"^(?P<digits>\d+(?:\.\d+)?) (?P<unit>seconds|minutes|hours)")
-_UNIT_SECONDS = {"seconds": 1.0, "minutes": 60.0, "hours": 3600.0}
 NORMALISED_FIGURE = "normalised_time_s"  # prior record time x candidate mean / baseline mean
 
 
@@ -55,12 +52,12 @@ def shows_as(seconds: float, record: Record) -> bool:
     Authors cut a log's or a mean's time to a few digits by rounding down, up or to nearest, so any of the
     three counts: the published value lies less than one unit of its last digit from the time.
     """
-    match = _PUBLISHED.match(record.time_text)
+    match = PUBLISHED_TIME.match(record.time_text)
     if match is None:
         return False
-    digits = match["digits"]
+    digits = match["value"]
     unit = 10.0 ** -len(digits.partition(".")[2])
-    scaled = seconds / _UNIT_SECONDS[match["unit"]]
+    scaled = seconds / UNIT_SECONDS[match["unit"]]
     return abs(scaled - float(digits)) < unit * (1 - 1e-9)
 
 
