@@ -355,6 +355,34 @@ def build_model(config: TrainConfig, proc: Process, compile_blocks: bool) -> GPT
     return model
 
 
+class LossReadback:
+    """A step's loss copied to the host in the background. Reading `.item()` directly would wait for all the
+    work queued after it (the next step too), leaving the GPU idle while the CPU catches up."""
+
+    def __init__(self, loss: Tensor) -> None:
+        self.host = loss.detach().to("cpu", non_blocking=True)
+        self.done: torch.cuda.Event | None = None
+        if loss.is_cuda:
+            self.done = torch.cuda.Event()
+            self.done.record()
+
+    def value(self) -> float:
+        if self.done is not None:
+            self.done.synchronize()
+        return float(self.host)
+
+
+def _check_finite(
+    loss: LossReadback, step: int, total: int, train_time_ms: float, log: RunLogWriter, path: Path
+) -> None:
+    value = loss.value()
+    if math.isfinite(value):
+        return
+    # a final line the judge cannot accept: the run did not finish and its loss is not a number
+    log.write(step_line(step + 1, total, train_time_ms, math.nan), console=True)
+    raise BadInput(path, f"training loss became {value} at step {step + 1}; the run stopped")
+
+
 def _run(
     options: TrainOptions,
     config: TrainConfig,
@@ -372,7 +400,6 @@ def _run(
         synchronize(proc.device)
         if proc.is_main:
             print(f"compile and warmup: {time.perf_counter() - started:.1f}s (not timed)", flush=True)
-    if proc.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(proc.device)
 
     loader = data.DistributedTokenLoader(
@@ -415,31 +442,3 @@ def _run(
     finally:
         loader.close()
     log.write(peak_memory_line(proc.device), console=True)
-
-
-class LossReadback:
-    """A step's loss copied to the host in the background. Reading `.item()` directly would wait for all the
-    work queued after it (the next step too), leaving the GPU idle while the CPU catches up."""
-
-    def __init__(self, loss: Tensor) -> None:
-        self.host = loss.detach().to("cpu", non_blocking=True)
-        self.done: torch.cuda.Event | None = None
-        if loss.is_cuda:
-            self.done = torch.cuda.Event()
-            self.done.record()
-
-    def value(self) -> float:
-        if self.done is not None:
-            self.done.synchronize()
-        return float(self.host)
-
-
-def _check_finite(
-    loss: LossReadback, step: int, total: int, train_time_ms: float, log: RunLogWriter, path: Path
-) -> None:
-    value = loss.value()
-    if math.isfinite(value):
-        return
-    # a final line the judge cannot accept: the run did not finish and its loss is not a number
-    log.write(step_line(step + 1, total, train_time_ms, math.nan), console=True)
-    raise BadInput(path, f"training loss became {value} at step {step + 1}; the run stopped")
