@@ -88,3 +88,13 @@ def track_from_path(path: Path) -> str | None:
         if part in TRACK_NAMES:
             return part
     return None
+
+
+def split_at_track(path: Path, track: str) -> tuple[Path, tuple[str, ...]] | None:
+    """`path` cut at its last `track` part: the records folder above it and the parts below it
+    (records/track_1_short/<record>/this_pr -> (records, (<record>, this_pr))); None when no part is `track`."""
+    parts = path.parts
+    if track not in parts:
+        return None
+    index = len(parts) - 1 - parts[::-1].index(track)
+    return Path(*parts[:index]), parts[index + 1 :]

@@ -17,6 +17,7 @@ from speedrun.leaderboard.records import (
     parse_time,
     upstream_url,
 )
+from speedrun.tracks import split_at_track
 from tests.conftest import ROOT
 
 RECORDS = ROOT / "records"
@@ -179,3 +180,13 @@ def test_folders_without_record_toml_are_not_records(tmp_path: Path) -> None:
     assert load_records(tmp_path) == []
     with pytest.raises(BadInput, match="does not exist"):
         load_records(tmp_path / "missing")
+
+
+def test_split_at_track_cuts_a_path_at_its_last_track_folder() -> None:
+    path = Path("/up/records/track_1_short/2025-01-02_A/track_1_short/x.txt")
+    assert split_at_track(path, "track_1_short") == (
+        Path("/up/records/track_1_short/2025-01-02_A"),
+        ("x.txt",),
+    )
+    assert split_at_track(Path("records/track_2_medium"), "track_2_medium") == (Path("records"), ())
+    assert split_at_track(Path("records/track_2_medium/A"), "track_1_short") is None

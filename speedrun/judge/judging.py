@@ -29,7 +29,15 @@ from speedrun.judge.rules import (
 )
 from speedrun.judge.runlog import Evidence, RunLog
 from speedrun.judge.verdict import Judgement, Summary
-from speedrun.tracks import SOURCE_TREE_RECORDS, TRACK_NAMES, Track, canonical_name, load_track, track_from_path
+from speedrun.tracks import (
+    SOURCE_TREE_RECORDS,
+    TRACK_NAMES,
+    Track,
+    canonical_name,
+    load_track,
+    split_at_track,
+    track_from_path,
+)
 
 if TYPE_CHECKING:
     from speedrun.leaderboard.records import Record
@@ -291,12 +299,8 @@ def _publication_order(record: Record) -> tuple[int, datetime.date]:
 
 
 def _record_folder_name(path: Path, track: str) -> str | None:
-    parts = path.resolve().parts
-    if track in parts:
-        index = len(parts) - 1 - parts[::-1].index(track)
-        if index + 1 < len(parts):
-            return parts[index + 1]
-    return None
+    split = split_at_track(path.resolve(), track)
+    return split[1][0] if split and split[1] else None
 
 
 def _linked_folders(urls: tuple[str, ...]) -> set[str]:
@@ -305,8 +309,8 @@ def _linked_folders(urls: tuple[str, ...]) -> set[str]:
 
 def _prior_pipeline(prior: Record, path: Path, track: str) -> tuple[str | None, Evidence | None]:
     """The prior record's data-pipeline hash, from its first log found locally (beside the judged folder)."""
-    parts = path.resolve().parts
-    records_root = Path(*parts[: len(parts) - 1 - parts[::-1].index(track)]) if track in parts else None
+    split = split_at_track(path.resolve(), track)
+    records_root = split[0] if split else None
     for link in prior.log_urls:
         match = _RECORD_LOG_URL.search(link)
         if match and records_root is not None:

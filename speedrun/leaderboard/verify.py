@@ -20,6 +20,7 @@ from pathlib import Path
 from speedrun.errors import BadInput
 from speedrun.judge.verdict import Judgement
 from speedrun.leaderboard.records import PUBLISHED_TIME, UNIT_SECONDS, Record, local_log_path
+from speedrun.tracks import split_at_track
 
 JudgeFunction = Callable[..., list[Judgement]]
 
@@ -137,11 +138,9 @@ def _record_root(record: Record, log: Path) -> Path:
     """The folder of the record that holds `log`: its own folder, or `<logs>/<track>/<folder>` upstream."""
     if record.folder.resolve() in log.parents or log == record.folder.resolve():
         return record.folder.resolve()
-    parts = log.parts
-    if record.track in parts:
-        index = len(parts) - 1 - parts[::-1].index(record.track)
-        if index + 1 < len(parts):
-            return Path(*parts[: index + 2])
+    split = split_at_track(log, record.track)
+    if split and split[1]:
+        return split[0] / record.track / split[1][0]
     return log.parent if log.is_file() else log
 
 
