@@ -146,14 +146,7 @@ def synthetic(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from speedrun.console import err
-    from speedrun.trainer.data import (
-        SYNTHETIC_MANIFEST,
-        TRAIN_PATTERN,
-        VAL_PATTERN,
-        SyntheticLanguage,
-        read_shard_header,
-        write_synthetic,
-    )
+    from speedrun.trainer.data import SYNTHETIC_MANIFEST, TRAIN_PATTERN, VAL_PATTERN, SyntheticLanguage, write_synthetic
 
     if data_dir.exists() and not data_dir.is_dir():
         raise BadInput(data_dir, "exists and is not a folder")
@@ -167,7 +160,7 @@ def synthetic(
     }
     existing = sorted(data_dir.glob(TRAIN_PATTERN)) + sorted(data_dir.glob(VAL_PATTERN)) if data_dir.is_dir() else []
     if existing and not force:
-        if _manifest_matches(manifest_path, manifest) and _all_valid(existing, read_shard_header):
+        if _manifest_matches(manifest_path, manifest) and _all_valid(existing):
             _report_synthetic(existing, data_dir, as_json, reused=True)
             return
         raise BadInput(
@@ -197,10 +190,13 @@ def _manifest_matches(path: Path, manifest: dict[str, Any]) -> bool:
         return False
 
 
-def _all_valid(paths: list[Path], read_header: Any) -> bool:
+def _all_valid(paths: list[Path]) -> bool:
+    """Every shard's header and size are sound."""
+    from speedrun.trainer.data import read_shard_header
+
     try:
         for p in paths:
-            read_header(p)
+            read_shard_header(p)
     except BadInput:
         return False
     return True
@@ -256,7 +252,14 @@ def train(
     process accumulates gradients over fewer micro-steps.
     """
     from speedrun.trainer.config import TrainOptions
-    from speedrun.trainer.launch import Topology, inside_torchrun, launch, rank_from_env, world_size_from_env
+    from speedrun.trainer.launch import (
+        Topology,
+        check_world_size,
+        inside_torchrun,
+        launch,
+        rank_from_env,
+        world_size_from_env,
+    )
 
     if device not in ("auto", "cuda", "cpu"):
         raise BadInput(None, f"--device must be auto, cuda or cpu, got {device!r}")
@@ -278,8 +281,6 @@ def train(
     in_worker = inside_torchrun()
     topology = Topology(nproc_per_node, nnodes, node_rank, master_addr, master_port)
     if in_worker:
-        from speedrun.trainer.launch import check_world_size
-
         check_world_size(world_size_from_env(), config.micro_steps_per_step)
     else:
         topology.validate(config.micro_steps_per_step)
