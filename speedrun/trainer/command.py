@@ -230,7 +230,11 @@ def train(
         None, "--val-every", help="Validate every N steps (0: only at the end). Default: the recipe's."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed. Default: the recipe's."),
-    no_compile: bool = typer.Option(False, "--no-compile", help="Run eagerly, without torch.compile."),
+    no_compile: bool = typer.Option(
+        False,
+        "--no-compile",
+        help="Leave the transformer blocks uncompiled (FlexAttention is still compiled on its own). CUDA only.",
+    ),
     run_id: str | None = typer.Option(None, "--run-id", help="Name of the log file. Default: a fresh UUID."),
     nproc_per_node: int = typer.Option(
         1, "--nproc-per-node", help="Worker processes (GPUs) on this node; the total must divide the recipe's 8."
@@ -238,7 +242,9 @@ def train(
     nnodes: int = typer.Option(1, "--nnodes", help="Machines in the job (multi-node: run the command on each)."),
     node_rank: int = typer.Option(0, "--node-rank", help="This machine's index, 0..nnodes-1."),
     master_addr: str | None = typer.Option(None, "--master-addr", help="Address of the --node-rank 0 machine."),
-    master_port: int | None = typer.Option(None, "--master-port", help="Its free TCP port (default 29500)."),
+    master_port: int | None = typer.Option(
+        None, "--master-port", help="A free TCP port on the --node-rank 0 machine (default 29500)."
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Send progress to stderr and print one JSON object (log file, run id) to stdout."
     ),
