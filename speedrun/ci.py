@@ -121,10 +121,10 @@ def find_changes(root: Path, base: str | None = None) -> Changes:
     base = base or default_base(root)
     base_commit = _commit(root, base)
     if base_commit is None:
-        raise BadInput(root, f"unknown base {base!r}: not a commit in this repository")
+        raise BadInput(root, f"unknown base {base!r}: no such commit here (fetch it, or pass another --base)")
     head = _commit(root, "HEAD")
     if head is None:
-        raise BadInput(root, "the repository has no commit at HEAD")
+        raise BadInput(root, "the repository has no commit at HEAD: commit the change to check first")
     try:
         merge_base = git(root, "merge-base", base_commit, head).strip()
     except BadInput:

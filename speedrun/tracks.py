@@ -49,7 +49,8 @@ def track_file(name: str, records_dir: Path | None = None) -> Path:
         path = root / name / "track.toml"
         if path.is_file():
             return path
-    raise BadInput(None, f"no track.toml for {name} under {', '.join(map(str, candidates))}")
+    searched = ", ".join(map(str, candidates))
+    raise BadInput(None, f"no track.toml for {name} under {searched}: pass --records DIR with DIR/{name}/track.toml")
 
 
 @cache

@@ -360,10 +360,14 @@ def test_prior_record_follows_a_record_added_in_the_same_process(tmp_path: Path)
     assert prior_record(submission, "track_1_short", records)[0].number == 2  # type: ignore[union-attr]
 
 
-def test_generate_refuses_an_empty_records_folder(tmp_path: Path) -> None:
+def test_generate_refuses_an_empty_records_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "records").mkdir()
     with pytest.raises(BadInput, match=r"no record\.toml"):
         generate(tmp_path / "records", _readme(tmp_path))
+    monkeypatch.chdir(tmp_path)  # without --records, the error names the ./records it looked in
+    with pytest.raises(BadInput, match=r"no record\.toml") as raised:
+        generate(None, _readme(tmp_path))
+    assert raised.value.path == str(tmp_path / "records")
 
 
 @pytest.mark.parametrize(

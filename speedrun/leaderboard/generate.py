@@ -15,7 +15,7 @@ from typing import Any
 
 from speedrun.errors import BadInput
 from speedrun.leaderboard.chart import render_chart
-from speedrun.leaderboard.records import Record, load_records
+from speedrun.leaderboard.records import Record, default_records_dir, load_records
 from speedrun.leaderboard.render import CHART_BLOCK, render_table, splice, template_environment
 from speedrun.leaderboard.verify import JudgeFunction, Verification, verify_records
 from speedrun.tracks import TRACK_NAMES, load_track
@@ -60,7 +60,10 @@ def generate(
         raise BadInput(logs_dir, "--logs folder does not exist")
     records = load_records(records_dir)
     if not records:
-        raise BadInput(records_dir, "no record.toml under records/<track>/<folder>/")
+        raise BadInput(
+            records_dir or default_records_dir(),
+            "no record.toml under <track>/<folder>/: add one with `speedrun records new`, or pass another --records",
+        )
     verifications = verify_records(records, logs_dir, records_dir=records_dir, judge=judge)
     env = template_environment(templates)
     tracks = [load_track(name, records_dir) for name in TRACK_NAMES]

@@ -128,7 +128,7 @@ def load_records(records_dir: Path | None = None) -> list[Record]:
     """
     root = default_records_dir() if records_dir is None else records_dir
     if not root.is_dir():
-        raise BadInput(root, "records folder does not exist")
+        raise BadInput(root, "records folder does not exist: pass --records with the path of one")
     files = [(track, path) for track in TRACK_NAMES for path in sorted((root / track).glob(f"*/{RECORD_FILE}"))]
     # The judge asks for the records once per record it judges: reuse them while no file changed.
     key = tuple((track, path, *_stamp(path)) for track, path in files)
