@@ -6,6 +6,7 @@ import hashlib
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from speedrun.judge.rules import (
 )
 from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
 from speedrun.judge.verdict import Status
-from speedrun.tracks import load_track
+from speedrun.tracks import Track, load_track
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = load_track("small")
@@ -90,11 +91,11 @@ def make_run(
 
 
 def edit_step(step: StepLine, **changes: object) -> StepLine:
-    """A copy of a step line with some fields changed (StepLine is a NamedTuple or a frozen dataclass)."""
-    return step._replace(**changes) if hasattr(step, "_replace") else replace(step, **changes)  # type: ignore[arg-type]
+    """A copy of a step line with some fields changed."""
+    return step._replace(**changes)  # type: ignore[arg-type]
 
 
-def rule_input(runs: list[RunLog], track=SMALL, **kwargs) -> RuleInput:
+def rule_input(runs: list[RunLog], track: Track = SMALL, **kwargs: Any) -> RuleInput:
     runs_t = tuple(runs)
     return RuleInput(track=track, runs=runs_t, independent=independent_runs(runs_t), **kwargs)
 
