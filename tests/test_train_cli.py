@@ -58,7 +58,7 @@ def test_a_validation_shard_too_short_for_the_recipe_is_refused(tiny_data: Path)
         (["--nproc-per-node", "4", "--nnodes", "2", "--master-addr", "h"], "8 processes"),
         (["--device", "tpu"], "--device must be auto, cuda or cpu"),
         (["--track", "large"], "unknown track"),
-        (["--preset", "huge"], "unknown preset"),
+        (["--preset", "huge"], "unknown preset 'huge' for track track_1_short: use none or 'tiny'"),
         (["--run-id", "../escape"], "--run-id"),
         (["--steps", "0"], "--steps"),
     ],

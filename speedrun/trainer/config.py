@@ -66,6 +66,7 @@ class ModelConfig:
         return tuple(range(n)) + (None,) * middle + tuple(range(n))
 
     def validate(self) -> None:
+        """Refuse a shape whose layer indices do not fit the number of layers."""
         layers = range(self.num_layers)
         if self.num_layers < 1 or 2 * self.value_embed_count > self.num_layers:
             raise BadInput(None, f"model config: {self.num_layers} layers cannot hold 2 x {self.value_embed_count}")
@@ -215,7 +216,6 @@ CONFIGS: dict[tuple[str, str | None], TrainConfig] = {
     ("track_1_short", "tiny"): _tiny(SMALL),
     ("track_2_medium", "tiny"): _tiny(MEDIUM),
 }
-PRESETS = (None, "tiny")
 
 
 def get_config(track: str, preset: str | None = None) -> TrainConfig:
@@ -223,7 +223,7 @@ def get_config(track: str, preset: str | None = None) -> TrainConfig:
     name = canonical_name(track)
     key = (name, preset or None)
     if key not in CONFIGS:
-        names = ", ".join(repr(p) for p in PRESETS if p)
+        names = ", ".join(repr(p) for p in sorted({p for t, p in CONFIGS if t == name and p}))
         raise BadInput(None, f"unknown preset {preset!r} for track {name}: use none or {names}")
     config = CONFIGS[key]
     config.model.validate()
