@@ -169,19 +169,9 @@ class LeaderboardResult:
     bad_input: str | None = None
 
 
-def holds_run_logs(folder: Path) -> bool:
-    """Whether any file below `folder` (dot-files aside, as the judge does) is a run log."""
-    from speedrun.judge.parse import looks_like_run_log
-
-    return any(
-        looks_like_run_log(p)
-        for p in folder.rglob("*")
-        if not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
-
-
 def judge_record(root: Path, folder: str) -> RecordResult:
     """Judge one record folder (its `baseline*/` sub-folder, if any, as the baseline). Logs are read as text."""
+    from speedrun.judge.discover import holds_run_logs
     from speedrun.judge.judging import judge_path
     from speedrun.judge.report import to_json, to_markdown
 

@@ -40,6 +40,11 @@ def find_run_logs(path: Path) -> list[Path]:
     return logs
 
 
+def holds_run_logs(folder: Path) -> bool:
+    """Whether any file below `folder` is a run log: `find_run_logs` without reading further or raising."""
+    return any(looks_like_run_log(p) for p in folder.rglob("*") if not _is_hidden(p.relative_to(folder)))
+
+
 def split_groups(folder: Path) -> dict[str, list[Path]]:
     """Group a record folder's logs by the folder they sit in: "." for the top level, else the relative path.
 
