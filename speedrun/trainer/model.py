@@ -30,6 +30,7 @@ from speedrun.trainer.kernels import (
 
 EOT_TOKEN = 50256  # GPT-2 end-of-text: it begins every document
 AttentionMask = BlockMask | Tensor  # a FlexAttention BlockMask on CUDA, a dense boolean (T, T) mask on CPU
+MaskMod = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # FlexAttention's (batch, head, q_idx, kv_idx) -> allowed
 
 
 def rms_norm(x: Tensor) -> Tensor:
@@ -219,13 +220,13 @@ class GPT(nn.Module):
         # document ids of the current sequence, read by the FlexAttention mask of partially masked blocks
         self.register_buffer("doc_ids", torch.zeros(max_seq_len, dtype=torch.int32), persistent=False)
         self.use_fp8_head = False
-        self._mask_mod_cache: object | None = None
+        self._mask_mod_cache: MaskMod | None = None
 
     def hidden_matrices(self) -> list[nn.Parameter]:
         """The parameters Muon optimises: every matrix inside the transformer blocks."""
         return [p for p in self.blocks.parameters() if p.ndim >= 2]
 
-    def _mask_mod(self) -> object:
+    def _mask_mod(self) -> MaskMod:
         """The mask function of partially allowed blocks, made once for the whole run (a new function each
         step would make the compiled graphs re-check it). It reads the document ids from a buffer. The window
         needs no test here: it is whole blocks, so the block lists alone enforce it."""
@@ -300,7 +301,7 @@ def _ordered(block_mask: Tensor) -> tuple[Tensor, Tensor]:
     return counts[None, None].contiguous(), indices[None, None].contiguous()
 
 
-def block_attention_mask(docs: Tensor, window_blocks: int, mask_mod: object) -> BlockMask:
+def block_attention_mask(docs: Tensor, window_blocks: int, mask_mod: MaskMod | None) -> BlockMask:
     """The same mask as `dense_attention_mask`, as a FlexAttention BlockMask built directly from block ranges
     of document ids (cheaper than evaluating the mask on every block pair)."""
     n = docs.numel() // ATTENTION_BLOCK_SIZE
