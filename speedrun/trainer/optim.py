@@ -111,6 +111,7 @@ def all_reduce_gradients(params: Iterable[nn.Parameter], world_size: int) -> Non
 
 
 def set_initial_lr(optimizers: Iterable[torch.optim.Optimizer]) -> None:
+    """Keep each group's recipe learning rate: the schedule scales it afresh every step, never compounding."""
     for opt in optimizers:
         for group in opt.param_groups:
             group["initial_lr"] = group["lr"]

@@ -177,6 +177,7 @@ def build_optimizers(model: GPT, config: TrainConfig, proc: Process) -> list[tor
 
 
 def set_hyperparameters(optimizers: list[torch.optim.Optimizer], step: int, config: TrainConfig) -> None:
+    """This step's learning rates (every optimiser) and momentum (Muon), from the schedules."""
     scale = lr_multiplier(step, config)
     for opt in optimizers:
         for group in opt.param_groups:
@@ -336,6 +337,7 @@ def _train(
 
 
 def build_model(config: TrainConfig, proc: Process, compile_blocks: bool) -> GPT:
+    """The recipe's model on this process's device, with the same initial weights on every process."""
     torch.manual_seed(config.seed)
     max_seq_len = max(config.micro_batch_tokens, config.val_micro_batch_tokens)
     model = GPT(config.model, max_seq_len).to(proc.device)
