@@ -189,7 +189,7 @@ def judge_record(root: Path, folder: str) -> RecordResult:
     return RecordResult(
         folder,
         tuple(judgements),
-        judge_markdown=strip_root(to_markdown(judgements), root),
+        judge_markdown=strip_root(to_markdown(judgements, root / RECORDS), root),
         judge_json=to_json(judgements),
     )
 

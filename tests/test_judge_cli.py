@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import ROOT
+
 RULE = "=" * 100
 GPU_ROW = "|   {i}  NVIDIA H100 80GB HBM3          On  |   00000000:0A:00.0 Off |                    0 |"
 
@@ -159,6 +161,19 @@ def test_track_from_model_size(tmp_path: Path) -> None:
     write_runs(tmp_path / "m", [2.915, 2.912, 2.914, 2.911], model_dim=1024)
     (doc,) = json.loads(judge(tmp_path / "m", "--json").stdout)
     assert doc["track"] == "track_2_medium" and doc["track_reason"].startswith("model size")
+
+
+def test_markdown_states_the_target_of_the_records_folder_judged_against(tmp_path: Path) -> None:
+    track_toml = (ROOT / "records" / "track_1_short" / "track.toml").read_text(encoding="utf-8")
+    (tmp_path / "records" / "track_1_short").mkdir(parents=True)
+    (tmp_path / "records" / "track_1_short" / "track.toml").write_text(
+        track_toml.replace("target_val_loss = 3.28", "target_val_loss = 3.3"), encoding="utf-8"
+    )
+    write_runs(tmp_path / "runs", GOOD)
+    out = tmp_path / "statistics.md"
+    proc = judge(tmp_path / "runs", "--track", "small", "--records", tmp_path / "records", "--markdown", out)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "p(val_loss < 3.3)" in out.read_text(encoding="utf-8")
 
 
 def test_markdown_is_written_once_and_never_overwritten_without_force(tmp_path: Path) -> None:

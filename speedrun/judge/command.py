@@ -67,7 +67,7 @@ def judge(
     else:
         print_table(judgements, out)
     if markdown is not None:
-        text = to_markdown(judgements)
+        text = to_markdown(judgements, records)
         try:
             with markdown.open("w" if force else "x", encoding="utf-8") as f:
                 f.write(text)

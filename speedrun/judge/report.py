@@ -115,11 +115,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown_one(j: Judgement) -> list[str]:
+def _markdown_one(j: Judgement, records_dir: Path | None) -> list[str]:
     from speedrun.judge import stats
     from speedrun.tracks import load_track
 
-    track = load_track(j.track)
+    track = load_track(j.track, records_dir)
     s = j.summary
     counted = _counted_ids(j)
     lines = [
@@ -173,13 +173,14 @@ def _markdown_one(j: Judgement) -> list[str]:
     return lines
 
 
-def to_markdown(judgements: Sequence[Judgement]) -> str:
-    """A statistics.md-style summary of each judgement, ready to paste into a pull request."""
+def to_markdown(judgements: Sequence[Judgement], records_dir: Path | None = None) -> str:
+    """A statistics.md-style summary of each judgement, ready to paste into a pull request. `records_dir`
+    is the one the judgements were made with, so the stated target is the one they were judged against."""
     parts: list[str] = []
     for j in judgements:
         if parts:
             parts.append("")
-        parts.extend(_markdown_one(j))
+        parts.extend(_markdown_one(j, records_dir))
     return "\n".join(parts) + "\n"
 
 
