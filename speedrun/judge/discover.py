@@ -29,7 +29,7 @@ def find_run_logs(path: Path) -> list[Path]:
     if not path.is_dir():
         raise BadInput(path, "neither a file nor a folder")
     try:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not _is_hidden(p.relative_to(path)))
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not is_hidden(p.relative_to(path)))
     except OSError as e:
         raise BadInput(path, f"cannot list folder: {e.strerror or e}") from None
     if not files:
@@ -42,7 +42,7 @@ def find_run_logs(path: Path) -> list[Path]:
 
 def holds_run_logs(folder: Path) -> bool:
     """Whether any file below `folder` is a run log: `find_run_logs` without reading further or raising."""
-    return any(looks_like_run_log(p) for p in folder.rglob("*") if not _is_hidden(p.relative_to(folder)))
+    return any(looks_like_run_log(p) for p in folder.rglob("*") if not is_hidden(p.relative_to(folder)))
 
 
 def split_groups(folder: Path) -> dict[str, list[Path]]:
@@ -58,6 +58,6 @@ def split_groups(folder: Path) -> dict[str, list[Path]]:
     return {key: groups[key] for key in sorted(groups, key=lambda k: (k != TOP_LEVEL_GROUP, k))}
 
 
-def _is_hidden(relative: Path) -> bool:
+def is_hidden(relative: Path) -> bool:
     """Dot-files and anything inside a dot-folder (`.git`, `.ipynb_checkpoints`) are never run logs."""
     return any(part.startswith(".") for part in relative.parts)

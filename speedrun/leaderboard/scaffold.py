@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from speedrun.errors import BadInput
+from speedrun.judge.discover import is_hidden
 from speedrun.judge.verdict import Judgement, Status
 from speedrun.leaderboard.records import RECORD_FILE, default_records_dir, load_records, read_record
 from speedrun.leaderboard.verify import normalised_time_s
@@ -89,7 +90,7 @@ def scaffold(
     number = max((r.number for r in existing), default=0) + 1
     folder = root / track / f"{day.isoformat()}_{name}"
     if folder.exists():
-        raise BadInput(folder, "already exists; nothing was overwritten")
+        raise BadInput(folder, "already exists; nothing was overwritten (pick another --name or --date)")
     files = _files_to_copy(logs)
 
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +138,7 @@ def _files_to_copy(logs: list[Path]) -> list[tuple[Path, Path]]:
         prefix = Path() if len(logs) == 1 else Path(given.resolve().name)
         for path in sorted(given.rglob("*")):
             relative = prefix / path.relative_to(given)
-            if any(part.startswith(".") for part in relative.parts) or path.is_symlink() or not path.is_file():
+            if is_hidden(relative) or path.is_symlink() or not path.is_file():
                 continue
             files.append((path, relative))
     seen: dict[Path, Path] = {}
