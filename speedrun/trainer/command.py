@@ -18,12 +18,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from speedrun.errors import BadInput
+from speedrun.trainer.config import DEFAULT_DATA_DIR, DEFAULT_LOG_DIR
 
 if TYPE_CHECKING:
     from speedrun.trainer.config import TrainConfig, TrainOptions
 
-DEFAULT_DATA_DIR = Path("data/fineweb10B")
-DEFAULT_LOG_DIR = Path("logs")
 # headroom over the recipe's token count: BOS alignment skips the cut tails of documents
 FINEWEB_MARGIN = 1.05
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

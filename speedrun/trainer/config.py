@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +23,8 @@ from speedrun.tracks import canonical_name
 GPT2_VOCAB_SIZE = 50257
 PADDED_VOCAB_SIZE = 50304  # next multiple of 128: the head matmul runs faster on aligned shapes
 ATTENTION_BLOCK_SIZE = 128  # attention windows are whole multiples of this many tokens
+DEFAULT_DATA_DIR = Path("data/fineweb10B")
+DEFAULT_LOG_DIR = Path("logs")
 
 SoftcapKind = Literal["tanh", "algebraic"]
 WindowSchedule = Literal["linear", "cubic"]
@@ -237,8 +239,8 @@ class TrainOptions:
     track: str = "small"
     preset: str | None = None
     device: Literal["auto", "cuda", "cpu"] = "auto"
-    data_dir: Path = field(default_factory=lambda: Path("data/fineweb10B"))
-    log_dir: Path = field(default_factory=lambda: Path("logs"))
+    data_dir: Path = DEFAULT_DATA_DIR
+    log_dir: Path = DEFAULT_LOG_DIR
     steps: int | None = None  # overrides num_iterations
     val_every: int | None = None
     seed: int | None = None
