@@ -246,7 +246,8 @@ def warm_up(model: GPT, optimizers: list[torch.optim.Optimizer], config: TrainCo
     and optimiser state back exactly as they were."""
     if config.warmup_steps <= 0:
         return
-    initial = copy.deepcopy(model.state_dict()), [copy.deepcopy(opt.state_dict()) for opt in optimizers]
+    model_state = copy.deepcopy(model.state_dict())
+    optimizer_states = [copy.deepcopy(opt.state_dict()) for opt in optimizers]
     vocab = min(config.model.vocab_size, EOT_TOKEN + 1)
     batches = dummy_batches(config.micro_batch_tokens, vocab, proc.device, seed=1234 + proc.rank)
     for step in range(config.warmup_steps):
@@ -256,8 +257,8 @@ def warm_up(model: GPT, optimizers: list[torch.optim.Optimizer], config: TrainCo
         inputs, targets = next(dummy_batches(config.val_micro_batch_tokens, vocab, proc.device, seed=99))
         model(inputs, targets, window_blocks(0, config))
     model.train()
-    model.load_state_dict(initial[0])
-    for opt, state in zip(optimizers, initial[1], strict=True):
+    model.load_state_dict(model_state)
+    for opt, state in zip(optimizers, optimizer_states, strict=True):
         opt.load_state_dict(state)
     model.zero_grad(set_to_none=True)
 
