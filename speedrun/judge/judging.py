@@ -21,7 +21,6 @@ from speedrun.judge.rules import (
     PriorRecord,
     RuleInput,
     apply_rules,
-    final_step,
     finite_losses,
     independent_runs,
     source_evidence,
@@ -56,7 +55,7 @@ def parse_runs(logs: list[Path]) -> tuple[RunLog, ...]:
     with collector_paused():  # one garbage collection for the whole group, not one per log
         for log in logs:
             run = parse_log(log)
-            if final_step(run) is None:
+            if run.final is None:
                 last = run.steps[-1] if run.steps else None
                 where = f" (last step line {last.step}/{last.total_steps} at line {last.line})" if last else ""
                 raise BadInput(log, f"truncated log: no val loss line{where}")
@@ -246,7 +245,7 @@ def pick_baseline(candidates: dict[str, tuple[RunLog, ...]]) -> str | None:
         return "baseline"
 
     def longest_run(key: str) -> int:
-        return max((step.step for run in candidates[key] if (step := final_step(run)) is not None), default=0)
+        return max((step.step for run in candidates[key] if (step := run.final) is not None), default=0)
 
     return max(sorted(candidates), key=longest_run)
 

@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from speedrun.judge.rules import final_loss, final_step, final_time_ms, finite_losses, independent_runs
+from speedrun.judge.rules import finite_losses, independent_runs
 from speedrun.judge.runlog import RunLog
 from speedrun.judge.verdict import Judgement, Status
 
@@ -49,12 +49,12 @@ def _counted_ids(judgement: Judgement) -> set[int]:
 
 
 def run_row(run: RunLog, counted: bool = True) -> dict[str, Any]:
-    final = final_step(run)
+    final = run.final
     return {
         "file": str(run.path),
         "steps": final.step if final else None,
-        "final_val_loss": _clean(final_loss(run)),
-        "train_time_ms": _clean(final_time_ms(run)),
+        "final_val_loss": _clean(run.final_val_loss),
+        "train_time_ms": _clean(run.train_time_ms),
         "evidence": str(run.at(final.line)) if final else str(run.path),
         "counted": counted,
     }
@@ -131,13 +131,13 @@ def _markdown_one(j: Judgement, records_dir: Path | None) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for run in j.runs:
-        final = final_step(run)
+        final = run.final
         mark = "" if id(run) in counted else " (copy, not counted)"
-        ms = final_time_ms(run)
+        ms = run.train_time_ms
         time = f"{ms:.0f}ms" if ms is not None else "n/a"
         where = f"`{run.at(final.line)}`" if final else f"`{run.path}`"
         lines.append(
-            f"| {_cell(run.path.name)}{mark} | {final.step if final else 'n/a'} | {_num(final_loss(run), 4)} "
+            f"| {_cell(run.path.name)}{mark} | {final.step if final else 'n/a'} | {_num(run.final_val_loss, 4)} "
             f"| {time} | {_cell(where)} |"
         )
     losses = [v for r, v in finite_losses(j.runs) if id(r) in counted]
@@ -205,12 +205,12 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
             runs.add_column(column, justify="left" if column.startswith("run") else "right", overflow="fold")
         counted = _counted_ids(j)
         for run in j.runs:
-            final = final_step(run)
+            final = run.final
             where = str(run.at(final.line)) if final else str(run.path)
-            ms = final_time_ms(run)
+            ms = run.train_time_ms
             time = f"{ms / 1000:.3f}s" if ms is not None else "n/a"
             style = None if id(run) in counted else "dim strike"
-            runs.add_row(where, str(final.step if final else "n/a"), _num(final_loss(run), 4), time, style=style)
+            runs.add_row(where, str(final.step if final else "n/a"), _num(run.final_val_loss, 4), time, style=style)
         console.print(runs)
         time = f", time mean {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
         console.print(

@@ -72,21 +72,6 @@ def _cite(evidence: Iterable[Evidence]) -> str:
     return shown + (f" and {len(cited) - MAX_CITED} more" if len(cited) > MAX_CITED else "")
 
 
-def final_step(run: RunLog) -> StepLine | None:
-    """The run's result line (as `RunLog.final`), found from the end: it is nearly always among the last lines."""
-    return next((s for s in reversed(run.steps) if s.val_loss is not None), None)
-
-
-def final_loss(run: RunLog) -> float | None:
-    final = final_step(run)
-    return None if final is None else final.val_loss
-
-
-def final_time_ms(run: RunLog) -> float | None:
-    final = final_step(run)
-    return None if final is None else final.train_time_ms
-
-
 def source_evidence(run: RunLog, source_line: int) -> Evidence:
     """A line of the embedded source as a line of the log file (late-2024 logs open with a `=` line first)."""
     if not run.source or source_line <= 0:
@@ -96,17 +81,17 @@ def source_evidence(run: RunLog, source_line: int) -> Evidence:
 
 
 def final_evidence(run: RunLog) -> Evidence:
-    final = final_step(run)
+    final = run.final
     return run.at(final.line) if final else Evidence(run.path)
 
 
 def finite_losses(runs: Iterable[RunLog]) -> list[tuple[RunLog, float]]:
-    pairs = [(r, final_loss(r)) for r in runs]
+    pairs = [(r, r.final_val_loss) for r in runs]
     return [(r, v) for r, v in pairs if v is not None and math.isfinite(v)]
 
 
 def timed_runs(runs: Iterable[RunLog]) -> list[tuple[RunLog, float]]:
-    pairs = [(r, final_time_ms(r)) for r in runs]
+    pairs = [(r, r.train_time_ms) for r in runs]
     return [(r, ms) for r, ms in pairs if ms is not None and math.isfinite(ms)]
 
 
@@ -116,12 +101,12 @@ def timed_runs(runs: Iterable[RunLog]) -> list[tuple[RunLog, float]]:
 def check_loss(ri: RuleInput) -> Check:
     """One-sided one-sample t-test that the mean final val loss is below the target, at p < 0.01."""
     target = ri.track.target_val_loss
-    bad = [r for r in ri.independent if (v := final_loss(r)) is not None and not math.isfinite(v)]
+    bad = [r for r in ri.independent if (v := r.final_val_loss) is not None and not math.isfinite(v)]
     losses = finite_losses(ri.independent)
     evidence = tuple(final_evidence(r) for r, _ in losses)
     if bad:
         cited = [final_evidence(r) for r in bad]
-        return Check("loss", Status.FAIL, f"final val loss is {final_loss(bad[0])} at {_cite(cited)}", tuple(cited))
+        return Check("loss", Status.FAIL, f"final val loss is {bad[0].final_val_loss} at {_cite(cited)}", tuple(cited))
     if not losses:
         return Check("loss", Status.FAIL, "no run has a final val loss", ())
     values = [v for _, v in losses]
@@ -143,7 +128,7 @@ def check_loss(ri: RuleInput) -> Check:
 
 def _step_avg_divisor(run: RunLog) -> int | None:
     """Which timing convention a run uses, read off its final val line: step, or step - 10 (grace steps)."""
-    final = final_step(run)
+    final = run.final
     if final is None or final.train_time_ms is None or final.step_avg_ms is None:
         return None
     for offset in (0, GRACE_STEPS):
@@ -161,7 +146,7 @@ def _tol(k: int) -> float:
 def timing_problems(run: RunLog) -> list[tuple[Evidence, str]]:
     """Every way a run's timing lines disagree with themselves; empty when they are consistent."""
     problems: list[tuple[Evidence, str]] = []
-    final = final_step(run)
+    final = run.final
     last = run.steps[-1] if run.steps else None
     if final is None:
         return [(Evidence(run.path), "no val loss in the log")]
