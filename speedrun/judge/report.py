@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from speedrun.judge.rules import finite_losses, independent_runs
+from speedrun.judge.rules import finite_losses, format_p, independent_runs
 from speedrun.judge.runlog import RunLog
 from speedrun.judge.verdict import Judgement, Status
 
@@ -105,12 +105,6 @@ def _title(path: Path) -> str:
     return "/".join(part for part in path.parts[-2:] if part not in ("/", ".")) or str(path)
 
 
-def _p(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "n/a"
-    return f"{value:.4f}" if value >= 1e-4 else f"{value:.1e}"
-
-
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -151,7 +145,8 @@ def _markdown_one(j: Judgement, records_dir: Path | None) -> list[str]:
             f"| {_num(s.median_train_time_s, 3)} | {_num(s.min_train_time_s, 3)} | {_num(s.max_train_time_s, 3)} |"
         )
     needed = f"; runs needed for p < 0.01 at this mean and std: {s.runs_needed}" if s.runs_needed else ""
-    lines += ["", f"p(val_loss < {track.target_val_loss}) = **{_p(s.p_value)}** (one-sided t-test, n={s.n}){needed}"]
+    p = format_p(s.p_value)
+    lines += ["", f"p(val_loss < {track.target_val_loss}) = **{p}** (one-sided t-test, n={s.n}){needed}"]
     if j.baseline is not None:
         b = j.baseline.summary
         lines += [
@@ -213,9 +208,8 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
             runs.add_row(where, str(final.step if final else "n/a"), _num(run.final_val_loss, 4), time, style=style)
         console.print(runs)
         time = f", time mean {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
-        console.print(
-            f"n={s.n}  mean val loss {_num(s.mean_val_loss, 4)}  std {_num(s.std_val_loss, 4)}  p={_p(s.p_value)}{time}"
-        )
+        loss = f"mean val loss {_num(s.mean_val_loss, 4)}  std {_num(s.std_val_loss, 4)}"
+        console.print(f"n={s.n}  {loss}  p={format_p(s.p_value)}{time}")
         checks = Table(show_header=True, header_style="bold", expand=False)
         checks.add_column("rule", no_wrap=True)
         checks.add_column("status", no_wrap=True)

@@ -60,8 +60,9 @@ def _seconds(ms: float) -> float:
     return ms / 1000.0
 
 
-def _fmt_p(p: float | None) -> str:
-    if p is None:
+def format_p(p: float | None) -> str:
+    """A p-value as every report prints it: 4 decimals, tiny ones as 1.2e-05, n/a when undefined."""
+    if p is None or not math.isfinite(p):
         return "n/a"
     return f"{p:.4f}" if p >= 1e-4 else f"{p:.1e}"
 
@@ -119,8 +120,8 @@ def check_loss(ri: RuleInput) -> Check:
     if p is None:
         return Check("loss", Status.FAIL, f"{head}: one run cannot give a p-value; {needed_text}", evidence, figures)
     if p < ALPHA:
-        return Check("loss", Status.PASS, f"{head}: p={_fmt_p(p)} < {ALPHA} ({needed_text})", evidence, figures)
-    return Check("loss", Status.FAIL, f"{head}: p={_fmt_p(p)} is not below {ALPHA}; {needed_text}", evidence, figures)
+        return Check("loss", Status.PASS, f"{head}: p={format_p(p)} < {ALPHA} ({needed_text})", evidence, figures)
+    return Check("loss", Status.FAIL, f"{head}: p={format_p(p)} is not below {ALPHA}; {needed_text}", evidence, figures)
 
 
 # --- timing ----------------------------------------------------------------------------------------------------
@@ -272,8 +273,8 @@ def _speed_against_baseline(ri: RuleInput, times: list[float], mean: float, evid
         normalised = f"; normalised to {ri.prior.label}: {value:.3f}s"
     head = (
         f"mean {mean:.3f}s vs baseline {base_mean:.3f}s "
-        f"({speedup:.4f}x, Welch p={_fmt_p(_finite_or_none(time_test.p))}); "
-        f"loss Δ {loss_test.difference:+.4f} (Welch p={_fmt_p(_finite_or_none(loss_test.p))}){normalised}"
+        f"({speedup:.4f}x, Welch p={format_p(time_test.p)}); "
+        f"loss Δ {loss_test.difference:+.4f} (Welch p={format_p(loss_test.p)}){normalised}"
     )
     if mean >= base_mean:
         return Check("speed", Status.FAIL, f"not faster than the baseline: {head}", evidence, figures)
