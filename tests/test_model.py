@@ -102,6 +102,20 @@ def test_window_limits_how_far_back_attention_reaches() -> None:
     assert not moved[3 * B :].any()
 
 
+def test_sliced_evaluation_is_the_mean_over_every_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slices of 100 tokens over 350 leave a short last slice: it must weigh by its 50 tokens, not as a whole slice."""
+    from speedrun.trainer import model as model_module
+
+    model = randomised_tiny_model().eval()
+    inputs = documents([150, 200])
+    targets = torch.roll(inputs, -1)
+    with torch.no_grad():
+        whole = model(inputs, targets, window_blocks=4)
+        monkeypatch.setattr(model_module, "EVAL_SLICE_TOKENS", 100)
+        sliced = model(inputs, targets, window_blocks=4)
+    torch.testing.assert_close(sliced, whole, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("window", [1, 3, 8])
 def test_flex_attention_matches_dense_sdpa_on_gpu(window: int) -> None:

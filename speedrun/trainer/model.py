@@ -29,6 +29,7 @@ from speedrun.trainer.kernels import (
 )
 
 EOT_TOKEN = 50256  # GPT-2 end-of-text: it begins every document
+EVAL_SLICE_TOKENS = 32768  # evaluation computes the head's logits this many tokens at a time, to bound their memory
 AttentionMask = BlockMask | Tensor  # a FlexAttention BlockMask on CUDA, a dense boolean (T, T) mask on CPU
 MaskMod = Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]  # FlexAttention's (batch, head, q_idx, kv_idx) -> allowed
 
@@ -254,12 +255,11 @@ class GPT(nn.Module):
     def forward(self, inputs: Tensor, targets: Tensor, window_blocks: int) -> Tensor:
         """Mean cross-entropy of predicting `targets` from `inputs` (both 1-D, one packed sequence)."""
         x = self.hidden_states(inputs, *self.attention_masks(inputs, window_blocks))
-        if self.training:
+        if self.training or x.size(0) <= EVAL_SLICE_TOKENS:
             return self._loss(x, targets)
-        # evaluation sequences are long: compute the logits a slice at a time
-        chunks = max(1, x.size(0) // 32768)
-        losses = [self._loss(xs, ts) for xs, ts in zip(x.chunk(chunks), targets.chunk(chunks), strict=True)]
-        return torch.stack(losses).mean()
+        # each slice's mean weighted by its tokens, as the last slice may be shorter than the others
+        slices = zip(x.split(EVAL_SLICE_TOKENS), targets.split(EVAL_SLICE_TOKENS), strict=True)
+        return torch.stack([self._loss(xs, ts) * ts.numel() for xs, ts in slices]).sum() / targets.numel()
 
     def hidden_states(self, inputs: Tensor, long_mask: AttentionMask, short_mask: AttentionMask) -> Tensor:
         """The normalised final residual stream, (T, model_dim), that the head turns into logits."""
