@@ -21,6 +21,8 @@ from speedrun.errors import BadInput
 from speedrun.trainer.config import DEFAULT_DATA_DIR, DEFAULT_LOG_DIR
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from speedrun.trainer.config import TrainConfig, TrainOptions
 
 # headroom over the recipe's token count: BOS alignment skips the cut tails of documents
@@ -44,6 +46,16 @@ def fineweb_shards_for(track: str) -> int:
     config = get_config(track)
     tokens = config.num_iterations * config.global_batch_tokens * FINEWEB_MARGIN
     return math.ceil(tokens / FINEWEB_TOKENS_PER_SHARD) + 1
+
+
+def _shard_progress() -> Progress:
+    """A progress bar on stderr, one tick per shard, gone once done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from speedrun.console import err
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=err, transient=True)
 
 
 def _refuse_synthetic_dir(data_dir: Path) -> None:
@@ -74,8 +86,6 @@ def fineweb(
     through the Hugging Face cache (HF_HOME, HF_HUB_CACHE); with
     HF_HUB_OFFLINE=1 the cache alone is used.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from speedrun.console import err, out
     from speedrun.trainer.data import FetchedShard, fetch_fineweb_shard, fineweb_shard_names, read_shard_header
 
@@ -87,8 +97,7 @@ def fineweb(
     data_dir.mkdir(parents=True, exist_ok=True)
 
     results: list[FetchedShard] = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    with _shard_progress() as progress:
         task = progress.add_task("FineWeb shards", total=len(names))
         for name in names:
             progress.update(task, description=f"FineWeb {name}")
@@ -142,9 +151,6 @@ def synthetic(
     visibly. For tests and smoke runs where FineWeb is not at hand. Running it
     again with the same settings keeps the shards already written.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from speedrun.console import err
     from speedrun.trainer.data import SYNTHETIC_MANIFEST, TRAIN_PATTERN, VAL_PATTERN, SyntheticLanguage, write_synthetic
 
     if data_dir.exists() and not data_dir.is_dir():
@@ -171,8 +177,7 @@ def synthetic(
         path.unlink()
     manifest_path.unlink(missing_ok=True)
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    with _shard_progress() as progress:
         task = progress.add_task("synthetic shards", total=train_shards + 1)
         written = write_synthetic(
             data_dir, train_shards, tokens_per_shard, val_tokens, seed, on_shard=lambda _: progress.advance(task)
