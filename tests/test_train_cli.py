@@ -69,6 +69,19 @@ def test_bad_options_are_refused_before_any_work(tiny_data: Path, args: list[str
     assert problem in line
 
 
+def test_a_file_where_a_folder_belongs_is_refused_untouched(tiny_data: Path, tmp_path: Path) -> None:
+    in_the_way = tmp_path / "notes.txt"
+    in_the_way.write_text("keep me\n")
+    for args in (
+        ["data", "synthetic", "--dir", in_the_way],
+        ["data", "fineweb", "--dir", in_the_way, "--train-shards", "1"],
+        ["train", "--preset", "tiny", "--device", "cpu", "--data-dir", tiny_data, "--log-dir", in_the_way],
+    ):
+        line = one_line_error(speedrun(*args))
+        assert str(in_the_way) in line and "exists and is not a folder" in line, args
+    assert in_the_way.read_text() == "keep me\n"
+
+
 def test_an_existing_log_is_never_overwritten(tiny_data: Path, tmp_path: Path) -> None:
     (tmp_path / "run1.txt").write_text("earlier run\n")
     line = one_line_error(

@@ -48,6 +48,12 @@ def fineweb_shards_for(track: str) -> int:
     return math.ceil(tokens / FINEWEB_TOKENS_PER_SHARD) + 1
 
 
+def _refuse_non_folder(path: Path) -> None:
+    """Shards and logs go into folders: a file in the way is bad input, never overwritten."""
+    if path.exists() and not path.is_dir():
+        raise BadInput(path, "exists and is not a folder")
+
+
 def _shard_progress() -> Progress:
     """A progress bar on stderr, one tick per shard, gone once done."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -91,8 +97,7 @@ def fineweb(
 
     shards = fineweb_shards_for(track) if train_shards is None else train_shards
     names = fineweb_shard_names(shards)
-    if data_dir.exists() and not data_dir.is_dir():
-        raise BadInput(data_dir, "exists and is not a folder")
+    _refuse_non_folder(data_dir)
     _refuse_synthetic_dir(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -153,8 +158,7 @@ def synthetic(
     """
     from speedrun.trainer.data import SYNTHETIC_MANIFEST, TRAIN_PATTERN, VAL_PATTERN, SyntheticLanguage, write_synthetic
 
-    if data_dir.exists() and not data_dir.is_dir():
-        raise BadInput(data_dir, "exists and is not a folder")
+    _refuse_non_folder(data_dir)
     manifest_path = data_dir / SYNTHETIC_MANIFEST
     language = SyntheticLanguage(seed=seed)
     manifest = {
@@ -334,8 +338,7 @@ def check_data(data_dir: Path, config: TrainConfig) -> None:
 
 def check_log_dir(log_dir: Path, run_id: str | None) -> None:
     """The log can be written and would not overwrite an earlier run's."""
-    if log_dir.exists() and not log_dir.is_dir():
-        raise BadInput(log_dir, "exists and is not a folder")
+    _refuse_non_folder(log_dir)
     if run_id is not None and (log_dir / f"{run_id}.txt").exists():
         raise BadInput(log_dir / f"{run_id}.txt", "a log with this run id exists already; choose another --run-id")
 
