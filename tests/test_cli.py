@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import typer
 
-COMMANDS = [[], ["judge"], ["leaderboard"], ["records"], ["data"], ["train"], ["ci"]]
+from speedrun.cli import app
+
+
+def command_paths(command: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command and sub-command of the CLI, so that a new one cannot go without help."""
+    yield prefix
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from command_paths(sub, (*prefix, name))
+
+
+COMMANDS = list(command_paths(typer.main.get_command(app)))
+
+
+def test_every_command_is_listed() -> None:
+    assert {("judge",), ("leaderboard",), ("records", "new"), ("data", "synthetic"), ("train",), ("ci",)} <= set(
+        COMMANDS
+    )
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "root")
-def test_help_everywhere(cmd: list[str]) -> None:
+def test_help_everywhere(cmd: tuple[str, ...]) -> None:
     proc = subprocess.run([sys.executable, "-m", "speedrun", *cmd, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "Usage" in proc.stdout
