@@ -273,6 +273,7 @@ def test_unknown_track_and_missing_baseline_are_bad_input(tmp_path: Path) -> Non
     write_runs(tmp_path / "runs", GOOD)
     one_line_error(judge(tmp_path / "runs", "--track", "large"), "large")
     one_line_error(judge(tmp_path / "runs", "--baseline", tmp_path / "nope"), "nope")
+    one_line_error(judge(tmp_path / "runs", "--records", tmp_path / "no-records"), "no-records")
 
 
 # --- property-based: whatever the bytes, the judge answers with a verdict or a clean BadInput -------------------

@@ -58,6 +58,8 @@ def judge(
         raise BadInput(markdown, "its folder does not exist")
     if baseline is not None and not baseline.exists():
         raise BadInput(baseline, "no such file or folder (--baseline)")
+    if records is not None and not records.is_dir():
+        raise BadInput(records, "no such folder (--records): pass the folder that holds <track>/track.toml")
     judgements = []
     for path in paths:
         judgements.extend(judge_path(path, track=track, baseline=baseline, records_dir=records))
