@@ -32,7 +32,7 @@ from speedrun.trainer.optim import Muon, all_reduce_gradients, set_initial_lr
 from speedrun.trainer.schedule import lr_multiplier, muon_momentum, window_blocks
 
 TRAINER_DIR = Path(__file__).resolve().parent
-LOGGED_SOURCES = ("config.py", "model.py", "optim.py", "schedule.py", "kernels.py", "data.py", "train.py")
+LOGGED_SOURCES = ("config.py", "model.py", "optim.py", "schedule.py", "kernels.py", "data.py", "launch.py", "train.py")
 RULE = "=" * 100
 
 
