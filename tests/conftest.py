@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -14,25 +16,26 @@ CACHE = Path(os.environ.get("SPEEDRUN_TEST_CACHE", Path.home() / ".cache" / "spe
 
 
 def unpack_archive(archive: Path = ARCHIVE, cache: Path = CACHE) -> Path:
-    """Unpack the archive into cache/<size>-<mtime>/ once; return the unpacked `records/` folder."""
+    """Unpack the archive into cache/<size>-<mtime>/ once; return the unpacked `records/` folder.
+
+    pytest-xdist workers may all ask at once on a fresh machine: a lock file lets one unpack while the
+    others wait, and the folder only gets its final name once it is complete.
+    """
     st = archive.stat()
     target = cache / f"upstream-{st.st_size}-{int(st.st_mtime)}"
-    done = target / ".complete"
-    if not done.exists():
-        tmp = target.with_suffix(".partial")
-        if tmp.exists():
-            import shutil
-
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        with tarfile.open(archive, "r:xz") as tar:
-            tar.extractall(tmp, filter="data")
-        if target.exists():
-            import shutil
-
-            shutil.rmtree(target)
-        tmp.rename(target)
-        done.touch()
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".unpack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".complete").exists():
+            partial = target.with_suffix(".partial")
+            for leftover in (partial, target):
+                if leftover.exists():
+                    shutil.rmtree(leftover)
+            partial.mkdir()
+            with tarfile.open(archive, "r:xz") as tar:
+                tar.extractall(partial, filter="data")
+            (partial / ".complete").touch()
+            partial.rename(target)
     return target / "records"
 
 
