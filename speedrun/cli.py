@@ -9,7 +9,7 @@ import sys
 import typer
 
 from speedrun import __version__
-from speedrun.ci_command import ci
+from speedrun.ci.command import ci
 from speedrun.errors import BadInput
 from speedrun.judge.command import judge
 from speedrun.leaderboard.command import leaderboard, records_app

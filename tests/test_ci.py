@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from speedrun import ci
+from speedrun.ci import check as ci
 from speedrun.errors import BadInput
 from speedrun.judge.runlog import Evidence
 from speedrun.judge.verdict import Check, Judgement, Status, Summary

@@ -19,8 +19,8 @@ from speedrun.judge.judging import prior_record
 from speedrun.judge.runlog import RunLog, StepLine
 from speedrun.judge.verdict import Check, Judgement, Status, Summary
 from speedrun.leaderboard.generate import generate, write
-from speedrun.leaderboard.records import RECORD_FILE, load_records, read_record
 from speedrun.leaderboard.verify import shows_as
+from speedrun.store import RECORD_FILE, load_records, read_record
 from tests.conftest import ROOT
 
 MARKED_README = """\

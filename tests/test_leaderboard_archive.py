@@ -20,7 +20,7 @@ import pytest
 from speedrun.judge.judging import judge_path
 from speedrun.judge.parse import parse_log
 from speedrun.judge.verdict import Judgement
-from speedrun.leaderboard.records import load_records
+from speedrun.store import load_records
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.archive, pytest.mark.slow]

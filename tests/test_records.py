@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from speedrun.errors import BadInput
-from speedrun.leaderboard.records import (
+from speedrun.store import (
     RECORD_FILE,
     current_record,
     load_records,

@@ -39,7 +39,7 @@ from speedrun.tracks import (
 )
 
 if TYPE_CHECKING:
-    from speedrun.leaderboard.records import Record
+    from speedrun.store import Record
 
 BASELINE_PREFIX = "baseline"
 MODEL_DIM_TRACKS = {768: "track_1_short", 1024: "track_2_medium"}
@@ -259,7 +259,7 @@ def prior_record(path: Path, track: str, records_dir: Path | None) -> tuple[Prio
     When the path is one of the published records (its folder is named in a record's log links), that is
     the record before it; otherwise the current record of the track.
     """
-    from speedrun.leaderboard.records import load_records
+    from speedrun.store import load_records
 
     # Without --records: ./records, else the project's own; a ./records of logs only (the upstream archive's
     # layout) holds no record.toml, and then the project's published records still apply.

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from speedrun.leaderboard.records import Record
+from speedrun.store import Record
 from speedrun.tracks import Track
 
 if TYPE_CHECKING:

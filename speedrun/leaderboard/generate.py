@@ -15,9 +15,9 @@ from typing import Any
 
 from speedrun.errors import BadInput
 from speedrun.leaderboard.chart import render_chart
-from speedrun.leaderboard.records import Record, default_records_dir, load_records
 from speedrun.leaderboard.render import CHART_BLOCK, render_table, splice, template_environment
 from speedrun.leaderboard.verify import JudgeFunction, Verification, verify_records
+from speedrun.store import Record, default_records_dir, load_records
 from speedrun.tracks import TRACK_NAMES, load_track
 
 DEFAULT_CHART = Path("docs") / "record-history.svg"

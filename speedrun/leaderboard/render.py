@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from speedrun.errors import BadInput
-from speedrun.leaderboard.records import Record, is_url
 from speedrun.leaderboard.verify import Verification
+from speedrun.store import Record, is_url
 from speedrun.tracks import Track
 
 if TYPE_CHECKING:

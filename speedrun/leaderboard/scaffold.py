@@ -18,8 +18,8 @@ from typing import Any
 from speedrun.errors import BadInput
 from speedrun.judge.discover import is_hidden
 from speedrun.judge.verdict import Judgement, Status
-from speedrun.leaderboard.records import RECORD_FILE, default_records_dir, load_records, read_record
 from speedrun.leaderboard.verify import normalised_time_s
+from speedrun.store import RECORD_FILE, default_records_dir, load_records, read_record
 from speedrun.tracks import canonical_name
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")

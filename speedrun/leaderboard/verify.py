@@ -19,7 +19,7 @@ from pathlib import Path
 
 from speedrun.errors import BadInput
 from speedrun.judge.verdict import Judgement
-from speedrun.leaderboard.records import PUBLISHED_TIME, UNIT_SECONDS, Record, local_log_path
+from speedrun.store import PUBLISHED_TIME, UNIT_SECONDS, Record, local_log_path
 from speedrun.tracks import split_at_track
 
 JudgeFunction = Callable[..., list[Judgement]]

@@ -1,4 +1,4 @@
-"""`speedrun ci`: the check a pull request runs. The logic lives in `speedrun.ci`; this is the typer layer."""
+"""`speedrun ci`: the check a pull request runs. The logic lives in `speedrun.ci.check`; this is the typer layer."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def ci(
     Markdown report. Logs and code from the submission are read as text, never run.
     Exit code: 0 all pass, 1 a rule fails or the README is stale, 2 bad input.
     """
-    from speedrun import ci as pr_check
+    from speedrun.ci import check as pr_check
     from speedrun.console import error, out
 
     report = pr_check.run_ci(repo, base)

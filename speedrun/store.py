@@ -1,4 +1,4 @@
-"""The records/ store: one `record.toml` per record folder, read into validated `Record` objects.
+"""The records store: one `record.toml` per record folder, read into validated `Record` objects.
 
 Layout: `records/<track>/<YYYY-MM-DD>_<Name>/record.toml`, with the record's run logs beside it (or in
 sub-folders such as `baseline/` and `this_pr/`). A record's `logs` are either paths relative to its folder
