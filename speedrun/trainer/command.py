@@ -261,7 +261,9 @@ def train(
 
     With --nproc-per-node N above 1 the workers start through
     torch.distributed.run; running it under torchrun yourself works too:
-    torchrun --nproc-per-node 8 -m speedrun train --track small
+
+        torchrun --nproc-per-node 8 -m speedrun train --track small
+
     With 1, 2, 4 or 8 GPUs the global batch and the math are the same: each
     process accumulates gradients over fewer micro-steps.
     """
