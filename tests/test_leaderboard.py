@@ -360,6 +360,15 @@ def test_prior_record_follows_a_record_added_in_the_same_process(tmp_path: Path)
     assert prior_record(submission, "track_1_short", records)[0].number == 2  # type: ignore[union-attr]
 
 
+def test_run_from_another_folder_says_where_to_run_it(tmp_path: Path) -> None:
+    proc = speedrun("leaderboard", "--check", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    line = " ".join(proc.stderr.split())
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert f"README.md: README file does not exist in {tmp_path}" in line
+    assert "from the repository root, or pass --readme" in line
+
+
 def test_generate_refuses_an_empty_records_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "records").mkdir()
     with pytest.raises(BadInput, match=r"no record\.toml"):

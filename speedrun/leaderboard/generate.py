@@ -53,6 +53,12 @@ def generate(
     judge: JudgeFunction | None = None,
 ) -> Leaderboard:
     """Compute the README and chart that `records_dir` (with the logs it or `logs_dir` holds) give."""
+    if not readme.exists():
+        raise BadInput(
+            readme,
+            f"README file does not exist in {readme.resolve().parent}: run `speedrun leaderboard` from the "
+            "repository root, or pass --readme with the README's path",
+        )
     readme_old = _read(readme, "README")
     chart = chart if chart is not None else readme.parent / DEFAULT_CHART
     chart_old = _read(chart, "chart") if chart.exists() else None
