@@ -49,6 +49,11 @@ pull_requests = ["https://github.com/example/speedrun/pull/{number}"]
 """
 
 
+def nb(text: str) -> str:
+    """Text as the tables show it: dates and times do not break (non-breaking hyphens and spaces)."""
+    return text.replace("-", "\u2011").replace(" ", "\u00a0")
+
+
 def speedrun(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "speedrun", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
@@ -135,13 +140,18 @@ def test_a_hand_edit_of_a_row_or_the_chart_fails_the_check(tmp_path: Path) -> No
     assert speedrun(*args).returncode == 0
 
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
-    edited = readme.replace("| 84 | 1.320 minutes |", "| 84 | 1.310 minutes |")
+    edited = readme.replace(f"| 84 | {nb('1.320 minutes')} |", f"| 84 | {nb('1.310 minutes')} |")
     assert edited != readme
     (tmp_path / "README.md").write_text(edited, encoding="utf-8")
     proc = speedrun(*args)
     assert proc.returncode == 1
-    assert "-| 84 | 1.310 minutes |" in proc.stdout and "+| 84 | 1.320 minutes |" in proc.stdout
+    assert f"-| 84 | {nb('1.310 minutes')} |" in proc.stdout and f"+| 84 | {nb('1.320 minutes')} |" in proc.stdout
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == edited  # --check writes nothing
+    # The figures a row shows are the ones its record.toml holds: a README edited to show others is stale.
+    shown = "n=20, mean 3.2792, p=0.0024"
+    assert f"| 83 | {nb('1.328 minutes')} |" in readme and shown in readme
+    (tmp_path / "README.md").write_text(readme.replace(shown, "n=20, mean 3.2700, p=0.0001"), encoding="utf-8")
+    assert speedrun(*args).returncode == 1
 
     (tmp_path / "README.md").write_text(readme, encoding="utf-8")
     chart = tmp_path / "docs" / "record-history.svg"
@@ -160,8 +170,8 @@ def test_write_replaces_only_the_marked_blocks(project: Path) -> None:
     assert text.endswith("<!-- /leaderboard:track_2_medium -->\r\nthe end, without a final newline")
     assert "\r\nbetween the tables\r\n" in text
     assert "stale row" not in text and "old chart link" not in text
-    assert "| 2 | 8.25 minutes | A & B &lt;faster> | 2025-02-03 |" in text
-    assert "| 2 | 30.1 minutes\\* |" in text
+    assert f"| 2 | {nb('8.25 minutes')} | A & B &lt;faster> | {nb('2025-02-03')} |" in text
+    assert f"| 2 | {nb('30.1 minutes')}\\* |" in text
     assert "[PR](https://github.com/example/speedrun/pull/2)" in text
     assert text.count("| unverified |") == 4
     assert "\n" not in text.replace("\r\n", "")  # the README's own line endings are kept
@@ -213,12 +223,12 @@ def test_rows_with_logs_show_the_judges_figures(project: Path) -> None:
 
     board = generate(records, project / "README.md", judge=judge)
     text = board.readme_new
-    assert "| 3 | 3.5 minutes |" in text
-    assert "| ✓ 2 runs, loss 3.2781, p=0.004, time = log |" in text  # a.txt's own time is 3.5 minutes
-    assert "| ⚠ 1 run, loss 3.2781, p=0.004, time ≠ logs (3.167 min) |" in text
+    assert f"| 3 | {nb('3.5 minutes')} |" in text
+    assert "| ✓ n=2, mean 3.2781, p=0.004, time = log |" in text  # a.txt's own time is 3.5 minutes
+    assert "| ⚠ n=1, mean 3.2781, p=0.004, time ≠ logs (log 3.167 min) |" in text
     assert "[log 1](records/track_1_short/2025-04-01_Judged/this_pr/a.txt)" in text
     assert calls[0] == (records / "track_1_short" / "2025-04-01_Judged").resolve()  # the whole record folder
-    assert "2 checked against their logs" in text
+    assert "4 rows, 2 with figures the judge read in their logs" in text
 
 
 def test_time_agreement_uses_the_published_precision(project: Path) -> None:
@@ -233,8 +243,8 @@ def test_time_agreement_uses_the_published_precision(project: Path) -> None:
         return [fake_judgement(folder, [folder / "a.txt"], [190.0], normalised_s=174.5)]  # 2.908 min: within 0.1
 
     text = generate(records, project / "README.md", judge=judge).readme_new
-    assert "| ✓ 2 runs, loss 3.2781, p=0.004, time = mean |" in text
-    assert "| ✓ 1 run, loss 3.2781, p=0.004, time = normalised |" in text
+    assert "| ✓ n=2, mean 3.2781, p=0.004, time = mean |" in text
+    assert "| ✓ n=1, mean 3.2781, p=0.004, time = normalised |" in text
 
 
 def test_a_folder_shared_by_two_records_is_judged_file_by_file(tmp_path: Path) -> None:
@@ -270,7 +280,7 @@ def test_templates_can_be_overridden(project: Path) -> None:
     templates.mkdir()
     (templates / "table.md.j2").write_text("{% for row in rows %}* {{ row.number }}: {{ row.time }}\n{% endfor %}")
     text = generate(project / "records", project / "README.md", templates=templates).readme_new
-    assert "* 2: 8.25 minutes" in text
+    assert f"* 2: {nb('8.25 minutes')}" in text
     assert "<svg" in generate(project / "records", project / "README.md", templates=templates).chart_new
 
 
