@@ -85,7 +85,7 @@ def test_every_row_with_archived_logs_carries_the_judges_figures(archive_board: 
             for x in readme.splitlines()
             if x.startswith(f"| {row['number']} | {nb(row['time']).replace('*', chr(92) + '*')} |")
         )
-        assert f"n={s.n}, mean {s.mean_val_loss:.4f}, " in line, where
+        assert f"n={s.n}, mean\u00a0{s.mean_val_loss:.4f}, " in line, where
         recorded = row["verified"]
         assert recorded["judged_now"] and recorded["n"] == s.n, where
         assert set(recorded["sha256"].values()) == {run.sha256 for run in judgement.runs}, where

@@ -93,7 +93,7 @@ def test_the_figures_go_into_one_generated_block_and_nothing_else_changes(projec
 
     (judged,) = [figures for record, figures in board.figures.items() if record.path == faster(project)]
     assert read_record(faster(project), "track_1_short").verified == judged  # reads back as the same figures
-    assert "| ✓ n=2, mean 3.2781, p=0.004, time = log |" in readme.read_text(encoding="utf-8")
+    assert "| ✓ n=2, mean 3.2781, p=0.004; time: log |" in readme.read_text(encoding="utf-8").replace("\u00a0", " ")
 
     again = generate(records, readme, logs_dir=mirror, judge=judging_by_bytes())
     assert again.stale == [] and again.log_changes == ()  # idempotent
@@ -227,8 +227,9 @@ def test_the_project_readme_shows_the_recorded_figures_and_folds_older_rows() ->
             assert row.endswith("| unverified |"), row
             continue
         f = record.verified
-        p = "p n/a" if f.p_value is None else f"p={f.p_value:.2g}"
-        assert f"| n={f.n}, mean {f.mean_val_loss:.4f}, {p}, " in row.replace("| ✓ ", "| ").replace("| ⚠ ", "| ")
+        p = "p n/a" if f.p_value is None else "p<0.0001" if f.p_value < 1e-4 else f"p={f.p_value:.2g}"
+        shown = row.replace("\u00a0", " ").replace("| ✓ ", "| ").replace("| ⚠ ", "| ")
+        assert f"| n={f.n}, mean {f.mean_val_loss:.4f}, {p}; " in shown, row
         date = row.split(" | ")[3]
         assert re.fullmatch(r"\d{4}\u2011\d\d\u2011\d\d|-", date), date  # a date never breaks at its hyphens
     assert sum(r.verified is not None for r in records) == 92  # every row whose logs are in the upstream archive
