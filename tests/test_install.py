@@ -3,7 +3,8 @@
 The README's CPU install is two steps: PyTorch's CPU build from PyTorch's own index, then the project with
 its `train` extra. The first is PyTorch's documented command (its index is out of reach of the test suite);
 the second is checked here with pip's own resolver: with a CPU build of torch in place, `pip install
---dry-run --report` on the project's requirements must resolve no `nvidia-*` package, and no torch.
+--dry-run --report` on the project's requirements must resolve no `nvidia-*` package, and no torch. Where
+the environment already holds the requirements (as after the README's test command) pip asks no index.
 """
 
 from __future__ import annotations
