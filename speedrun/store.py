@@ -43,8 +43,40 @@ _FIELDS = {
     "pull_requests",
     "retimes",
     "note",
+    "verified",
 }
 UNDATED = "unknown"  # the value of `date` for a record published without one
+
+# The [verified] table that `speedrun leaderboard` writes into a record.toml, between these two comment lines.
+VERIFIED_TABLE = "verified"
+VERIFIED_BEGIN = "# >>> verified: written by `speedrun leaderboard` from the judge's reading of the logs; do not edit"
+VERIFIED_END = "# <<< verified"
+TIME_SOURCES = ("log", "mean", "normalised")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class VerifiedFigures:
+    """What the judge read in a record's logs, kept in its record.toml so the README can show it where the
+    logs are not committed (the upstream records' logs are not ours to keep).
+
+    `time_s` is the time the logs give: the figure that shows as the published time when one does
+    (`time_from` says which: the linked log's own time, the runs' mean, or the time normalised against a
+    baseline re-run), else the linked log's own time, else the mean. `sha256` maps each run log judged,
+    as a path relative to the record's folder (here or upstream), to the sha256 of its bytes.
+    """
+
+    n: int
+    mean_val_loss: float
+    p_value: float | None
+    verdict: str
+    time_s: float | None
+    time_from: str | None  # one of TIME_SOURCES, None when the logs give no time
+    time_matches: bool  # the published time is `time_s` to its published precision
+    sha256: tuple[tuple[str, str], ...]
+    judge_version: str
+    upstream_commit: str | None = None  # the upstream commit the logs were read at, when known
 
 
 @dataclass(frozen=True)
@@ -63,6 +95,7 @@ class Record:
     retimes: int | None  # the record number this row re-times (same code, new timing), else None
     note: str
     folder: Path
+    verified: VerifiedFigures | None = None  # the [verified] table, when `speedrun leaderboard` wrote one
 
     @property
     def path(self) -> Path:
@@ -200,6 +233,45 @@ def read_record(path: Path, track: str) -> Record:
         retimes=retimes,
         note=fields.text("note", required=False),
         folder=folder,
+        verified=read_verified(path, data.get(VERIFIED_TABLE)),
+    )
+
+
+def read_verified(path: Path, table: Any) -> VerifiedFigures | None:
+    """The [verified] table of a record.toml, validated; None when there is none."""
+    if table is None:
+        return None
+    where = f"[{VERIFIED_TABLE}]"
+    if not isinstance(table, dict):
+        raise BadInput(path, f"field {VERIFIED_TABLE!r}: expected a table written by `speedrun leaderboard`")
+    known = {f for f in VerifiedFigures.__dataclass_fields__}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise BadInput(path, f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(sorted(known))})")
+    fields = _Fields(path, table, prefix=f"{VERIFIED_TABLE}.")
+    time_from = fields.text("time_from", required=False) or None
+    if time_from is not None and time_from not in TIME_SOURCES:
+        raise fields._bad("time_from", f"one of {', '.join(TIME_SOURCES)}")
+    sha256 = fields._get("sha256")
+    if not isinstance(sha256, dict) or not sha256:
+        raise fields._bad("sha256", "a table of log path = sha256")
+    for log, digest in sha256.items():
+        if not isinstance(digest, str) or not _SHA256.match(digest):
+            raise BadInput(path, f"{where}: sha256 of {log!r}: expected 64 lowercase hex digits, got {digest!r}")
+    commit = fields.text("upstream_commit", required=False) or None
+    if commit is not None and not _COMMIT.match(commit):
+        raise fields._bad("upstream_commit", "a 40-digit commit hash")
+    return VerifiedFigures(
+        n=fields.integer("n", minimum=1),
+        mean_val_loss=fields.number("mean_val_loss"),
+        p_value=fields.optional_number("p_value"),
+        verdict=fields.text("verdict"),
+        time_s=fields.optional_number("time_s"),
+        time_from=time_from,
+        time_matches=fields.boolean("time_matches"),
+        sha256=tuple(sorted(sha256.items())),
+        judge_version=fields.text("judge_version"),
+        upstream_commit=commit,
     )
 
 
@@ -235,19 +307,35 @@ def _check_relative_link(path: Path, folder: Path, link: str) -> None:
 class _Fields:
     """Typed access to a record.toml's fields; every error names the file and the field."""
 
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+    def __init__(self, path: Path, data: dict[str, Any], prefix: str = "") -> None:
         self.path = path
         self.data = data
+        self.prefix = prefix  # where the fields sit: "" at the top level, "verified." in that table
 
     def _get(self, name: str, required: bool = True) -> Any:
         if name not in self.data:
             if required:
-                raise BadInput(self.path, f"missing field {name!r}")
+                raise BadInput(self.path, f"missing field {self.prefix + name!r}")
             return None
         return self.data[name]
 
     def _bad(self, name: str, expected: str) -> BadInput:
-        return BadInput(self.path, f"field {name!r}: expected {expected}, got {self.data[name]!r}")
+        return BadInput(self.path, f"field {self.prefix + name!r}: expected {expected}, got {self.data.get(name)!r}")
+
+    def number(self, name: str) -> float:
+        value = self._get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self._bad(name, "a number")
+        return float(value)
+
+    def optional_number(self, name: str) -> float | None:
+        return None if name not in self.data else self.number(name)
+
+    def boolean(self, name: str) -> bool:
+        value = self._get(name)
+        if not isinstance(value, bool):
+            raise self._bad(name, "true or false")
+        return value
 
     def integer(self, name: str, minimum: int) -> int:
         value = self._get(name)

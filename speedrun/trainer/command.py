@@ -90,15 +90,26 @@ def fineweb(
     already there and valid are kept. Each file's header and size are checked;
     a corrupt or partial one is moved aside and fetched again. Downloads go
     through the Hugging Face cache (HF_HOME, HF_HUB_CACHE); with
-    HF_HUB_OFFLINE=1 the cache alone is used.
+    HF_HUB_OFFLINE=1 the cache alone is used. A hub that cannot be reached
+    (HF_ENDPOINT names a mirror) is reported at once, before anything starts.
     """
     from speedrun.console import err, out
-    from speedrun.trainer.data import FetchedShard, fetch_fineweb_shard, fineweb_shard_names, read_shard_header
+    from speedrun.trainer import hub
+    from speedrun.trainer.data import (
+        FINEWEB_REPO,
+        FetchedShard,
+        fetch_fineweb_shard,
+        fineweb_shard_names,
+        read_shard_header,
+    )
 
     shards = fineweb_shards_for(track) if train_shards is None else train_shards
     names = fineweb_shard_names(shards)
     _refuse_non_folder(data_dir)
     _refuse_synthetic_dir(data_dir)
+    if not _all_valid([data_dir / name for name in names]):  # something to download: can we?
+        hub.require_client()
+        hub.require_hub(FINEWEB_REPO)
     data_dir.mkdir(parents=True, exist_ok=True)
 
     results: list[FetchedShard] = []
@@ -261,7 +272,9 @@ def train(
 
     With --nproc-per-node N above 1 the workers start through
     torch.distributed.run; running it under torchrun yourself works too:
-    torchrun --nproc-per-node 8 -m speedrun train --track small
+
+        torchrun --nproc-per-node 8 -m speedrun train --track small
+
     With 1, 2, 4 or 8 GPUs the global batch and the math are the same: each
     process accumulates gradients over fewer micro-steps.
     """
