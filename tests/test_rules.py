@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from speedrun.judge.compile_flags import find_compile_flags, whole_source_flags
-from speedrun.judge.pipeline import data_pipeline_hash, source_hash
 from speedrun.judge.notes import StatedStatistic
+from speedrun.judge.pipeline import data_pipeline_hash, source_hash
 from speedrun.judge.rules import (
     REGISTRY,
     PriorRecord,
     RuleInput,
     apply_rules,
-    check_complete_runs,
     check_compile_flags,
+    check_complete_runs,
     check_data_pipeline,
     check_hardware,
     check_independence,

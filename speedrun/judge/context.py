@@ -139,7 +139,15 @@ def _own_record(
         return None
     beside = folder / RECORD_FILE
     if beside.is_file():
-        return next((r for r in store if r.path.resolve() == beside.resolve()), None) or read_record(beside, track)
+        known = next((r for r in store if r.path.resolve() == beside.resolve()), None)
+        if known is not None:
+            return known
+        try:
+            return read_record(beside, track)
+        except BadInput:
+            # The leaderboard check reports a malformed record.toml; the logs are still judged, by the rules of
+            # the folder's date and without the waivers the file may hold (the stricter reading).
+            pass
     named = [r for r in store if r.folder.name == folder.name or folder.name in _linked_folders(r)]
     if not named:
         return None

@@ -25,7 +25,7 @@ from speedrun.judge.discover import (
     pick_baseline,
     split_groups,
 )
-from speedrun.judge.notes import stated_p_values
+from speedrun.judge.notes import StatedStatistic, stated_p_values
 from speedrun.judge.parse import collector_paused, parse_log
 from speedrun.judge.pipeline import data_pipeline_hash
 from speedrun.judge.rules import (
@@ -40,6 +40,7 @@ from speedrun.judge.rules import (
 )
 from speedrun.judge.runlog import RunLog
 from speedrun.judge.verdict import Judgement, Role, Summary
+from speedrun.store import Waiver
 from speedrun.tracks import TRACK_NAMES, Track, canonical_name, load_track, track_from_path
 
 MODEL_DIM_TRACKS = {768: "track_1_short", 1024: "track_2_medium"}
@@ -138,7 +139,8 @@ def judge_runs(
     context: RecordContext | None = None,
     role: Role = Role.CANDIDATE,
     role_reason: str = "",
-    stated: tuple = (),
+    stated: tuple[StatedStatistic, ...] = (),
+    waivers: tuple[Waiver, ...] = (),
 ) -> Judgement:
     """Apply every rule in force to one group of runs; runs that end before their final val line are set
     apart (listed, never counted)."""
@@ -171,7 +173,7 @@ def judge_runs(
         role=Role.BASELINE if is_baseline else role,
         role_reason=role_reason,
         incomplete=incomplete,
-        waivers=context.waivers if context else (),
+        waivers=context.waivers if context else waivers,
         rules_date=rules_date,
     )
 
