@@ -266,6 +266,8 @@ def _name_pattern(names: list[str]) -> str:
         return names[0]
     start = _common_start(names)
     end = _common_start([n[len(start) :][::-1] for n in names])[::-1]
+    if not start:  # nothing in common but the suffix: name the first and count the others
+        return f"{min(names)} and {len(names) - 1} more"
     return f"{start}*{end}"
 
 

@@ -21,7 +21,8 @@ ID = "SR001"
 def check_data_pipeline(ri: RuleInput) -> Check:
     """The data-loading code hashes to the track's canonical hash (our trainer) or the prior record's (upstream)."""
     if not any(run.source for run in ri.runs):
-        return Check("data pipeline", Status.UNCHECKED, "no embedded source in the logs", rule_id=ID)
+        status = Status.NOT_APPLICABLE if ri.first_of_track else Status.UNCHECKED
+        return Check("data pipeline", status, "no embedded source in the logs", rule_id=ID)
     hashes: dict[str, list[RunLog]] = defaultdict(list)
     for run in ri.runs:
         if run.source:

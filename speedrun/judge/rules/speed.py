@@ -29,6 +29,8 @@ def check_speed(ri: RuleInput) -> Check:
     """
     if ri.is_baseline:
         return Check("speed", Status.NOT_APPLICABLE, "this group is the baseline", rule_id=ID)
+    if ri.first_of_track:
+        return Check("speed", Status.NOT_APPLICABLE, "the track's first record: nothing to be faster than", rule_id=ID)
     if ri.retimes is not None:
         return Check(
             "speed", Status.NOT_APPLICABLE, f"a re-timing of record {ri.retimes}, not a new record", rule_id=ID
