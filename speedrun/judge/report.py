@@ -194,7 +194,7 @@ def _markdown_one(j: Judgement, records_dir: Path | None) -> list[str]:
     counted = _counted_ids(j)
     when = f" Rules in force on {j.rules_date}." if j.rules_date else ""
     lines = [
-        f"# {_title(j.path)}: {verdict_text(j).upper()}",
+        f"# {_title(j.path)}: {j.verdict.value.upper()}{verdict_text(j)[len(j.verdict.value) :]}",
         "",
         f"Track: {track.title} (`{j.track}`, chosen by {j.track_reason}), target val loss {track.target_val_loss}."
         + when,
@@ -301,7 +301,7 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
         s = j.summary
         when = f"  rules of {j.rules_date}" if j.rules_date else ""
         head = Text.assemble(
-            (verdict_text(j).upper(), VERDICT_STYLE[j.verdict]),
+            (j.verdict.value.upper() + verdict_text(j)[len(j.verdict.value) :], VERDICT_STYLE[j.verdict]),
             f"  {j.path}  track {j.track} ({j.track_reason}){when}",
         )
         console.print(head)

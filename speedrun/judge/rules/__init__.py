@@ -147,7 +147,7 @@ def rule_table(tracks: Sequence[Track]) -> str:
         "| id | rule | in force | what it checks | the README sentence it enforces |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for rule in REGISTRY:
+    for rule in sorted(REGISTRY, key=lambda r: r.id):
         periods = {track.alias: _period([t for t in track.rules if t.id == rule.id]) for track in tracks}
         if len(set(periods.values())) == 1:
             when = next(iter(periods.values()))

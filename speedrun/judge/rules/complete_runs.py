@@ -36,7 +36,13 @@ def incomplete_evidence(run: RunLog) -> Evidence:
 def check_complete_runs(ri: RuleInput) -> Check:
     """Every run reaches its final val line; the others are listed, left out of the statistics, and reviewed."""
     if not ri.incomplete:
-        return Check("complete runs", Status.PASS, f"all {len(ri.runs)} runs end with their final val line", rule_id=ID)
+        return Check(
+            "complete runs",
+            Status.PASS,
+            f"{'all ' if len(ri.runs) != 1 else ''}{len(ri.runs)} run{'s' if len(ri.runs) != 1 else ''} "
+            "end with their final val line",
+            rule_id=ID,
+        )
     cited = tuple(incomplete_evidence(r) for r in ri.incomplete)
     first = ri.incomplete[0]
     detail = (

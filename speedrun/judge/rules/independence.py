@@ -64,7 +64,9 @@ def check_independence(ri: RuleInput) -> Check:
         parts = [f"seed {seed} in {', '.join(r.path.name for r in rs)}" for seed, rs in repeated.items()]
         cited = [r.at(r.seed_line) for rs in repeated.values() for r in rs]
         return Check("independence", Status.WARN, f"repeated seed: {'; '.join(parts)}", tuple(cited), rule_id=ID)
-    return Check("independence", Status.PASS, f"{len(ri.runs)} distinct runs", rule_id=ID)
+    return Check(
+        "independence", Status.PASS, f"{len(ri.runs)} distinct run{'s' if len(ri.runs) != 1 else ''}", rule_id=ID
+    )
 
 
 INDEPENDENCE = Rule(
