@@ -56,7 +56,8 @@ def hashes(record: Record, logs_dir: Path) -> tuple[str | None, list[str]]:
 
 
 def pinned_text(text: str, pipeline: str | None, code: list[str]) -> str:
-    """record.toml text with the pins set: old pin lines dropped, new ones before the first [table]."""
+    """record.toml text with the pins set: old pin lines dropped, new ones before the first [table] (and the
+    comments above it)."""
     lines = [line for line in text.splitlines() if not re.match(rf"^({'|'.join(PINNED_KEYS)})\s*=", line)]
     pins = []
     if pipeline:
@@ -64,7 +65,7 @@ def pinned_text(text: str, pipeline: str | None, code: list[str]) -> str:
     if code:
         pins.append("code_sha256 = [" + ", ".join(f'"{c}"' for c in code) + "]")
     at = next((i for i, line in enumerate(lines) if line.startswith("[")), len(lines))
-    while at > 0 and not lines[at - 1].strip():
+    while at > 0 and (not lines[at - 1].strip() or lines[at - 1].startswith("#")):  # above a table's comments
         at -= 1
     return "\n".join(lines[:at] + pins + lines[at:]) + "\n"
 

@@ -112,7 +112,13 @@ class RoleHints:
 
 def code_hash(run: RunLog) -> str | None:
     """sha256 of a run's embedded training source, as text: runs of the same code have the same hash."""
-    return hashlib.sha256(run.source.encode("utf-8", "surrogatepass")).hexdigest() if run.source else None
+    return _text_sha256(run.source) if run.source else None
+
+
+@lru_cache(maxsize=1024)
+def _text_sha256(text: str) -> str:
+    # The runs of a folder mostly share one source: each distinct text is hashed once.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def assign_roles(folder: Path, parsed: dict[str, tuple[RunLog, ...]], hints: RoleHints) -> list[Group]:
