@@ -556,3 +556,12 @@ def test_report_of_a_real_upstream_record(
     assert f"`records/track_1_short/{name}/this_pr`" in report
     speed = report.split("Speed:")[1].split("<details>")[0]
     assert f"- **speed** (SR005, `records/track_1_short/{name}/this_pr`): " in speed and "baseline" in speed
+
+
+def test_roles_a_change_names_are_listed_for_the_maintainers(tmp_path: Path) -> None:
+    folder = tmp_path / NEW_RECORD
+    toml = 'number = 85\ntime = "1.2 minutes"\ndate = 2026-07-01\ndescription = "x"\ncontributors = []\n'
+    toml += 'logs = []\npull_requests = []\n\n[roles]\ncandidate = "this_pr"\n'
+    write(folder / "record.toml", toml)
+    (note,) = ci.waiver_notes(tmp_path, NEW_RECORD)
+    assert "names which runs are the submission ([roles])" in note

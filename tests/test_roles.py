@@ -13,10 +13,17 @@ from speedrun.judge.discover import RoleHints, assign_roles, code_hash, split_gr
 from speedrun.judge.judging import MODEL_DIM_TRACKS, judge_path, parse_runs
 from speedrun.judge.verdict import Role, Verdict
 from speedrun.store import Roles
-from tests.test_judge_cli import BAD, GOOD, judge, judge_store, log_text, write_runs
+from tests.test_judge_cli import BAD, GOOD, SOURCE, judge, judge_store, log_text
+from tests.test_judge_cli import write_runs as write_runs_of_one_code
 
 LLMC_LOG = "s:0 tel:10.9830\ns:0 trl:10.9811 lr:0.000001 norm:15.37\ns:250 tel:6.3097\ns:500 tel:3.2722\n"
 SMALL = RoleHints(track="track_1_short", track_dims=MODEL_DIM_TRACKS)
+
+
+def write_runs(folder: Path, losses: list[float], times: list[int] | None = None, **kwargs: object) -> list[Path]:
+    """Runs of a code of their own: each folder here holds another version of the training script."""
+    kwargs.setdefault("source", f"{SOURCE}version = {folder.name!r}\n")
+    return write_runs_of_one_code(folder, losses, times, **kwargs)
 
 
 def roles(folder: Path, hints: RoleHints = SMALL) -> dict[str, tuple[Role, str]]:
@@ -104,7 +111,8 @@ def test_runs_of_the_prior_records_code_are_its_baseline_and_of_another_records_
 
 
 def test_record_toml_names_the_candidate_file_and_the_rest_is_other(tmp_path: Path) -> None:
-    write_runs(tmp_path, GOOD[:4])
+    write_runs(tmp_path, GOOD[:4])  # four versions of a script; the record is the third
+    (tmp_path / "run02.txt").write_text(log_text(3.2768, source=f"{SOURCE}version = 'the record'\n"), "utf-8")
     hints = RoleHints(roles=Roles(candidate=("run02.txt",)), track="track_1_short")
     found = roles(tmp_path, hints)
     assert found["run02.txt"] == (Role.CANDIDATE, "named as the submission in record.toml")
@@ -140,6 +148,15 @@ def test_a_folder_of_baselines_alone_is_judged_and_one_of_nothing_but_others_is_
     (tmp_path / "medium" / "m.txt").write_text(log_text(2.91, model_dim=1024), encoding="utf-8")
     with pytest.raises(BadInput, match="no group of runs here is a submission"):
         roles(tmp_path / "medium")
+
+
+def test_runs_of_the_submissions_own_code_are_the_submission_whatever_their_name(tmp_path: Path) -> None:
+    write_runs_of_one_code(tmp_path / "this_pr", GOOD)
+    write_runs_of_one_code(tmp_path / "extra", BAD)  # the same code's worst runs, set aside by a name
+    found = roles(tmp_path)
+    assert found["extra"] == (Role.CANDIDATE, "runs the submission's code, though named as extra runs or an ablation")
+    hints = RoleHints(roles=Roles(candidate=("this_pr",)), track="track_1_short")
+    assert roles(tmp_path, hints)["extra"][0] is Role.CANDIDATE  # nor can record.toml set them aside
 
 
 def test_groups_that_are_not_the_submission_never_decide(tmp_path: Path) -> None:

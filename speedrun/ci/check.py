@@ -271,7 +271,8 @@ def run_ci(path: Path, base: str | None = None) -> CiReport:
 
 
 def waiver_notes(root: Path, folder: str) -> list[str]:
-    """A note for each waiver a changed record folder's record.toml holds: waivers are the maintainers' to grant."""
+    """A note for each waiver a changed record folder's record.toml holds, and for roles it names: both are the
+    maintainers' to grant."""
     from speedrun.store import RECORD_FILE, read_record
 
     path = root / folder / RECORD_FILE
@@ -282,10 +283,17 @@ def waiver_notes(root: Path, folder: str) -> list[str]:
         record = read_record(path, track)
     except BadInput:
         return []  # the leaderboard check reports a malformed record.toml
-    return [
+    notes = [
         f"`{folder}/{RECORD_FILE}` waives {w.rule_id} ({w.reason}; {w.link}): only a maintainer may grant a waiver."
         for w in record.judging.waivers
     ]
+    roles = record.judging.roles
+    if roles.candidate or roles.baseline or roles.other:
+        notes.append(
+            f"`{folder}/{RECORD_FILE}` names which runs are the submission ([roles]): a maintainer must confirm "
+            "that no run was set aside to reach the statistics."
+        )
+    return notes
 
 
 def strip_root(text: str, root: Path) -> str:

@@ -95,6 +95,7 @@ class Group:
     runs: tuple[RunLog, ...]
     role: Role = Role.CANDIDATE
     reason: str = ""  # how the role was recognised
+    from_content: bool = False  # recognised from what its logs hold, not from a name or record.toml
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def assign_roles(folder: Path, parsed: dict[str, tuple[RunLog, ...]], hints: Rol
         groups = [g if g.reason else _role_from_name(g) for g in groups]
         groups = _latest_versions(groups)
         groups = _linked_candidates(folder, groups, hints.linked)
-    groups = _one_baseline(groups)
+    groups = _one_baseline(_same_code_is_the_submission(groups))
     if not any(g.role is Role.CANDIDATE for g in groups):
         groups = _promote_a_candidate(folder, groups)
     order = {Role.CANDIDATE: 0, Role.BASELINE: 1, Role.OTHER: 2}
@@ -182,13 +183,14 @@ def _split_by_content(folder: Path, group: Group, hints: RoleHints) -> list[Grou
         return [group]
     if not keep and len(kinds) == 1:  # the whole group is of one kind: it keeps its name
         ((role, reason),) = kinds
-        return [replace(group, role=role, reason=reason)]
+        return [replace(group, role=role, reason=reason, from_content=not reason.startswith("named"))]
     parts = [replace(group, runs=tuple(keep))] if keep else []
     for (role, reason), runs in kinds.items():
         for code_runs in _by_code(runs) if role is Role.BASELINE else [runs]:
             pattern = _name_pattern([r.path.name for r in code_runs])
             key = pattern if group.key == TOP_LEVEL_GROUP else f"{group.key}/{pattern}"
-            parts.append(Group(key, group.path / pattern, tuple(code_runs), role, reason))
+            content = not reason.startswith("named")
+            parts.append(Group(key, group.path / pattern, tuple(code_runs), role, reason, content))
     return parts
 
 
@@ -341,6 +343,18 @@ def _linked_candidates(folder: Path, groups: list[Group], linked: frozenset[Path
         if g in chosen
         else replace(g, role=Role.OTHER, reason="not the runs record.toml links")
         if g in open_
+        else g
+        for g in groups
+    ]
+
+
+def _same_code_is_the_submission(groups: list[Group]) -> list[Group]:
+    """Runs of the submission's own code are the submission, whatever their name or record.toml says: a name
+    alone ("extra", "baseline", "v1") must not let a submission set its worst runs aside."""
+    code = {code_hash(r) for g in groups if g.role is Role.CANDIDATE for r in g.runs} - {None}
+    return [
+        replace(g, role=Role.CANDIDATE, reason=f"runs the submission's code, though {g.reason}")
+        if g.role is not Role.CANDIDATE and not g.from_content and g.runs and {code_hash(r) for r in g.runs} <= code
         else g
         for g in groups
     ]
