@@ -565,3 +565,18 @@ def test_roles_a_change_names_are_listed_for_the_maintainers(tmp_path: Path) -> 
     write(folder / "record.toml", toml)
     (note,) = ci.waiver_notes(tmp_path, NEW_RECORD)
     assert "names which runs are the submission ([roles])" in note
+
+
+def test_a_record_the_change_adds_is_judged_by_todays_rules_whatever_date_it_claims(
+    project_origin: Path, tmp_path: Path
+) -> None:
+    def backdated(repo: Path) -> None:  # one run, and a banned flag: fine by the rules of 2024-11
+        folder = add_record(repo, GOOD_LOSSES[:1], extra_source=BANNED_FLAG)
+        toml = folder / "record.toml"
+        toml.write_text(toml.read_text(encoding="utf-8").replace("2026-07-01", "2024-11-01"), encoding="utf-8")
+        folder.rename(folder.with_name("2024-11-01_Backdated"))
+
+    pr = open_pr(project_origin, tmp_path, backdated)
+    code, report, stderr = run_ci_in(pr, tmp_path)
+    assert code == 1, report + stderr
+    assert "**compile flags** (SR004" in report.split("Failing checks:")[1]

@@ -7,6 +7,7 @@ the judge reads the logs as text, and the leaderboard check re-renders the READM
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import subprocess
@@ -74,6 +75,15 @@ def _commit(root: Path, ref: str) -> str | None:
         return git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").strip()
     except BadInput:
         return None
+
+
+def _exists_at(root: Path, commit: str, folder: str) -> bool:
+    """Whether `folder` held a record.toml at `commit`: a published record, rather than one the change adds."""
+    try:
+        git(root, "cat-file", "-e", f"{commit}:{folder}/record.toml")
+    except BadInput:
+        return False
+    return True
 
 
 def default_base(root: Path) -> str:
@@ -186,8 +196,10 @@ class LeaderboardResult:
     bad_input: str | None = None
 
 
-def judge_record(root: Path, folder: str) -> RecordResult:
-    """Judge one record folder (its `baseline*/` sub-folder, if any, as the baseline). Logs are read as text."""
+def judge_record(root: Path, folder: str, as_of: datetime.date | None = None) -> RecordResult:
+    """Judge one record folder (its `baseline*/` sub-folder, if any, as the baseline). Logs are read as text.
+
+    `as_of` is the day whose rules apply; None leaves it to the record's own date (a published record)."""
     from speedrun.judge.discover import holds_run_logs
     from speedrun.judge.judging import judge_path
     from speedrun.judge.report import to_json, to_markdown
@@ -200,7 +212,7 @@ def judge_record(root: Path, folder: str) -> RecordResult:
     if not holds_run_logs(path):  # metadata only (a record.toml edit): the leaderboard check covers it
         return RecordResult(folder)
     try:
-        judgements = judge_path(path, records_dir=root / RECORDS)
+        judgements = judge_path(path, records_dir=root / RECORDS, as_of=as_of)
     except BadInput as e:
         return RecordResult(folder, bad_input=str(e))
     return RecordResult(
@@ -262,7 +274,13 @@ def run_ci(path: Path, base: str | None = None) -> CiReport:
     """The whole check for the repository holding `path`: find the changes, judge them, check the README."""
     root = repo_root(path)
     changes = find_changes(root, base)
-    records = tuple(judge_record(root, folder) for folder in changes.record_folders)
+    # A record the change adds is judged by today's rules: its own record.toml date, or its folder's, is the
+    # submitter's to write, and an early one must not bring back the rules of an earlier era.
+    today = datetime.date.today()
+    records = tuple(
+        judge_record(root, folder, None if _exists_at(root, changes.merge_base, folder) else today)
+        for folder in changes.record_folders
+    )
     notes = tuple(
         f"`{f}` changes the rules the judge applies: a maintainer must review it on its own."
         for f in changes.track_files
