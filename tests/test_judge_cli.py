@@ -171,7 +171,8 @@ def test_several_paths_are_judged_each_on_its_own(tmp_path: Path) -> None:
 
 def test_record_folder_is_judged_per_sub_folder_against_its_baseline(tmp_path: Path) -> None:
     record = tmp_path / "records" / "track_1_short" / "2030-01-01_Faster"
-    write_runs(record / "baseline", GOOD, [91_000 + 50 * i for i in range(8)])
+    prior_code = f"{SOURCE}version = 'the prior record'\n"  # a baseline runs the prior record's code
+    write_runs(record / "baseline", GOOD, [91_000 + 50 * i for i in range(8)], source=prior_code)
     write_runs(record / "this_pr", GOOD, [89_000 + 50 * i for i in range(8)])
     proc = judge(record, "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
