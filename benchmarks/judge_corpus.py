@@ -15,6 +15,7 @@ from pathlib import Path
 from speedrun.errors import BadInput
 from speedrun.judge.judging import judge_path
 from speedrun.judge.parse import looks_like_run_log
+from speedrun.judge.verdict import Verdict
 
 
 def record_folders(records: Path) -> list[Path]:
@@ -30,7 +31,8 @@ def main(argv: list[str]) -> int:
 
         records = unpack_archive()
     start, cpu_start = time.perf_counter(), time.process_time()
-    logs = judged = rejected = verdict_fail = 0
+    logs = judged = rejected = 0
+    verdicts = dict.fromkeys(Verdict, 0)
     size = 0
     for folder in record_folders(records):
         try:
@@ -45,10 +47,13 @@ def main(argv: list[str]) -> int:
         logs += len(found)
         size += sum(p.stat().st_size for p in found)
         judged += len(judgements)
-        verdict_fail += sum(j.verdict == "fail" for j in judgements)
+        for j in judgements:
+            if j.decides:
+                verdicts[j.verdict] += 1
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    counts = ", ".join(f"{n} {v.value}" for v, n in verdicts.items())
     print(
-        f"{logs} logs, {size / 1e6:.1f} MB, {judged} groups judged ({verdict_fail} fail), {rejected} folders rejected"
+        f"{logs} logs, {size / 1e6:.1f} MB, {judged} groups judged (candidates: {counts}), {rejected} folders rejected"
     )
     print(f"{logs / seconds:.0f} logs/s, {size / 1e6 / seconds:.1f} MB/s, {seconds:.2f} s total ({cpu:.2f} s of CPU)")
     return 0

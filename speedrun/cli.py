@@ -93,7 +93,8 @@ def _root(
 
 
 def main() -> None:
-    """Entry point: exit 0 pass, 1 rule failure, 2 bad input; never a traceback for bad input."""
+    """Entry point: exit 0 pass, 1 rule failure, 2 bad input, 3 internal error, 4 review; no traceback for bad
+    input."""
     from speedrun.console import error
 
     try:

@@ -169,7 +169,7 @@ def _containing(judgements: list[Judgement], log: Path) -> Judgement | None:
     for judgement in judgements:
         if log.is_dir() and judgement.path.resolve() == log:
             return judgement
-        if any(run.path.resolve() == log for run in judgement.runs):
+        if any(run.path.resolve() == log for run in (*judgement.runs, *judgement.incomplete)):
             return judgement
     if log.is_dir() and len(judgements) == 1:
         return judgements[0]
@@ -190,7 +190,7 @@ def _figures(record: Record, log: Path, judgement: Judgement, root: Path) -> Ver
         n=summary.n,
         mean_val_loss=summary.mean_val_loss,
         p_value=summary.p_value,
-        verdict=judgement.verdict,
+        verdict=judgement.verdict.value,
         log_time_s=log_time_s,
         mean_time_s=summary.mean_train_time_s,
         normalised_time_s=normalised,
