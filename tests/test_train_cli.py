@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -181,3 +183,28 @@ def test_the_documented_cpu_sequence_trains_and_the_judge_reads_the_log(tiny_dat
 
     judged = speedrun("judge", log_dir, "--track", "small", "--json")
     assert judged.returncode in (0, 1), judged.stderr  # a tiny run fails the loss check; it must not be bad input
+
+
+@pytest.mark.slow
+def test_ctrl_c_sets_the_partial_log_aside_where_the_judge_does_not_count_it(tiny_data: Path, tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    command = [sys.executable, "-m", "speedrun", "train", "--preset", "tiny", "--device", "cpu"]
+    command += ["--data-dir", str(tiny_data), "--log-dir", str(log_dir), "--steps", "5000", "--run-id", "r1"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    log = log_dir / "r1.txt"
+    deadline = time.monotonic() + 300
+    while not (log.exists() and "\nstep:2/5000 " in log.read_text()):  # well into the training loop
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+
+    assert proc.returncode == 130
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    aside = log_dir / "r1.txt.interrupted"
+    assert "training interrupted" in lines[0] and str(aside) in lines[0]
+    assert not log.exists()
+    assert aside.read_text().rstrip("\n").endswith("this is not a finished run")
+    judged = speedrun("judge", log_dir)
+    assert "no run logs" in one_line_error(judged)  # the partial log is not taken for a run
