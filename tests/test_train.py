@@ -119,11 +119,16 @@ def test_two_processes_match_one_process_with_gradient_accumulation(
     losses, state = _two_steps(Process(0, 1, 0, torch.device("cpu")), shards)
     assert two["losses"] == pytest.approx(losses, rel=1e-5)
     assert losses[1] < losses[0]
-    # fp32 sums in a different order differ in the last bits; Adam's first steps are nearly sign(gradient) and
-    # magnify that for parameters whose gradients are near zero (the x0 weights start at 0), hence atol 3e-4,
-    # still far below one step of the learning rate (0.04 and more), which any difference in data would show
+    # fp32 sums in a different order differ in the last bits; Adam's first steps are nearly sign(gradient), the
+    # more so against summed-loss gradients (eps 1e-10 is then negligible), and magnify that where gradients are
+    # near zero (the x0 weights start at 0, rare embedding rows). So: all but a handful of elements within 3e-4,
+    # none off by 0.01, both far below one step of the learning rate (0.04 and more): different data would move
+    # nearly every element by about a step
     for name, tensor in state.items():
-        torch.testing.assert_close(two["state"][name], tensor, rtol=1e-4, atol=3e-4, msg=lambda m, n=name: f"{n}: {m}")
+        other = two["state"][name]
+        off = ~torch.isclose(other, tensor, rtol=1e-4, atol=3e-4)
+        assert off.sum().item() <= max(1, tensor.numel() // 1_000_000), f"{name}: {off.sum().item()} elements differ"
+        assert (other - tensor).abs().max().item() < 0.01, name
 
 
 def test_missing_data_names_the_command_that_fetches_it(tmp_path: Path) -> None:
