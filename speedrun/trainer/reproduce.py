@@ -35,6 +35,7 @@ WORK_FOLDER = ".reproduce"  # inside --out; a dot-folder, so the judge never loo
 _SIDE_FILE_HEADER = re.compile(r"\n-{40}\n# ([A-Za-z0-9_][A-Za-z0-9_.-]*\.py)\n-{40}\n\n")
 _DATA_SHARDS = re.compile(r"(?:^|/)(fineweb_(?:train|val)_\*\.bin)$")
 _WORLD_SIZE_NAME = re.compile(r"(?:\w+_)?world_size$")
+_PYTHON_LINES = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _STEPS, _SCHEDULED, _EXTENSION, _VAL_EVERY = (
     "num_iterations",
     "num_scheduled_iterations",
@@ -272,7 +273,7 @@ def _int_value(node: ast.expr) -> int | None:
 def check_can_run(code: RecordCode, nproc_per_node: int) -> None:
     """Refuse up front, in one line, what would only fail minutes later: a missing package, a process count the
     script asserts against."""
-    missing = missing_packages(code)
+    missing = sorted(missing_packages(code), key=lambda m: m[0] not in _PACKAGE_HINTS)  # the explained one first
     if missing:
         package, file, line = missing[0]
         hint = _PACKAGE_HINTS.get(package)
@@ -378,7 +379,7 @@ def override(
             pattern = _DATA_SHARDS.search(node.value).group(1)  # type: ignore[union-attr, attr-defined]
             changes.append((node, "data", repr(f"{data_dir}/{pattern}")))
 
-    lines = script.text.splitlines(keepends=True)
+    lines = _PYTHON_LINES.findall(script.text)  # lines as ast counts them (not str.splitlines' form feeds etc.)
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line))
@@ -446,7 +447,10 @@ def run_record(
     out.mkdir(parents=True, exist_ok=True)
     work = out / WORK_FOLDER / code.main.sha256[:12]  # one per published script
     relative_data = Path(os.path.relpath(data_dir.resolve(), work.resolve())).as_posix()
-    main, edits = override(code.main, steps, val_every, relative_data)
+    try:
+        main, edits = override(code.main, steps, val_every, relative_data)
+    except BadInput as e:
+        raise BadInput(code.log, e.problem) from None
     files = [main, *code.files[1:]]
     write_work_folder(work, files)
     outcome = Outcome(code, files, edits, [], work)

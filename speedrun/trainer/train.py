@@ -168,6 +168,8 @@ def build_optimizers(model: GPT, config: TrainConfig, proc: Process) -> list[tor
         dict(params=[model.skip_weights, model.residual_lambdas, model.value_lambdas], lr=config.lr_scalars),
     ]
     adam_groups = [g for g in adam_groups if g["params"]]
+    # torch's Adam adds eps after the bias correction, the records' DistAdam before it (eps / sqrt(1 - beta2^t)
+    # in effect): at eps 1e-10 against summed-loss gradients the steps agree to float rounding
     fused = proc.device.type == "cuda"
     adam = torch.optim.Adam(adam_groups, betas=config.adam_betas, eps=config.adam_eps, fused=fused)
     mlp = [p for block in model.blocks for p in block.mlp.parameters()]
