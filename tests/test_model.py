@@ -217,3 +217,24 @@ def test_the_mlp_input_matrix_is_stored_as_the_record_stores_it() -> None:
     assert mlp.fc_w.shape == mlp.proj_w.shape == (128, 512)
     medium = GPT(get_config("medium", "tiny").model, max_seq_len=B).blocks[0].mlp
     assert medium.fc_w.shape == (512, 128), "medium record 8 keeps (hidden, model_dim)"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_compiled_body_trains_as_the_uncompiled_one_on_gpu() -> None:
+    """The body compiled as one graph (fullgraph, as `speedrun train` does on a GPU) gives the loss and the
+    gradients of the same model run uncompiled (FlexAttention then compiled on its own)."""
+    inputs = documents([100, 300, 40, 200, 130, 254]).cuda()
+    targets = torch.roll(inputs, -1)
+    results = []
+    for compiled in (False, True):
+        model = randomised_tiny_model("cuda")
+        if compiled:
+            model.compile_body()
+        loss = model(inputs, targets, window_blocks=3)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.detach().clone() for p in model.parameters()]))
+    (eager_loss, eager_grads), (compiled_loss, compiled_grads) = results
+    torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-3, atol=1e-3)
+    for got, want in zip(compiled_grads, eager_grads, strict=True):
+        cosine = torch.nn.functional.cosine_similarity(got.flatten().float(), want.flatten().float(), dim=0)
+        assert cosine > 0.99 or want.abs().max() == 0
