@@ -17,6 +17,7 @@ from speedrun.trainer.reproduce import (
     RecordCode,
     SourceFile,
     check_can_run,
+    log_subfolders,
     override,
     read_record_code,
     split_side_files,
@@ -183,6 +184,16 @@ def test_split_step_counts_are_edited_where_they_are_numbers() -> None:
 def test_an_override_the_script_has_no_line_for_is_refused() -> None:
     with pytest.raises(BadInput, match="--val-every: the script has no `val_loss_every`"):
         override(SourceFile("train_gpt.py", "num_iterations = 5\n"), steps=2, val_every=1, data_dir=None)
+
+
+def test_log_subfolders_named_by_run_ids_are_made_before_the_run() -> None:
+    """Record 28 names its run f'final/{uuid}' and opens logs/final/<uuid>.txt having made only logs/."""
+    source = (
+        "import uuid\nclass Hyperparameters:\n    run_id = f'final/{uuid.uuid4()}'\n"
+        "run_id: str = f'../up/{uuid.uuid4()}'\nother = f'x/{1}'\n"
+    )
+    code = RecordCode(Path("r.txt"), (SourceFile("train_gpt.py", source),))
+    assert log_subfolders(code) == ["final"]  # never outside logs/
 
 
 # ------------------------------------------------------------------------------------------------ bad input

@@ -299,6 +299,29 @@ def check_can_run(code: RecordCode, nproc_per_node: int) -> None:
         raise BadInput(code.log, f"its script asserts {value} % world_size == 0 ({file}:{line}): use {divisors}")
 
 
+def log_subfolders(code: RecordCode) -> list[str]:
+    """Folders under logs/ that the script writes its log into without creating them: several records name
+    their runs `final/<uuid>` or `yarn/<uuid>` and open `logs/<run_id>.txt` after making only `logs/`. Read from
+    the literal start of `run_id = f"final/{...}"`; anything absolute or climbing out with `..` is ignored."""
+    found = []
+    for _, tree in _trees(code):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            else:
+                continue
+            if not any(isinstance(t, ast.Name) and t.id == "run_id" for t in targets):
+                continue
+            head = value.values[0] if isinstance(value, ast.JoinedStr) and value.values else value
+            if isinstance(head, ast.Constant) and isinstance(head.value, str) and "/" in head.value:
+                folder = PurePosixPath(head.value.rsplit("/", 1)[0])
+                if folder.parts and not folder.is_absolute() and ".." not in folder.parts:
+                    found.append(folder.as_posix())
+    return sorted(set(found))
+
+
 # ------------------------------------------------------------------------------------------------ the edits
 
 
@@ -453,6 +476,8 @@ def run_record(
         raise BadInput(code.log, e.problem) from None
     files = [main, *code.files[1:]]
     write_work_folder(work, files)
+    for folder in log_subfolders(code):
+        (work / "logs" / folder).mkdir(parents=True, exist_ok=True)
     outcome = Outcome(code, files, edits, [], work)
 
     say(f"reproducing {code.record}: the script embedded in {code.log}")
@@ -465,6 +490,8 @@ def run_record(
             say(f"  {written.name}  sha256 {written.sha256}  as run")
     for edit in edits:
         say(f"  edit {edit}")
+    for folder in log_subfolders(code):
+        say(f"  made logs/{folder}/ in the work folder: the script writes its log there without making it")
     say(f"  work folder {work}, {runs} run(s) on {nproc_per_node} process(es), logs into {out}")
 
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc_per_node}"]
