@@ -16,6 +16,7 @@ from speedrun.errors import BadInput
 from speedrun.judge.command import judge
 from speedrun.leaderboard.command import leaderboard, records_app
 from speedrun.trainer.command import data_app, train
+from speedrun.trainer.reproduce import reproduce
 
 app = typer.Typer(
     name="speedrun",
@@ -30,6 +31,7 @@ app.command()(leaderboard)
 app.add_typer(records_app, name="records")
 app.add_typer(data_app, name="data")
 app.command()(train)
+app.command(no_args_is_help=True)(reproduce)
 app.command()(ci)
 
 
