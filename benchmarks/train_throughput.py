@@ -27,8 +27,9 @@ import torch
 from speedrun.trainer import data
 from speedrun.trainer.config import ATTENTION_BLOCK_SIZE, ModelConfig, TrainConfig, get_config
 from speedrun.trainer.kernels import (
-    CE_BOTH_LAYOUTS_LAUNCH,
+    CE_BOTH_LAYOUTS_CANDIDATES,
     CE_LAUNCH,
+    launch_both_layouts,
     softcapped_ce_backward,
     softcapped_ce_backward_both_layouts,
     softcapped_ce_forward,
@@ -120,7 +121,7 @@ def fp8_gradient_layouts(
     logits: torch.Tensor, targets: torch.Tensor, cap: float, kind: str, repeats: int
 ) -> dict[str, float]:
     """Milliseconds to produce the FP8 head's logit gradient row-major and transposed: the row kernel plus a
-    transposing copy, against the two-layout kernel at a few tile shapes."""
+    transposing copy, against the two-layout kernel under each candidate launch and under the one it chose."""
     _, lse = softcapped_ce_forward(logits, targets, cap, kind)
     ones = torch.ones(1, device="cuda")
 
@@ -129,7 +130,7 @@ def fp8_gradient_layouts(
         softcapped_ce_backward(logits, targets, lse, ones, cap, kind, out=g8, out_scale=448.0)
         g8.t().contiguous()
 
-    def two_layouts() -> None:
+    def chosen() -> None:
         softcapped_ce_backward_both_layouts(logits, targets, lse, cap, kind, torch.float8_e5m2, out_scale=448.0)
 
     def median_ms(fn: object) -> float:
@@ -144,13 +145,16 @@ def fp8_gradient_layouts(
         return 1000 * sorted(times)[len(times) // 2]
 
     figures = {"fp8_grad_row_kernel_and_transpose_ms": median_ms(row_kernel_then_copy)}
-    default = dict(CE_BOTH_LAYOUTS_LAUNCH)
-    shapes = ((default["BLOCK_ROWS"], default["BLOCK_COLS"], default["num_warps"]),)
-    shapes += ((64, 128, 4), (64, 256, 4), (128, 128, 8), (128, 256, 8), (32, 512, 8), (64, 512, 8))
-    for rows, cols, warps in shapes:
-        CE_BOTH_LAYOUTS_LAUNCH.update(BLOCK_ROWS=rows, BLOCK_COLS=cols, num_warps=warps)
-        figures[f"fp8_grad_two_layouts_ms_rows{rows}_cols{cols}_warps{warps}"] = median_ms(two_layouts)
-    CE_BOTH_LAYOUTS_LAUNCH.update(default)
+    for launch in CE_BOTH_LAYOUTS_CANDIDATES:
+
+        def two_layouts(launch: dict[str, int | bool] = launch) -> None:
+            g8 = torch.empty_like(logits, dtype=torch.float8_e5m2)
+            g8_t = torch.empty(logits.size(1), logits.size(0), device="cuda", dtype=torch.float8_e5m2)
+            launch_both_layouts(logits, targets, lse, cap, kind, g8, g8_t, 448.0, launch)
+
+        name = "_".join(f"{k.lower()}{int(v)}" for k, v in launch.items())
+        figures[f"fp8_grad_two_layouts_ms_{name}"] = median_ms(two_layouts)
+    figures["fp8_grad_two_layouts_ms_chosen"] = median_ms(chosen)
     return figures
 
 

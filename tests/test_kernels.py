@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from speedrun.trainer.kernels import (
+    CE_BOTH_LAYOUTS_CANDIDATES,
+    launch_both_layouts,
     softcap,
     softcapped_ce_backward,
     softcapped_ce_backward_both_layouts,
@@ -98,3 +100,25 @@ def test_two_layout_backward_matches_the_row_kernel_and_the_reference(
     else:
         scale = want.abs().amax(dim=1, keepdim=True)
         assert ((got.float() - want).abs() / scale).max() < 1e-2
+
+
+@cuda
+@pytest.mark.parametrize("launch", CE_BOTH_LAYOUTS_CANDIDATES, ids=lambda launch: "-".join(map(str, launch.values())))
+@pytest.mark.parametrize("dtype", [torch.float8_e5m2, torch.bfloat16])
+def test_every_launch_candidate_writes_the_same_gradient(launch: dict[str, int | bool], dtype: torch.dtype) -> None:
+    """The two-layout kernel picks its launch settings by speed on the GPU at hand, so each candidate must write
+    the same bits as the row kernel, in both layouts, on a shape that is no multiple of any tile."""
+    torch.manual_seed(1)
+    rows, vocab = 1000, 5003
+    logits = (torch.randn(rows, vocab, device="cuda") * 30).bfloat16()
+    targets = torch.randint(0, vocab, (rows,), device="cuda")
+    _, lse = softcapped_ce_forward(logits, targets, 15.0, "tanh")
+    out = torch.full((rows, vocab), float("nan"), device="cuda").to(dtype)
+    out_t = torch.full((vocab, rows), float("nan"), device="cuda").to(dtype)
+    launch_both_layouts(logits, targets, lse, 15.0, "tanh", out, out_t, 448.0, launch)
+    row_kernel = torch.full((rows, vocab), float("nan"), device="cuda").to(dtype)
+    ones = torch.ones(1, device="cuda")
+    softcapped_ce_backward(logits, targets, lse, ones, 15.0, "tanh", out=row_kernel, out_scale=448.0)
+    bits = torch.uint8 if dtype == torch.float8_e5m2 else torch.int16
+    assert torch.equal(out.view(bits), row_kernel.view(bits))
+    assert torch.equal(out_t.view(bits), row_kernel.t().contiguous().view(bits))

@@ -11,6 +11,8 @@ Triton is optional: on machines without it (or without a GPU) `softcapped_cross_
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -134,12 +136,15 @@ if triton is not None:
         KIND: tl.constexpr,
         BLOCK_ROWS: tl.constexpr,
         BLOCK_COLS: tl.constexpr,
+        TRANSPOSE_TILE: tl.constexpr,
     ):
         """The backward kernel's gradient (one upstream gradient of 1 for every row, times out_scale), written
         twice: row-major into `out` (rows, vocab) and transposed into `out_t` (vocab, rows).
 
         A program owns a band of BLOCK_ROWS rows and walks the vocabulary in tiles, so each tile's transposed
-        store writes BLOCK_ROWS contiguous bytes per column instead of one byte per row."""
+        store writes BLOCK_ROWS contiguous bytes per column instead of one byte per row. With TRANSPOSE_TILE
+        the tile is transposed in the program before that store (through shared memory), so that neighbouring
+        threads store neighbouring bytes of `out_t` rather than bytes a whole column apart."""
         row_ids = tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
         row_inside = row_ids < rows
         row_offsets = row_ids.to(tl.int64) * row_stride
@@ -154,15 +159,29 @@ if triton is not None:
             grad = (prob - tl.where(cols[None, :] == target[:, None], 1.0, 0.0)) * slope * out_scale
             grad = grad.to(out_ptr.dtype.element_ty)
             tl.store(out_ptr + row_offsets[:, None] + cols[None, :], grad, mask=inside)
-            tl.store(out_t_ptr + cols[None, :].to(tl.int64) * rows + row_ids[:, None], grad, mask=inside)
+            if TRANSPOSE_TILE:
+                out_t = out_t_ptr + cols[:, None].to(tl.int64) * rows + row_ids[None, :]
+                tl.store(out_t, tl.trans(grad), mask=tl.trans(inside))
+            else:
+                tl.store(out_t_ptr + cols[None, :].to(tl.int64) * rows + row_ids[:, None], grad, mask=inside)
 
 
 # launch settings of the row kernels (a row per program, the vocabulary in chunks of BLOCK)
 CE_LAUNCH = {"BLOCK": 2048, "num_warps": 4}
-# launch settings of the two-layout backward kernel (a band of rows per program, the vocabulary in tiles).
-# On an H200 at 49152 x 50304 (FP8 out): 10.6 ms, against 12.0 for 64 x 256 and 12.4 for 128 x 128 tiles (8 warps),
-# and 18.8 for the row kernel followed by a transposing copy; 256-column tiles on 4 warps spill and take 100+ ms.
-CE_BOTH_LAYOUTS_LAUNCH = {"BLOCK_ROWS": 32, "BLOCK_COLS": 512, "num_warps": 8}
+# launch settings of the two-layout backward kernel (a band of rows per program, the vocabulary in tiles), the
+# fastest of CE_BOTH_LAYOUTS_CANDIDATES on the GPU at hand, chosen by timing each on the first call for a given
+# shape (benchmarks/ce_kernels.py prints them all). Storing the untransposed tile (32 x 512, 8 warps) took
+# 10.6 ms on an H200 at 49152 x 50304 (FP8 out), 12.0 at 64 x 256 and 12.4 at 128 x 128 (8 warps), and 18.8 for
+# the row kernel followed by a transposing copy; 256-column tiles on 4 warps spill and take 100+ ms.
+CE_BOTH_LAYOUTS_CANDIDATES = (
+    {"BLOCK_ROWS": 32, "BLOCK_COLS": 512, "num_warps": 8, "TRANSPOSE_TILE": False},
+    {"BLOCK_ROWS": 32, "BLOCK_COLS": 512, "num_warps": 8, "TRANSPOSE_TILE": True},
+    {"BLOCK_ROWS": 64, "BLOCK_COLS": 256, "num_warps": 8, "TRANSPOSE_TILE": True},
+    {"BLOCK_ROWS": 64, "BLOCK_COLS": 128, "num_warps": 4, "TRANSPOSE_TILE": True},
+    {"BLOCK_ROWS": 128, "BLOCK_COLS": 128, "num_warps": 8, "TRANSPOSE_TILE": True},
+    {"BLOCK_ROWS": 128, "BLOCK_COLS": 64, "num_warps": 4, "TRANSPOSE_TILE": True},
+)
+_CHOSEN_LAUNCH: dict[tuple[int, int, torch.dtype, str], dict[str, int | bool]] = {}
 
 
 def softcapped_ce_forward(logits: Tensor, targets: Tensor, cap: float, kind: str) -> tuple[Tensor, Tensor]:
@@ -221,8 +240,29 @@ def softcapped_ce_backward_both_layouts(
     rows, vocab = logits.shape
     out = torch.empty(rows, vocab, device=logits.device, dtype=dtype)
     out_t = torch.empty(vocab, rows, device=logits.device, dtype=dtype)
-    launch = CE_BOTH_LAYOUTS_LAUNCH
-    grid = (triton.cdiv(rows, launch["BLOCK_ROWS"]),)
+    key = (rows, vocab, dtype, kind)
+    if key not in _CHOSEN_LAUNCH:
+        _CHOSEN_LAUNCH[key] = fastest_launch(
+            lambda launch: launch_both_layouts(logits, targets, lse, cap, kind, out, out_t, out_scale, launch),
+            CE_BOTH_LAYOUTS_CANDIDATES,
+        )
+    launch_both_layouts(logits, targets, lse, cap, kind, out, out_t, out_scale, _CHOSEN_LAUNCH[key])
+    return out, out_t
+
+
+def launch_both_layouts(
+    logits: Tensor,
+    targets: Tensor,
+    lse: Tensor,
+    cap: float,
+    kind: str,
+    out: Tensor,
+    out_t: Tensor,
+    out_scale: float,
+    launch: dict[str, int | bool],
+) -> None:
+    rows, vocab = logits.shape
+    grid = (triton.cdiv(rows, int(launch["BLOCK_ROWS"])),)
     _softcapped_ce_backward_both_layouts[grid](
         logits,
         targets,
@@ -237,7 +277,21 @@ def softcapped_ce_backward_both_layouts(
         KIND=SOFTCAP_KINDS[kind],
         **launch,
     )
-    return out, out_t
+
+
+def fastest_launch(run: Callable[[dict[str, int | bool]], None], candidates: Sequence[dict[str, int | bool]]) -> dict:
+    """The candidate launch settings under which `run` takes least time (median of repeated timed runs on the GPU,
+    after a run that compiles it). The kernels compute the same values under every candidate, so the choice
+    changes speed only; a candidate this GPU cannot launch (too many registers or too much shared memory) is
+    passed over."""
+    timings = []
+    for launch in candidates:
+        try:
+            ms = triton.testing.do_bench(lambda launch=launch: run(launch), warmup=5, rep=20, return_mode="median")
+        except triton.runtime.errors.OutOfResources:
+            continue
+        timings.append((ms, launch))
+    return min(timings, key=lambda t: t[0])[1] if timings else candidates[0]
 
 
 class _SoftcappedCrossEntropy(torch.autograd.Function):
