@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from speedrun.console import printable
 from speedrun.judge.rules import finite_losses, format_p, independent_runs
 from speedrun.judge.runlog import RunLog
 from speedrun.judge.verdict import Judgement, Status
@@ -192,7 +193,7 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
         colour = "green" if j.verdict == "pass" else "bold red"
         head = Text.assemble(
             (j.verdict.upper(), colour),
-            f"  {j.path}  track {j.track} ({j.track_reason})",
+            printable(f"  {j.path}  track {j.track} ({j.track_reason})"),
         )
         console.print(head)
         runs = Table(show_edge=False, pad_edge=False, box=None)
@@ -205,7 +206,13 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
             ms = run.train_time_ms
             time = f"{ms / 1000:.3f}s" if ms is not None else "n/a"
             style = None if id(run) in counted else "dim strike"
-            runs.add_row(where, str(final.step if final else "n/a"), _num(run.final_val_loss, 4), time, style=style)
+            runs.add_row(
+                Text(printable(where)),
+                str(final.step if final else "n/a"),
+                _num(run.final_val_loss, 4),
+                time,
+                style=style,
+            )
         console.print(runs)
         time = f", time mean {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
         loss = f"mean val loss {_num(s.mean_val_loss, 4)}  std {_num(s.std_val_loss, 4)}"
@@ -215,6 +222,6 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
         checks.add_column("status", no_wrap=True)
         checks.add_column("detail", overflow="fold")
         for c in j.checks:
-            checks.add_row(c.rule, Text(c.status.value, style=STATUS_STYLE[c.status]), c.detail)
+            checks.add_row(c.rule, Text(c.status.value, style=STATUS_STYLE[c.status]), Text(printable(c.detail)))
         console.print(checks)
         console.print()

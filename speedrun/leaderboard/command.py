@@ -50,7 +50,7 @@ def leaderboard(
     published time agrees with the logs); the others keep their published figures and say 'unverified'.
     Exit 0 up to date or written, 1 out of date with --check, 2 bad input.
     """
-    from speedrun.console import out
+    from speedrun.console import out, printable
     from speedrun.leaderboard.generate import diff, generate, to_json, write
 
     board = generate(records, readme, chart=chart, logs_dir=logs, templates=templates)
@@ -63,14 +63,15 @@ def leaderboard(
     verified = len(board.verifications)
     summary = f"{len(board.records)} records, {verified} verified from logs"
     if check and stale:
-        out.print(diff(board), markup=False, highlight=False, soft_wrap=True)
-        out.print(f"out of date: {', '.join(map(str, stale))} ({summary}); run `speedrun leaderboard` to regenerate")
+        out.print(printable(diff(board), newlines=True), markup=False, highlight=False, soft_wrap=True)
+        stale_list = printable(", ".join(map(str, stale)))
+        out.print(f"out of date: {stale_list} ({summary}); run `speedrun leaderboard` to regenerate", markup=False)
         raise typer.Exit(1)
     written = [] if check else write(board)
     if written:
-        out.print(f"wrote {', '.join(map(str, written))} ({summary})", soft_wrap=True)
+        out.print(printable(f"wrote {', '.join(map(str, written))} ({summary})"), markup=False, soft_wrap=True)
     else:
-        out.print(f"up to date: {board.readme}, {board.chart} ({summary})", soft_wrap=True)
+        out.print(printable(f"up to date: {board.readme}, {board.chart} ({summary})"), markup=False, soft_wrap=True)
 
 
 @records_app.command()
@@ -97,7 +98,7 @@ def new(
     The logs are copied into records/<track>/<date>_<name>/ beside a record.toml. Nothing is overwritten.
     Exit 0 written, 1 the judge fails the logs (nothing written without --force), 2 bad input.
     """
-    from speedrun.console import out
+    from speedrun.console import out, printable
     from speedrun.errors import BadInput
     from speedrun.leaderboard.scaffold import scaffold
 
@@ -119,5 +120,5 @@ def new(
     if as_json:
         typer.echo(json.dumps(result.to_json()))
     else:
-        out.print(result.summary(), markup=False, soft_wrap=True)
+        out.print(printable(result.summary(), newlines=True), markup=False, soft_wrap=True)
     raise typer.Exit(0 if result.written else 1)
