@@ -14,7 +14,7 @@ from itertools import compress, count, islice, repeat
 from operator import ge, is_not, itemgetter, lt
 
 from speedrun.judge import stats
-from speedrun.judge.compile_flags import find_compile_flags
+from speedrun.judge.compile_flags import ALLOWED, SETTING, find_compile_flags
 from speedrun.judge.pipeline import data_pipeline_hash, data_pipeline_line, is_trainer_source
 from speedrun.judge.runlog import Evidence, RunLog, StepLine
 from speedrun.judge.verdict import Check, Status
@@ -291,28 +291,42 @@ def _finite_or_none(x: float) -> float | None:
 
 
 def check_compile_flags(ri: RuleInput) -> Check:
-    """No torch._inductor.config writes or torch.compile options beyond the track's allowed ones."""
-    allowed = set(ri.track.allowed_compile_options)
+    """No torch._inductor.config writes or torch.compile options beyond the track's allowed ones.
+
+    Explicit settings fail; code that may reach the compiler unseen (exec, computed names, the compiler's
+    config handed around, a source that is not Python) cannot be confirmed, and warns.
+    """
+    allowed = frozenset(ri.track.allowed_compile_options)
     with_source = [r for r in ri.runs if r.source]
     if not with_source:
         return Check("compile flags", Status.NOT_APPLICABLE, "no embedded source in the logs")
     banned: list[tuple[Evidence, str]] = []
+    unconfirmed: list[tuple[Evidence, str]] = []
     permitted: set[str] = set()
     seen: set[str] = set()
     for run in with_source:
         if run.source in seen:  # identical sources (the usual case) give identical flags
             continue
         seen.add(run.source or "")
-        for flag in find_compile_flags(run.source or ""):
-            if flag.name in allowed:
+        if run.source_problem is not None:
+            unconfirmed.append((run.at(run.source_problem_line), f"source not Python: {run.source_problem}"))
+        for flag in find_compile_flags(run.source or "", allowed):
+            if flag.kind == ALLOWED:
                 permitted.add(flag.name)
-            else:
+            elif flag.kind == SETTING:
                 banned.append((source_evidence(run, flag.line), f"{flag.how} {flag.name}"))
+            elif not (flag.how == "unparseable source" and run.source_problem is not None):
+                unconfirmed.append((source_evidence(run, flag.line), f"{flag.how}: {flag.name}"))
     if banned:
         names = sorted({what for _, what in banned})
         cited = tuple(ev for ev, _ in banned)
         detail = f"not allowed on the {ri.track.alias} track: {', '.join(names)} at {_cite(cited)}"
         return Check("compile flags", Status.FAIL, detail, cited, {"banned": names})
+    if unconfirmed:
+        names = sorted({what for _, what in unconfirmed})
+        cited = tuple(ev for ev, _ in unconfirmed)
+        detail = f"cannot confirm the compiler is left as the rules ask: {'; '.join(names)} at {_cite(cited)}"
+        return Check("compile flags", Status.WARN, detail, cited, {"unconfirmed": names})
     extra = f" (allowed here: {', '.join(sorted(permitted))})" if permitted else ""
     return Check(
         "compile flags", Status.PASS, f"no extra compiler flags{extra}", (), {"allowed_used": sorted(permitted)}
@@ -327,12 +341,14 @@ def check_data_pipeline(ri: RuleInput) -> Check:
     hashes: dict[str, list[RunLog]] = defaultdict(list)
     for run in ri.runs:
         if run.source:
-            digest = data_pipeline_hash(run.source)
+            digest = data_pipeline_hash(run.source, run.sectioned)
             if digest:
                 hashes[digest].append(run)
     if not hashes:
         return Check("data pipeline", Status.NOT_APPLICABLE, "no data-loading code in the embedded source")
-    evidence = tuple(source_evidence(rs[0], data_pipeline_line(rs[0].source or "")) for rs in hashes.values())
+    evidence = tuple(
+        source_evidence(rs[0], data_pipeline_line(rs[0].source or "", rs[0].sectioned)) for rs in hashes.values()
+    )
     figures: dict[str, object] = {"sha256": sorted(hashes)}
     if len(hashes) > 1:
         parts = "; ".join(f"{h[:12]} in {len(rs)} run(s), e.g. {rs[0].path.name}" for h, rs in hashes.items())
@@ -342,7 +358,7 @@ def check_data_pipeline(ri: RuleInput) -> Check:
     digest, runs = next(iter(hashes.items()))
     printed = {r.data_pipeline_sha256 for r in runs if r.data_pipeline_sha256} - {digest}
     mismatch = f"; the log prints {sorted(printed)[0][:12]}, which the judge does not trust" if printed else ""
-    if any(is_trainer_source(r.source) for r in runs):
+    if any(is_trainer_source(r.source, r.sectioned) for r in runs):
         canonical = ri.track.data_pipeline_sha256
         figures["canonical"] = canonical or None
         if not canonical:
