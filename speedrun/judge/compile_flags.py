@@ -26,11 +26,12 @@ from __future__ import annotations
 
 import ast
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from speedrun.judge.embedded import Block, parse_block, source_structure
+from speedrun.judge.embedded import Block, block_tree, parse_block, source_structure
 
 SETTING = "setting"
 ALLOWED = "allowed"
@@ -188,6 +189,35 @@ def _triggers(text: str) -> bool:
     return any(word in text and pattern.search(text) for word, pattern in _TRIGGER_PATTERNS.items())
 
 
+@lru_cache(maxsize=4096)
+def _trigger_lines(text: str, words: tuple[str, ...]) -> tuple[int, ...]:
+    """The 1-based lines of a statement holding a trigger word or one of `words` (aliases), sorted: the walk
+    visits only the nodes on them (and the nodes around those)."""
+    if "compile" in text:  # blank out plain compile calls, keeping every offset and line in place
+        text = _PLAIN_COMPILE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+    offsets = [m.start() for word in _TRIGGER_WORDS if word in text for m in re.finditer(re.escape(word), text)]
+    for word, pattern in _TRIGGER_PATTERNS.items():
+        if word in text:
+            offsets.extend(m.start() for m in pattern.finditer(text))
+    if words and any(word in text for word in words):
+        offsets.extend(m.start() for m in re.finditer(r"\b(?:" + "|".join(words) + r")\b", text))
+    if not offsets:
+        return ()
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    return tuple(sorted({bisect_left(newlines, offset) + 1 for offset in offsets}))
+
+
+def _spans(node: ast.AST, lines: tuple[int, ...]) -> bool:
+    """Whether a node's lines (with its decorators) include one of `lines`. Nodes without lines always do."""
+    first = getattr(node, "lineno", None)
+    if first is None:
+        return True
+    for decorator in getattr(node, "decorator_list", ()):
+        first = min(first, decorator.lineno)
+    at = bisect_left(lines, first)
+    return at < len(lines) and lines[at] <= (getattr(node, "end_lineno", None) or first)
+
+
 @lru_cache(maxsize=16384)
 def _mentions(text: str, words: tuple[str, ...]) -> bool:
     """Whether a statement names one of the words (aliases) as a whole word."""
@@ -219,7 +249,7 @@ class _Aliases:
 
 @lru_cache(maxsize=4096)
 def _block_bindings(text: str) -> tuple[tuple[str, ast.expr], ...]:
-    tree = _tree(text)
+    tree = block_tree(text)
     return () if tree is None else tuple(_bindings(tree))
 
 
@@ -417,30 +447,25 @@ def _shown(node: ast.AST | None) -> str:
 # --- the walk --------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=2048)
-def _tree(text: str) -> ast.Module | None:
-    return parse_block(Block(1, text))
-
-
 @lru_cache(maxsize=8192)
 def _block_findings(text: str, env: Env) -> tuple[CompileFlag, ...]:
     """The findings of one top-level statement (lines counted from its first), given the module's aliases.
     Records copy most statements from the record before: keyed by text, each is walked once."""
-    tree = _tree(text)
+    tree = block_tree(text)
     return () if tree is None else tuple(_Walker(env, text).walk(tree))
 
 
 class _Walker:
     """Walks one tree with an explicit stack, following scopes, and yields its findings.
 
-    A definition whose text has no trigger word and names no alias is passed over whole: most methods of a
-    model class that mentions `config` (an alias in some records) never touch the compiler.
+    Only nodes on lines that hold a trigger word or an alias (and the nodes around them) are visited: most
+    methods of a model class that mentions `config` (an alias in some records) never touch the compiler.
     """
 
     def __init__(self, env: Env, text: str, depth: int = 0) -> None:
         self.module_env = dict(env)
-        self.words = _alias_words(env)
-        self.lines = text.split("\n")
+        self.text = text
+        self.lines = _trigger_lines(text, _alias_words(env))
         self.depth = depth
         self.findings: list[CompileFlag] = []
 
@@ -449,14 +474,13 @@ class _Walker:
         self.stack: list[tuple[ast.AST, dict[str, str]]] = [(tree, self.module_env)]
         while self.stack:
             node, env = self.stack.pop()
-            self._visit(node, env)
+            if _spans(node, self.lines):
+                self._visit(node, env)
         return self.findings
 
     # --- dispatch
 
     def _visit(self, node: ast.AST, env: dict[str, str]) -> None:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and self._inert(node):
-            return
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             self._function(node, env)
         elif isinstance(node, ast.ClassDef):
@@ -491,11 +515,6 @@ class _Walker:
         else:
             self._push(ast.iter_child_nodes(node), env)
 
-    def _inert(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> bool:
-        first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-        text = "\n".join(self.lines[first - 1 : node.end_lineno])
-        return not _triggers(text) and not (self.words and _mentions(text, self.words))
-
     def _push(self, nodes: Iterable[ast.AST], env: dict[str, str]) -> None:
         self.stack.extend((n, env) for n in nodes)
 
@@ -520,7 +539,11 @@ class _Walker:
         local.update((name, _LOCAL) for name in names)
         aliases = _Aliases()
         aliases.add(bindings)
-        self._push(_scope_body(node), dict(aliases.resolved(local)))
+        inner = dict(aliases.resolved(local))
+        new = tuple(sorted(name for name, target in inner.items() if target != _LOCAL and env.get(name) != target))
+        if new:  # a function's own aliases: the lines naming them are worth visiting too
+            self.lines = tuple(sorted({*self.lines, *_trigger_lines(self.text, new)}))
+        self._push(_scope_body(node), inner)
 
     def _decorators(self, decorators: list[ast.expr], env: dict[str, str]) -> None:
         for decorator in decorators:

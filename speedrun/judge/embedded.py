@@ -239,6 +239,13 @@ def parse_block(block: Block) -> ast.Module | None:
     return tree
 
 
+@lru_cache(maxsize=1024)
+def block_tree(text: str) -> ast.Module | None:
+    """A statement's syntax tree, shared by the readers that walk it (compiler flags, data facts): parsed once
+    per text. Callers must not change it (`normalised_dump` does: give it a tree of its own)."""
+    return parse_block(Block(1, text))
+
+
 def parse_source(source: str, first_line: int = 1) -> ast.Module | None:
     """The whole source's syntax tree (line numbers shifted by first_line - 1), or None if it does not parse."""
     return parse_block(Block(first_line, source))

@@ -46,6 +46,7 @@ MAX_BOUNDARY_TRIES = 32  # `=` lines followed by what a run prints, tried as the
 MAX_KEPT_LINE_CHARS = 10_000  # longer source lines are cut: nobody reads a 100 MB line, and memory matters
 MAX_STEP_LINE_CHARS = 1_000  # a real one is under 100; a longer one is refused before any regex runs on it
 MAX_ENVIRONMENT_LINE_CHARS = 2_000  # version, nvidia-smi and setting lines are short; longer ones are noise
+MAX_CONFIG_LINE_CHARS = 100_000  # our trainer's config line (~1,200 characters) is never noise: longer is refused
 MAX_SHARED_SOURCE_BYTES = 1024 * 1024  # a training script is ~100 KB; larger sources are not kept in the cache
 SNIFF_CHUNK_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -400,6 +401,10 @@ def _parse_tail(path: Path, data: bytes, tail: str, split: _Split) -> RunLog:
     env = _Environment(path, cut_number=read.cut_number)
     for line, number in read.around:
         if line.startswith(_ENVIRONMENT_PREFIXES) and len(line) <= MAX_ENVIRONMENT_LINE_CHARS:
+            env.read(line, number)
+        elif line.startswith("config:") and number != read.cut_number:
+            if len(line) > MAX_CONFIG_LINE_CHARS:
+                raise BadInput(path, f"line {number}: a config line of {len(line):,} characters: not a run log")
             env.read(line, number)
 
     log_format = "llmc" if not read.step_lines else "speedrun" if source is not None else "step-lines"

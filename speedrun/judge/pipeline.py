@@ -23,10 +23,19 @@ from __future__ import annotations
 import ast
 import hashlib
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
 from functools import lru_cache
 
-from speedrun.judge.embedded import Block, normalised_dump, parse_block, parse_source, sections, source_structure
+from speedrun.judge.embedded import (
+    Block,
+    block_tree,
+    normalised_dump,
+    parse_block,
+    parse_source,
+    sections,
+    source_structure,
+)
 
 TRAINER_DATA_SECTION = "speedrun/trainer/data.py"
 
@@ -49,8 +58,11 @@ DATA_FILE_SETTING = re.compile(r"^(?:input_)?(?:train|val)_?(?:files|bins?)$|^in
 VAL_TOKENS = "val_tokens"
 # How a loader is advanced: `next(loader)`, `loader.send(...)`, `loader.next_batch()`, `loader.reset()`.
 ADVANCING_METHODS = frozenset({"send", "next_batch", "reset", "__next__"})
-_DEFINITIONS_WORDS = re.compile(r"\b(?:" + "|".join(sorted(UPSTREAM_DATA_DEFINITIONS)) + r")\b")
-_FACT_WORDS = re.compile(r"\b(?:(?:input_)?(?:train|val)_?(?:files|bins?)|input_bin|val_tokens)\b")
+_FACT_WORDS = re.compile(
+    r"\b(?:(?:input_)?(?:train|val)_?(?:files|bins?)|input_bin|val_tokens|"
+    + "|".join(sorted(UPSTREAM_DATA_DEFINITIONS))
+    + r")\b"
+)
 
 
 def _sha256(text: str) -> str:
@@ -63,7 +75,6 @@ def source_hash(source: str) -> str | None:
     return None if tree is None else _sha256(normalised_dump(tree))
 
 
-@lru_cache(maxsize=512)
 def data_pipeline_hash(source: str, sectioned: bool | None = None) -> str | None:
     """The data-pipeline hash of an embedded training source, or None when it holds no data-loading code.
 
@@ -71,7 +82,12 @@ def data_pipeline_hash(source: str, sectioned: bool | None = None) -> str | None
     `speedrun/trainer/data.py` section. None decides from the source's shape alone (for callers without
     the log); a log's own flag is the stronger evidence.
     """
-    if _is_sectioned(source, sectioned):
+    return _pipeline_hash(source, _is_sectioned(source, sectioned))
+
+
+@lru_cache(maxsize=512)
+def _pipeline_hash(source: str, sectioned: bool) -> str | None:
+    if sectioned:
         data = sections(source).get(TRAINER_DATA_SECTION)
         return None if data is None else source_hash(data[1])
     parts = _upstream_parts(source)
@@ -131,32 +147,39 @@ def _whole_source_dumps(source: str) -> list[str] | None:
 
 def _facts(source: str) -> list[str]:
     """The data facts of a whole source, in source order. Only statements that name a data definition, a file
-    setting, `val_tokens` or a loader made from a definition are parsed and walked."""
+    setting, `val_tokens` or a loader made from a definition are parsed, and in them only the lines that name
+    one are walked to."""
     blocks = source_structure(source).blocks
     loaders: set[str] = set()
     for block in blocks:
-        if _DEFINITIONS_WORDS.search(block.text):
-            loaders.update(_loaders_made(block.text))
+        loaders.update(_loaders_made(block.text))
     names = tuple(sorted(loaders))
     facts: list[str] = []
     for block in blocks:
-        if _DEFINITIONS_WORDS.search(block.text) or _FACT_WORDS.search(block.text) or _mentions(block.text, names):
-            facts.extend(_block_facts(block.text, names))
+        facts.extend(_block_facts(block.text, names))
     return facts
 
 
-def _mentions(text: str, names: tuple[str, ...]) -> bool:
-    return any(re.search(rf"\b{re.escape(name)}\b", text) for name in names if name in text)
+@lru_cache(maxsize=16384)
+def _word_lines(text: str, names: tuple[str, ...]) -> tuple[int, ...]:
+    """The 1-based lines of a statement that name a data definition, a file setting, `val_tokens`, or one
+    of `names` (loaders): the only lines whose nodes the walks below visit."""
+    words = _FACT_WORDS if not names else re.compile(rf"{_FACT_WORDS.pattern}|\b(?:{'|'.join(names)})\b")
+    if not words.search(text):
+        return ()
+    lines = {text.count("\n", 0, m.start()) + 1 for m in words.finditer(text)}
+    return tuple(sorted(lines))
 
 
 @lru_cache(maxsize=4096)
 def _loaders_made(text: str) -> frozenset[str]:
     """Names assigned a call of a data-loading definition: `train_loader = distributed_data_generator(...)`."""
-    tree = parse_block(Block(1, text))
+    lines = _word_lines(text, ())
+    tree = block_tree(text) if lines else None
     if tree is None:
         return frozenset()
     made = set()
-    for node in _nodes(tree):
+    for node in _nodes(tree, lines):
         if isinstance(node, (ast.Assign, ast.AnnAssign)) and _called_definition(node.value) is not None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             made.update(name for target in targets if (name := _last_name(target)) is not None)
@@ -165,15 +188,17 @@ def _loaders_made(text: str) -> frozenset[str]:
 
 @lru_cache(maxsize=4096)
 def _block_facts(text: str, loaders: tuple[str, ...]) -> tuple[str, ...]:
-    tree = parse_block(Block(1, text))
-    return () if tree is None else tuple(_FactWalker(set(loaders)).walk(tree))
+    lines = _word_lines(text, loaders)
+    tree = block_tree(text) if lines else None
+    return () if tree is None else tuple(_FactWalker(set(loaders), lines).walk(tree))
 
 
 class _FactWalker:
     """Walks a statement with an explicit stack, keeping the loops and branches around each node."""
 
-    def __init__(self, loaders: set[str]) -> None:
+    def __init__(self, loaders: set[str], lines: tuple[int, ...]) -> None:
         self.loaders = loaders
+        self.lines = lines
         self.facts: list[tuple[int, int, str]] = []  # (line, column, fact): sorted into source order at the end
 
     def walk(self, tree: ast.AST) -> list[str]:
@@ -189,7 +214,11 @@ class _FactWalker:
                 self._advance(node, around)
             elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
                 self._loop_over(node, around)
-            stack.extend((child, _inside(node, child, around), definition) for child in ast.iter_child_nodes(node))
+            stack.extend(
+                (child, _inside(node, child, around), definition)
+                for child in ast.iter_child_nodes(node)
+                if _spans(child, self.lines)
+            )
         return [fact for _, _, fact in sorted(self.facts)]
 
     def _add(self, node: ast.AST, fact: str) -> None:
@@ -258,12 +287,22 @@ def _shape(node: ast.AST) -> str:
     return _NAME.sub("Name()", normalised_dump(node))
 
 
-def _nodes(tree: ast.AST) -> Iterator[ast.AST]:
+def _nodes(tree: ast.AST, lines: tuple[int, ...] | None = None) -> Iterator[ast.AST]:
+    """Every node of a tree (iteratively); with `lines`, only those whose lines hold one of them."""
     stack = [tree]
     while stack:
         node = stack.pop()
         yield node
-        stack.extend(ast.iter_child_nodes(node))
+        stack.extend(c for c in ast.iter_child_nodes(node) if lines is None or _spans(c, lines))
+
+
+def _spans(node: ast.AST, lines: tuple[int, ...]) -> bool:
+    """Whether a node's lines include one of `lines` (sorted). Nodes without lines (operators) always do."""
+    first = getattr(node, "lineno", None)
+    if first is None:
+        return True
+    at = bisect_left(lines, first)
+    return at < len(lines) and lines[at] <= (node.end_lineno or first)
 
 
 def _last_name(node: ast.AST | None) -> str | None:
