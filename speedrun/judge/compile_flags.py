@@ -62,6 +62,7 @@ BENIGN_DYNAMO_CONFIG = frozenset(
 COMPILER_ENVIRONMENT = ("TORCHINDUCTOR", "TORCHDYNAMO", "TORCH_COMPILE")
 BENIGN_ENVIRONMENT = frozenset({"TORCHINDUCTOR_CACHE_DIR"})
 MAX_EXEC_DEPTH = 3  # exec("exec('...')") is followed this deep, then it is unconfirmed
+MAX_READ_STATEMENTS = 1_000  # statements naming the compiler that are read (a record has a few dozen)
 
 # Words without which a statement cannot reach the compiler (or an alias of it, added per source). Most of a
 # training script has none, and is neither parsed nor walked. Left out as no trigger: plain
@@ -126,6 +127,11 @@ def find_compile_flags(source: str, allowed: frozenset[str] = frozenset()) -> tu
     if structure.problem is not None:
         findings.append(CompileFlag(structure.problem, structure.problem_line, "unparseable source", UNCONFIRMED))
     blocks = [b for b in structure.blocks if _triggers(b.text)]
+    if len(blocks) > MAX_READ_STATEMENTS:
+        first = blocks[MAX_READ_STATEMENTS].first_line
+        what = f"{len(blocks):,} statements name the compiler, more than the {MAX_READ_STATEMENTS:,} read"
+        findings.append(CompileFlag(what, first, "too much to read", UNCONFIRMED))
+        blocks = blocks[:MAX_READ_STATEMENTS]
     env = _module_aliases(structure.blocks, blocks)
     words = _alias_words(env)
     triggered = {id(b) for b in blocks}
@@ -163,16 +169,16 @@ Env = frozenset[tuple[str, str]]  # local name -> the dotted path it stands for 
 def _module_aliases(all_blocks: Iterable[Block], blocks: list[Block]) -> Env:
     """The module-level aliases of the whole source, to a fixed point: an alias found in one block may make
     another block (one that names only the alias) worth reading, and may resolve another alias."""
-    aliases = _Aliases()
-    seen: set[int] = set()
-    pending = list(blocks)
-    while pending:
-        for block in pending:
-            seen.add(id(block))
-            aliases.add(_block_bindings(block.text))
-        words = _alias_words(aliases.resolved())
-        pending = [b for b in all_blocks if id(b) not in seen and words and _mentions(b.text, words)]
-    return aliases.resolved()
+    words: tuple[str, ...] = ()
+    while True:
+        aliases = _Aliases()
+        for block in all_blocks if words else blocks:
+            if not words or block in blocks or _mentions(block.text, words):
+                aliases.add(_block_bindings(block.text, words))
+        env = aliases.resolved()
+        if _alias_words(env) == words:
+            return env
+        words = _alias_words(env)
 
 
 def _alias_words(env: Env) -> tuple[str, ...]:
@@ -248,20 +254,24 @@ class _Aliases:
 
 
 @lru_cache(maxsize=4096)
-def _block_bindings(text: str) -> tuple[tuple[str, ast.expr], ...]:
-    tree = block_tree(text)
-    return () if tree is None else tuple(_bindings(tree))
+def _block_bindings(text: str, words: tuple[str, ...]) -> tuple[tuple[str, ast.expr], ...]:
+    """The module-level bindings of a statement that may be aliases: on its lines that hold a trigger word or
+    one of `words` (an alias can only be made from a compiler word or another alias)."""
+    lines = _trigger_lines(text, words)
+    tree = block_tree(text) if lines else None
+    return () if tree is None else tuple(_bindings(tree, lines))
 
 
-def _bindings(scope: ast.AST) -> list[tuple[str, ast.expr]]:
+def _bindings(scope: ast.AST, lines: tuple[int, ...] | None = None) -> list[tuple[str, ast.expr]]:
     """(name, value) for every name bound in `scope` itself (not in nested functions or classes): imports,
     assignments, walrus. An import `import a.b.c` binds `a` to `a`; `import a.b as x` binds `x` to `a.b`."""
-    return _scope_names(scope)[1]
+    return _scope_names(scope, lines)[1]
 
 
-def _scope_names(scope: ast.AST) -> tuple[set[str], list[tuple[str, ast.expr]]]:
+def _scope_names(scope: ast.AST, lines: tuple[int, ...] | None = None) -> tuple[set[str], list[tuple[str, ast.expr]]]:
     """The names a scope binds for itself (for a function: its parameters too, less `global` ones), and the
-    (name, value) bindings among them that may be aliases. One pass over the scope's own nodes."""
+    (name, value) bindings among them that may be aliases. One pass over the scope's own nodes; with `lines`,
+    over those on them only (enough to find how the aliases, whose names are on those lines, are bound)."""
     names: set[str] = set()
     bindings: list[tuple[str, ast.expr]] = []
     declared_global: set[str] = set()
@@ -269,7 +279,7 @@ def _scope_names(scope: ast.AST) -> tuple[set[str], list[tuple[str, ast.expr]]]:
     if isinstance(arguments, ast.arguments):
         every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]
         names.update(a.arg for a in every if a is not None)
-    for node in _scope_nodes(scope):
+    for node in _scope_nodes(scope, lines):
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Store):
                 names.add(node.id)
@@ -314,12 +324,14 @@ def _dotted_expr(dotted: str) -> ast.expr:
     return node
 
 
-def _scope_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+def _scope_nodes(scope: ast.AST, lines: tuple[int, ...] | None = None) -> Iterator[ast.AST]:
     """Every node of a scope's own code: nested function and class bodies are other scopes (their decorators,
-    defaults and base classes run in this one)."""
+    defaults and base classes run in this one). With `lines`, only nodes on (or around) them."""
     stack: list[ast.AST] = list(_scope_body(scope))
     while stack:
         node = stack.pop()
+        if lines is not None and not _spans(node, lines):
+            continue
         yield node
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             stack.extend([*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d)])
@@ -534,7 +546,7 @@ class _Walker:
             self._push(
                 [a.annotation for a in (*arguments.args, *arguments.kwonlyargs) if a.annotation is not None], env
             )
-        names, bindings = _scope_names(node)
+        names, bindings = _scope_names(node, self.lines)
         local = dict(env)
         local.update((name, _LOCAL) for name in names)
         aliases = _Aliases()

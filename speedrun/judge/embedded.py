@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -104,6 +105,11 @@ def top_level_blocks(source: str, first_line: int = 1) -> tuple[Block, ...]:
     Only the unindented code lines are visited (a regex finds them), not every line: a block ends where
     such a line starts a new statement, unless the block so far holds only decorators.
     """
+    return _split_blocks(source, first_line)
+
+
+def _split_blocks(source: str, first_line: int, limit: int | None = None) -> tuple[Block, ...]:
+    """`top_level_blocks`, uncached; with `limit`, it stops once it has more blocks than that."""
     blocks: list[Block] = []
     start, number = 0, first_line
     at, at_number = 0, first_line  # the last statement line seen, to count lines from
@@ -120,6 +126,8 @@ def top_level_blocks(source: str, first_line: int = 1) -> tuple[Block, ...]:
         blocks.append(Block(number, source[start : position - 1]))
         start, number = position, at_number
         only_decorators = source.startswith("@", position)
+        if limit is not None and len(blocks) > limit:
+            return tuple(blocks)
     blocks.append(Block(number, source[start:]))
     # Every block but the first starts with a code line; the first may hold only blank lines and comments.
     if not _has_code(blocks[0].text):
@@ -136,8 +144,13 @@ def source_structure(source: str) -> SourceStructure:
     """The source's top-level statements, each checked to parse; or the reason it is not Python as a whole.
 
     A source that is not Python as it stands may still be the upstream multi-file shape (a script, a banner,
-    the kernels file): then each file must parse on its own.
+    the kernels file): then each file must parse on its own. Cached: the runs of a record share a source.
     """
+    return check_source(source)
+
+
+def check_source(source: str) -> SourceStructure:
+    """`source_structure`, uncached: for texts tried once, such as where a log's source might end."""
     if len(source) > MAX_SOURCE_CHARS:
         return SourceStructure((), f"{len(source):,} characters, over the {MAX_SOURCE_CHARS:,} the judge reads")
     if not _FILE_BANNER.search(source):
@@ -166,9 +179,10 @@ def _files_structure(source: str) -> SourceStructure:
 
 
 def _statements(text: str, first_line: int) -> SourceStructure:
-    blocks = top_level_blocks(text, first_line)
-    if len(blocks) > MAX_SOURCE_STATEMENTS:
-        return SourceStructure((), f"{len(blocks):,} top-level statements, over the {MAX_SOURCE_STATEMENTS:,} read")
+    starts = len(_STATEMENT_LINE.findall(text)) + 1  # counted before any block is made: a cheap refusal
+    if starts > MAX_SOURCE_STATEMENTS:
+        return SourceStructure((), f"{starts:,} unindented lines, over the {MAX_SOURCE_STATEMENTS:,} statements read")
+    blocks = _split_blocks(text, first_line)
     statements: list[Block] = []
     i = 0
     while i < len(blocks):
@@ -194,24 +208,40 @@ MAX_MERGED_BLOCKS = 64  # a string holding unindented lines spans a few blocks; 
 
 
 def _merge_until_parsed(blocks: tuple[Block, ...], i: int) -> tuple[int, str] | None:
-    """(index after the last block merged, merged text) for the fewest blocks from `i` on that parse together.
+    """(index after the last block merged, merged text) for blocks from `i` on that parse together.
 
-    Tried a few at a time, then all the rest at once: a genuine syntax error must not cost a parse per block.
+    Two, then four, eight... blocks, then all the rest at once: a string spanning statements costs a few
+    parses, and an error (or a source cut inside a string) no more than about twice the text after it.
+    Any run of blocks that parses ends where a statement ends, so a coarser block is as good as the fewest.
     """
-    text = blocks[i].text
-    for j in range(i + 1, min(len(blocks), i + MAX_MERGED_BLOCKS)):
-        text += "\n" + blocks[j].text
+    count = 2
+    while count < MAX_MERGED_BLOCKS and i + count < len(blocks):
+        text = "\n".join(b.text for b in blocks[i : i + count])
         if _parse_error(text) is None:
-            return j + 1, text
+            return i + count, text
+        count *= 2
     rest = "\n".join(b.text for b in blocks[i:])
     return (len(blocks), rest) if _parse_error(rest) is None else None
 
 
-@lru_cache(maxsize=16384)
-def _parse_error(text: str) -> tuple[int, str] | None:
-    """(1-based line, reason) when the text is not Python, else None. Cached by text: blocks recur."""
+def first_error_line(text: str) -> int | None:
+    """The 1-based line of the first syntax error in `text` (None if it parses): where a text that starts with
+    a source and runs on into what the program printed stops being Python. Uncached, tree not kept."""
     try:
         _parse(text)
+    except SyntaxError as e:
+        return e.lineno or 1
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        return 1
+    return None
+
+
+@lru_cache(maxsize=16384)
+def _parse_error(text: str) -> tuple[int, str] | None:
+    """(1-based line, reason) when the text is not Python, else None. Cached by text: blocks recur.
+    The tree is kept a while (`block_tree`): the statements the rules read are parsed once, here."""
+    try:
+        _keep(text, _parse(text))
     except SyntaxError as e:  # IndentationError and TabError included
         return e.lineno or 1, f"{e.msg} (not valid Python)"
     except (RecursionError, MemoryError):
@@ -239,11 +269,27 @@ def parse_block(block: Block) -> ast.Module | None:
     return tree
 
 
-@lru_cache(maxsize=1024)
+MAX_KEPT_TREES = 512  # the statements of a few sources: the rules read a record's right after parsing its logs
+_TREES: OrderedDict[str, ast.Module] = OrderedDict()
+
+
 def block_tree(text: str) -> ast.Module | None:
-    """A statement's syntax tree, shared by the readers that walk it (compiler flags, data facts): parsed once
-    per text. Callers must not change it (`normalised_dump` does: give it a tree of its own)."""
-    return parse_block(Block(1, text))
+    """A statement's syntax tree, shared by the readers that walk it (compiler flags, data facts), from the
+    parse that checked it when that was recent. Callers must not change it (`normalised_dump` does)."""
+    tree = _TREES.get(text)
+    if tree is not None:
+        _TREES.move_to_end(text)
+        return tree
+    tree = parse_block(Block(1, text))
+    if tree is not None:
+        _keep(text, tree)
+    return tree
+
+
+def _keep(text: str, tree: ast.Module) -> None:
+    _TREES[text] = tree
+    if len(_TREES) > MAX_KEPT_TREES:
+        _TREES.popitem(last=False)
 
 
 def parse_source(source: str, first_line: int = 1) -> ast.Module | None:

@@ -26,23 +26,30 @@ import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
-from itertools import chain, compress, count, repeat
+from itertools import chain, compress, count, islice, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from speedrun.errors import BadInput
-from speedrun.judge.embedded import MAX_SOURCE_CHARS, is_sectioned, source_structure
+from speedrun.judge.embedded import (
+    MAX_SOURCE_CHARS,
+    check_source,
+    first_error_line,
+    is_sectioned,
+    source_structure,
+)
 from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
 
 # Bounds far above any real log (the largest of the upstream history: 1.6 MB, 19,227 step lines), far below what
 # hurts: a log at every bound is read in well under a second and 1 GB, and a gzip bomb stops at the first.
 MAX_LOG_BYTES = 16 * 1024 * 1024  # decompressed; refuses a gzip bomb or a disk image
 MAX_LOG_LINES = 1_000_000
-MAX_STEP_LINES = 100_000
+MAX_STEP_LINES = 50_000  # the most of the history: 19,227
 MAX_NUMBER = 1e20  # a loss or a time beyond this is no measurement (and its square would overflow the statistics)
 MAX_STEP = 10**9
 MAX_BOUNDARY_TRIES = 32  # `=` lines followed by what a run prints, tried as the end of the source
+MAX_BOUNDARY_BYTES = 8 * 1024 * 1024  # ... and the source they end, in all: each try costs about its size
 MAX_KEPT_LINE_CHARS = 10_000  # longer source lines are cut: nobody reads a 100 MB line, and memory matters
 MAX_STEP_LINE_CHARS = 1_000  # a real one is under 100; a longer one is refused before any regex runs on it
 MAX_ENVIRONMENT_LINE_CHARS = 2_000  # version, nvidia-smi and setting lines are short; longer ones are noise
@@ -274,14 +281,22 @@ def _split_source(data: bytes) -> _Split:
         closing = rules[0]
     if opening and closing is rules[0]:
         return _Split(None, 0, 0)  # a log that opens with a `=` line but embeds no source
-    budget = 2 * MAX_SOURCE_CHARS  # what the search may parse in all, so that no log can make it slow
-    for candidate in [r for r in before_output if r[0] > 0][:MAX_BOUNDARY_TRIES]:
+    budget = MAX_BOUNDARY_BYTES  # what the search may read in all, so that no log can make it slow
+    # The format's choice first: it is right for every honest log, so they cost one try. Then the `=` line
+    # where the text up to the last candidate first stops being Python, which is the end when the source
+    # is Python (a fake `=` line sits in a string, so the parser goes past it). Then the others in order.
+    others = [r for r in before_output if r[0] > start and r != closing]
+    candidates = chain([closing], (r for guided in [others] for r in _first_invalid_rule(data, start, guided)), others)
+    for candidate in islice(candidates, MAX_BOUNDARY_TRIES):
         size = candidate[0] - start
-        if size > min(budget, MAX_SOURCE_CHARS):
-            break
+        if size > MAX_SOURCE_CHARS:
+            continue
         budget -= size
+        if budget < 0:
+            break
         decoded = _source_text(data[start : candidate[0]])
-        if decoded.problem is None and source_structure(decoded.text).problem is None:
+        check = source_structure if candidate is closing else check_source  # only the usual end is kept
+        if decoded.problem is None and check(decoded.text).problem is None:
             return _source_split(data, start, first_line, candidate, decoded.text, None, 0)
     block = data[start : closing[0]]
     decoded = _source_text(block)
@@ -293,6 +308,20 @@ def _split_source(data: bytes) -> _Split:
         structure = source_structure(decoded.text)
         problem, line = structure.problem, structure.problem_line
     return _source_split(data, start, first_line, closing, decoded.text, problem, line)
+
+
+def _first_invalid_rule(data: bytes, start: int, candidates: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The candidate on the line where the text from `start` to the last candidate within reach first fails
+    to parse, if there is one."""
+    within = [r for r in candidates if r[0] - start <= MAX_SOURCE_CHARS]
+    if not within:
+        return []
+    text = _decode_source(data[start : within[-1][0]]).text
+    line = first_error_line(text + "=" * RULE_MIN_WIDTH + "\n")  # the last candidate's own line, too
+    if line is None:
+        return []
+    lines = {start_line: r for r in within if (start_line := data.count(b"\n", start, r[0]) + 1)}
+    return [lines[line]] if line in lines else []
 
 
 def _source_split(
@@ -409,7 +438,7 @@ def _parse_tail(path: Path, data: bytes, tail: str, split: _Split) -> RunLog:
 
     log_format = "llmc" if not read.step_lines else "speedrun" if source is not None else "step-lines"
     problem = split.problem
-    if problem is not None and _newer_python(env.versions.get("python")):
+    if problem is not None and "(not valid Python)" in problem and _newer_python(env.versions.get("python")):
         problem += f" under Python {sys.version.split()[0]}; the run used Python {env.versions['python']}"
     return RunLog(
         path=path,

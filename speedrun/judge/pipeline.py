@@ -56,6 +56,7 @@ UPSTREAM_DATA_DEFINITIONS = frozenset(
 # Settings naming the token files: `input_bin`, `input_val_bin`, `train_files`, `val_files`, `train_bin`, ...
 DATA_FILE_SETTING = re.compile(r"^(?:input_)?(?:train|val)_?(?:files|bins?)$|^input_bin$")
 VAL_TOKENS = "val_tokens"
+MAX_FACTS = 1_000  # a record has a dozen: past this, the hash says so and stops reading
 # How a loader is advanced: `next(loader)`, `loader.send(...)`, `loader.next_batch()`, `loader.reset()`.
 ADVANCING_METHODS = frozenset({"send", "next_batch", "reset", "__next__"})
 _FACT_WORDS = re.compile(
@@ -157,6 +158,8 @@ def _facts(source: str) -> list[str]:
     facts: list[str] = []
     for block in blocks:
         facts.extend(_block_facts(block.text, names))
+        if len(facts) > MAX_FACTS:
+            return [*facts[:MAX_FACTS], f"more than {MAX_FACTS:,} facts: not read further"]
     return facts
 
 

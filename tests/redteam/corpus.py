@@ -615,9 +615,7 @@ def section_marker_claims_our_canonical_data_pipeline(ws: Workspace) -> Case:
     ws.edit(folder, skip_first_shard)
     ws.edit(
         folder,
-        lambda t: (
-            "# >>> speedrun/trainer/data.py\n" + data.replace("from __future__ import annotations\n", "") + "\n" + t
-        ),
+        lambda t: "# >>> speedrun/trainer/data.py\n" + data + "\n" + t,
     )
 
     def layer() -> None:
@@ -664,6 +662,7 @@ def expression_nested_too_deeply(ws: Workspace) -> Case:
 def many_fake_boundaries_before_the_real_one(ws: Workspace) -> Case:
     folder = ws.record()
     fakes = "".join(f'_N{i} = """\n{RULE}\nRunning Python 3.12\n"""\n' for i in range(50))
+    fakes += fake_output_block()  # the last with a step line, so that the format alone takes it for the end
     ws.edit(folder, append_code("torch._inductor.config.max_autotune = True"))
     ws.edit(folder, insert_after_imports(fakes))
     return Case([folder])
