@@ -275,7 +275,7 @@ _TREES: OrderedDict[str, ast.Module] = OrderedDict()
 
 def block_tree(text: str) -> ast.Module | None:
     """A statement's syntax tree, shared by the readers that walk it (compiler flags, data facts), from the
-    parse that checked it when that was recent. Callers must not change it (`normalised_dump` does)."""
+    parse that checked it when that was recent. Callers must not change it."""
     tree = _TREES.get(text)
     if tree is not None:
         _TREES.move_to_end(text)
@@ -297,24 +297,6 @@ def parse_source(source: str, first_line: int = 1) -> ast.Module | None:
     return parse_block(Block(first_line, source))
 
 
-def strip_docstrings(tree: ast.AST) -> ast.AST:
-    """Drop docstrings in place, so that editing one does not change a code hash."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        body = getattr(node, "body", None)
-        if not isinstance(body, list):
-            continue
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and _is_docstring(body):
-            node.body = body = body[1:] or [ast.Pass()]
-        # Definitions (and so docstrings) only live in statement lists: no need to visit expressions.
-        for field in ("body", "orelse", "finalbody", "handlers"):
-            stack.extend(
-                child for child in getattr(node, field, ()) if isinstance(child, (ast.stmt, ast.excepthandler))
-            )
-    return tree
-
-
 def _is_docstring(body: list[ast.stmt]) -> bool:
     first = body[0] if body else None
     return isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
@@ -326,8 +308,9 @@ def normalised_dump(tree: ast.AST) -> str:
     Not `ast.dump`, whose output changes between Python versions (3.12 adds `type_params`, 3.13 leaves
     empty fields out): a hash of it would make the same log pass under one interpreter and fail under
     another. Here empty and None fields are always left out, and so is `ctx`, which the syntax implies.
+    The tree is left as it is (docstrings are skipped as it is written out), so a shared one may be dumped.
     """
-    return _stable_dump(strip_docstrings(tree))
+    return _stable_dump(tree)
 
 
 def _stable_dump(root: object) -> str:
@@ -359,10 +342,15 @@ def _stable_dump(root: object) -> str:
     return "".join(parts)
 
 
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+
+
 def _dumped_fields(node: ast.AST) -> list[tuple[str, object]]:
     fields = []
     for name in node._fields:
         value = getattr(node, name, None)
+        if name == "body" and isinstance(node, _DOCUMENTED) and _is_docstring(value):
+            value = value[1:] or [ast.Pass()]  # as `strip_docstrings` leaves it
         if isinstance(node, ast.JoinedStr) and name == "values":  # 3.12 adds empty parts to format specs
             value = [v for v in value if not (isinstance(v, ast.Constant) and v.value == "")]
         if name in ("ctx", "type_comment") or value is None or (isinstance(value, list) and not value):
