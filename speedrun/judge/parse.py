@@ -263,10 +263,11 @@ def _split_source(data: bytes) -> _Split:
     That `=` line is followed by the run's first own output (`Running ...` or `nvidia-smi`), and the text
     before it is Python. The source cannot forge its own end: a line of `=` is never valid Python outside a
     string literal, so a `=` line that the source holds (with fake output lines after it) lies inside a
-    string, and the text before it does not parse. So the end is the first such `=` line before which the
-    source parses as a whole. Where none does (a source that is not Python, cut, or too large), the source
-    is reported as such and ends where the format alone says: at the last such `=` line before the first
-    step line, else at the first `=` line. Logs of late 2024 open with a `=` line; their source follows it.
+    string, and the text before it does not parse; nor does the text past the real end, which holds that
+    `=` line. So the end is the one such `=` line before which the source parses as a whole. Where none
+    does (a source that is not Python, cut, or too large), the source is reported as such and ends where
+    the format alone says: at the last such `=` line before the first step line, else at the first `=`
+    line. Logs of late 2024 open with a `=` line; their source follows it.
     """
     rules = _rule_lines(data)
     if not rules:
@@ -282,12 +283,8 @@ def _split_source(data: bytes) -> _Split:
     if opening and closing is rules[0]:
         return _Split(None, 0, 0)  # a log that opens with a `=` line but embeds no source
     budget = MAX_BOUNDARY_BYTES  # what the search may read in all, so that no log can make it slow
-    # The format's choice first: it is right for every honest log, so they cost one try. Then the `=` line
-    # where the text up to the last candidate first stops being Python, which is the end when the source
-    # is Python (a fake `=` line sits in a string, so the parser goes past it). Then the others in order.
     others = [r for r in before_output if r[0] > start and r != closing]
-    candidates = chain([closing], (r for guided in [others] for r in _first_invalid_rule(data, start, guided)), others)
-    for candidate in islice(candidates, MAX_BOUNDARY_TRIES):
+    for candidate in islice(_boundary_candidates(data, start, closing, others), MAX_BOUNDARY_TRIES):
         size = candidate[0] - start
         if size > MAX_SOURCE_CHARS:
             continue
@@ -310,18 +307,22 @@ def _split_source(data: bytes) -> _Split:
     return _source_split(data, start, first_line, closing, decoded.text, problem, line)
 
 
-def _first_invalid_rule(data: bytes, start: int, candidates: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The candidate on the line where the text from `start` to the last candidate within reach first fails
-    to parse, if there is one."""
-    within = [r for r in candidates if r[0] - start <= MAX_SOURCE_CHARS]
-    if not within:
-        return []
-    text = _decode_source(data[start : within[-1][0]]).text
-    line = first_error_line(text + "=" * RULE_MIN_WIDTH + "\n")  # the last candidate's own line, too
-    if line is None:
-        return []
-    lines = {start_line: r for r in within if (start_line := data.count(b"\n", start, r[0]) + 1)}
-    return [lines[line]] if line in lines else []
+def _boundary_candidates(
+    data: bytes, start: int, closing: tuple[int, int], others: list[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
+    """The `=` lines to try as the end of the source, the likeliest first: the format's choice, right for every
+    honest log (so they cost one try); then the line where the text up to the last candidate first stops
+    being Python, which is the end when the source is Python (the parser goes past a fake `=` line inside a
+    string, not past the real one); then the others, in order."""
+    yield closing
+    within = [r for r in others if r[0] - start <= MAX_SOURCE_CHARS]
+    if within:
+        text = _decode_source(data[start : within[-1][0]]).text
+        line = first_error_line(text + "=" * RULE_MIN_WIDTH + "\n")  # the last candidate's own line, too
+        at_line = {data.count(b"\n", start, r[0]) + 1: r for r in within}
+        if line in at_line:
+            yield at_line[line]
+    yield from others
 
 
 def _source_split(
