@@ -20,6 +20,7 @@ from pathlib import Path
 from speedrun.errors import BadInput
 from speedrun.judge.discover import holds_run_logs
 from speedrun.judge.judging import judge_path
+from speedrun.judge.verdict import Verdict
 
 STEP_LINE = re.compile(rb"^step:(\d+)/(\d+) (?:val_loss:(\S+) )?train_time:(\S+)ms", re.MULTILINE)
 
@@ -41,9 +42,10 @@ def bare_baseline(paths: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - start, lines
 
 
-def judge_all(folders: list[Path]) -> tuple[float, float, set[Path], int, int, int]:
+def judge_all(folders: list[Path]) -> tuple[float, float, set[Path], int, dict[Verdict, int], int]:
     start, cpu_start = time.perf_counter(), time.process_time()
-    judged = rejected = verdict_fail = 0
+    judged = rejected = 0
+    verdicts = dict.fromkeys(Verdict, 0)
     found: set[Path] = set()
     for folder in folders:
         try:
@@ -56,8 +58,10 @@ def judge_all(folders: list[Path]) -> tuple[float, float, set[Path], int, int, i
             continue
         found |= {r.path for j in judgements for r in (*j.runs, *(j.baseline.runs if j.baseline else ()))}
         judged += len(judgements)
-        verdict_fail += sum(j.verdict == "fail" for j in judgements)
-    return time.perf_counter() - start, time.process_time() - cpu_start, found, judged, verdict_fail, rejected
+        for j in judgements:
+            if j.decides:
+                verdicts[j.verdict] += 1
+    return time.perf_counter() - start, time.process_time() - cpu_start, found, judged, verdicts, rejected
 
 
 def main(argv: list[str]) -> int:
@@ -73,13 +77,14 @@ def main(argv: list[str]) -> int:
     for path in every_file:  # warm the page cache, so that neither timing below pays for the disk
         path.read_bytes()
 
-    seconds, cpu, found, judged, verdict_fail, rejected = judge_all(folders)
+    seconds, cpu, found, judged, verdicts, rejected = judge_all(folders)
     logs = sorted(found)
     size = sum(p.stat().st_size for p in logs)
     baseline_seconds, step_lines = bare_baseline(logs)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    print(f"{len(logs)} logs, {size / 1e6:.1f} MB, {judged} groups judged ({verdict_fail} fail), {rejected} rejected")
+    counts = ", ".join(f"{n} {v.value}" for v, n in verdicts.items())
+    print(f"{len(logs)} logs, {size / 1e6:.1f} MB, {judged} groups judged (candidates: {counts}), {rejected} rejected")
     print(
         f"judge:    {seconds:.2f} s ({cpu:.2f} s of CPU), {len(logs) / seconds:.0f} logs/s, "
         f"{size / 1e6 / seconds:.1f} MB/s"

@@ -37,7 +37,14 @@ from speedrun.trainer.kernels import (
 )
 from speedrun.trainer.model import EOT_TOKEN
 from speedrun.trainer.schedule import window_blocks
-from speedrun.trainer.train import Process, build_model, build_optimizers, train_step, warm_up
+from speedrun.trainer.train import (
+    Process,
+    build_model,
+    build_optimizers,
+    train_step,
+    use_expandable_segments,
+    warm_up,
+)
 
 
 def measured_bf16_peak_tflops(size: int = 8192, repeats: int = 20) -> float:
@@ -164,11 +171,12 @@ def main() -> None:
         raise SystemExit("train_throughput: needs a CUDA GPU")
     config = get_config(args.track, args.preset)
     proc = Process(rank=0, world_size=1, local_rank=0, device=torch.device("cuda", 0))
+    use_expandable_segments(proc.device)  # as `speedrun train` does, before the first allocation
     gpu = torch.cuda.get_device_name(0)
     peak_tflops = measured_bf16_peak_tflops()
 
     started = time.perf_counter()
-    model = build_model(config, proc, compile_blocks=not args.no_compile)
+    model = build_model(config, proc, compiled=not args.no_compile)
     optimizers = build_optimizers(model, config, proc)
     warm_up(model, optimizers, config, proc)
     torch.cuda.synchronize()
@@ -177,11 +185,23 @@ def main() -> None:
     step = int(args.at * config.num_iterations)
     window = window_blocks(step, config)
     loader = data.DistributedTokenLoader(
-        data.train_files(args.data_dir), config.micro_batch_tokens, 0, 1, config.align_to_bos, proc.device
+        data.train_files(args.data_dir),
+        config.micro_batch_tokens,
+        0,
+        1,
+        config.align_to_bos,
+        proc.device,
+        micro_steps_per_step=config.micro_steps_per_step,
     )
     # count the FLOPs of the exact micro-batches that will be timed, from a second loader over the same stream
     counter = data.DistributedTokenLoader(
-        data.train_files(args.data_dir), config.micro_batch_tokens, 0, 1, config.align_to_bos, proc.device
+        data.train_files(args.data_dir),
+        config.micro_batch_tokens,
+        0,
+        1,
+        config.align_to_bos,
+        proc.device,
+        micro_steps_per_step=config.micro_steps_per_step,
     )
     next(counter)  # the batch of the untimed settling step below
     flops = 0

@@ -1,11 +1,20 @@
-"""The two tracks of the speedrun, read from `records/<track>/track.toml` so targets live in one place."""
+"""The two tracks of the speedrun, read from `records/<track>/track.toml` so targets and rules live in one place.
+
+Each track file also holds the history of the rules as data: one `[[rules]]` entry per rule of the judge's
+registry, with the dates between which it is in force, the README sentence it enforces, and its parameters
+(such as the compile options a track allows). Nothing in a track file is ever executed.
+"""
 
 from __future__ import annotations
 
+import datetime
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,6 +31,26 @@ _PACKAGED_RECORDS = Path(__file__).resolve().parent / "_records"
 
 
 @dataclass(frozen=True)
+class RuleTerms:
+    """When one rule of the judge is in force on a track, the sentence it enforces, and its parameters.
+
+    `since` is the first day it applies (None: from the track's first record); `until` the first day it no
+    longer does (None: still in force). A record is judged by the rules in force on its date.
+    """
+
+    id: str  # the rule's stable id in the judge's registry, e.g. "SR003"
+    quote: str  # the README sentence the rule enforces, verbatim
+    source: str  # where the quote is: "README, Rules 2"
+    since: datetime.date | None = None
+    until: datetime.date | None = None
+    note: str = ""  # how the boundary is known, when it is not obvious from the quote
+    parameters: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+
+    def in_force(self, on: datetime.date) -> bool:
+        return (self.since is None or self.since <= on) and (self.until is None or on < self.until)
+
+
+@dataclass(frozen=True)
 class Track:
     name: str
     alias: str
@@ -29,9 +58,13 @@ class Track:
     target_val_loss: float
     gpu_model: str
     gpu_count: int
-    allowed_compile_options: tuple[str, ...]
     data_pipeline_sha256: str
     path: Path
+    rules: tuple[RuleTerms, ...] = ()
+
+    def terms(self, rule_id: str, on: datetime.date) -> RuleTerms | None:
+        """The terms of rule `rule_id` in force on `on`, or None when it is not in force then."""
+        return next((t for t in self.rules if t.id == rule_id and t.in_force(on)), None)
 
 
 def canonical_name(name: str) -> str:
@@ -67,14 +100,53 @@ def _load(path: Path) -> Track:
             target_val_loss=float(data["target_val_loss"]),
             gpu_model=str(data["gpu_model"]),
             gpu_count=int(data["gpu_count"]),
-            allowed_compile_options=tuple(str(x) for x in data.get("allowed_compile_options", [])),
             data_pipeline_sha256=str(data.get("data_pipeline_sha256", "")),
             path=path,
+            rules=tuple(_rule_terms(path, i, entry) for i, entry in enumerate(data.get("rules", []))),
         )
     except KeyError as e:
         raise BadInput(path, f"missing field {e.args[0]!r}") from None
     except (TypeError, ValueError) as e:
         raise BadInput(path, f"bad field value: {e}") from None
+
+
+_TERMS_FIELDS = {"id", "quote", "source", "since", "until", "note", "parameters"}
+
+
+def _rule_terms(path: Path, index: int, entry: object) -> RuleTerms:
+    """One `[[rules]]` entry, validated; errors name the file and the entry."""
+    where = f"rules[{index}]"
+    if not isinstance(entry, dict):
+        raise BadInput(path, f"{where}: expected a table")
+    unknown = sorted(set(entry) - _TERMS_FIELDS)
+    if unknown:
+        raise BadInput(path, f"{where}: unknown field {unknown[0]!r} (fields: {', '.join(sorted(_TERMS_FIELDS))})")
+    for name in ("id", "quote", "source"):
+        if not isinstance(entry.get(name), str) or not entry[name].strip():
+            raise BadInput(path, f"{where}: field {name!r} must be a non-empty string")
+    dates = {}
+    for name in ("since", "until"):
+        value = entry.get(name)
+        if value is not None and (isinstance(value, datetime.datetime) or not isinstance(value, datetime.date)):
+            raise BadInput(path, f"{where} ({entry['id']}): field {name!r} must be a date such as 2025-02-01")
+        dates[name] = value
+    if dates["since"] and dates["until"] and dates["until"] <= dates["since"]:
+        raise BadInput(path, f"{where} ({entry['id']}): 'until' {dates['until']} is not after 'since' {dates['since']}")
+    parameters = entry.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise BadInput(path, f"{where} ({entry['id']}): field 'parameters' must be a table")
+    note = entry.get("note", "")
+    if not isinstance(note, str):
+        raise BadInput(path, f"{where} ({entry['id']}): field 'note' must be a string")
+    return RuleTerms(
+        id=entry["id"].strip(),
+        quote=" ".join(entry["quote"].split()),
+        source=entry["source"].strip(),
+        since=dates["since"],
+        until=dates["until"],
+        note=" ".join(note.split()),
+        parameters=MappingProxyType(dict(parameters)),
+    )
 
 
 def load_track(name: str, records_dir: Path | None = None) -> Track:

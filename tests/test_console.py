@@ -20,7 +20,7 @@ def test_printable_shows_what_the_terminal_would_act_on() -> None:
     assert printable("plain text, ü and 漢字") == "plain text, ü and 漢字"
     assert printable("a\x1b[31mred\x07") == "a\\x1b[31mred\\x07"
     assert printable("line\nbreak\ttab\r") == "line\\nbreak\\ttab\\r"
-    assert printable("line\nbreak", newlines=True) == "line\nbreak"
+    assert printable("line\nbreak\ttab\x1b", newlines=True) == "line\nbreak\ttab\\x1b"
     assert printable("evil\u202etxt.exe\u200b") == "evil\\u202etxt.exe\\u200b"
     assert printable("\x9b31m") == "\\x9b31m"  # the one-byte CSI of C1
     assert printable("\U000e0041") == "\\U000e0041"
@@ -44,3 +44,8 @@ def test_the_table_shows_hostile_names_as_text() -> None:
     print_table([hostile], Console(file=buffer, width=300))
     shown = buffer.getvalue()
     assert "[/bold red]x\\x1b[2J" in shown and "\x1b" not in shown
+
+
+def test_printable_keeps_spaces_it_need_not_escape() -> None:
+    assert printable("45\xa0minutes 2024\u201105\u201128") == "45\xa0minutes 2024\u201105\u201128"
+    assert printable("a\u2028b") == "a\\u2028b"  # a line separator is acted on

@@ -20,15 +20,18 @@ from speedrun.trainer.data import (
     HEADER_BYTES,
     SHARD_MAGIC,
     DistributedTokenLoader,
-    SyntheticLanguage,
     batch_starts,
-    load_shard,
     read_shard_header,
     read_tokens,
+    shard_facts,
     train_files,
-    train_shard_name,
     val_batches,
     val_files,
+)
+from speedrun.trainer.shards import (
+    Order2Language,
+    ZipfLanguage,
+    train_shard_name,
     write_shard,
     write_synthetic,
 )
@@ -37,7 +40,9 @@ from speedrun.trainer.data import (
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data_dir = tmp_path_factory.mktemp("shards")
-    write_synthetic(data_dir, train_shards=3, tokens_per_shard=60_000, val_tokens=20_001, seed=3)
+    write_synthetic(
+        data_dir, train_shards=3, tokens_per_shard=60_000, val_tokens=20_001, seed=3, language_name="order2"
+    )
     return data_dir
 
 
@@ -52,9 +57,7 @@ def test_shard_round_trip(tmp_path: Path) -> None:
     assert read_shard_header(path) == len(tokens)
     assert np.array_equal(read_tokens(path), tokens)
     assert np.array_equal(read_tokens(path, limit=2), tokens[:2])
-    loaded = load_shard(path)
-    assert loaded.dtype == torch.uint16
-    assert loaded.to(torch.int64).tolist() == tokens.tolist()
+    assert shard_facts(path).synthetic is None, "an unmarked header, as FineWeb's"
     assert not list(tmp_path.glob(".*tmp")), "the temporary file is renamed into place"
 
 
@@ -130,10 +133,10 @@ def test_synthetic_is_seeded_and_shaped_like_fineweb(shards: Path) -> None:
     names = sorted(p.name for p in shards.glob("*.bin"))
     assert names == [*(train_shard_name(i) for i in (1, 2, 3)), "fineweb_val_000000.bin"]
     assert read_shard_header(shards / "fineweb_val_000000.bin") == 20_001
-    language = SyntheticLanguage(seed=3)
+    language = Order2Language(seed=3)
     assert np.array_equal(language.sample(60_000, 1), read_tokens(shards / train_shard_name(1)))
     assert not np.array_equal(language.sample(5000, 1), language.sample(5000, 2)), "streams differ"
-    assert not np.array_equal(language.sample(5000, 1), SyntheticLanguage(seed=4).sample(5000, 1)), "seeds differ"
+    assert not np.array_equal(language.sample(5000, 1), Order2Language(seed=4).sample(5000, 1)), "seeds differ"
     tokens = read_tokens(shards / train_shard_name(1))
     assert tokens[0] == EOT_TOKEN
     assert tokens.max() <= EOT_TOKEN
@@ -158,7 +161,7 @@ def _conditional_entropy(tokens: np.ndarray, order: int) -> float:
 def test_synthetic_language_has_structure_to_learn() -> None:
     """Each token of context must cut the next token's entropy: bigrams far below the unigram entropy (what a
     tiny model learns in a few dozen steps), the token before that lower still. Documents of sensible length."""
-    tokens = SyntheticLanguage(seed=0).sample(1_000_000, 1).astype(np.int64)
+    tokens = Order2Language(seed=0).sample(1_000_000, 1).astype(np.int64)
     unigram = _entropy(np.bincount(tokens))
     bigram = _conditional_entropy(tokens, 1)
     trigram = _conditional_entropy(tokens, 2)
@@ -169,21 +172,77 @@ def test_synthetic_language_has_structure_to_learn() -> None:
     assert 200 < mean_doc < 800
 
 
+def test_zipf_language_spans_the_vocabulary_with_a_long_tail_to_learn(tmp_path: Path) -> None:
+    """The harder language: seeded, most of the GPT-2 vocabulary in use, a unigram entropy a model drops from
+    quickly, a much lower bigram entropy it reaches only by learning tens of thousands of successor tables, and
+    log-normal documents. Its shards name it in their headers."""
+    language = ZipfLanguage(seed=0)
+    tokens = language.sample(1_000_000, 1)
+    assert np.array_equal(tokens, language.sample(1_000_000, 1)), "seeded"
+    assert not np.array_equal(tokens[:5000], language.sample(5000, 2)), "streams differ"
+    assert tokens[0] == EOT_TOKEN and tokens.max() <= EOT_TOKEN
+    tokens = tokens.astype(np.int64)
+    assert len(np.unique(tokens)) > 20_000
+    unigram, bigram = _entropy(np.bincount(tokens)), _conditional_entropy(tokens, 1)
+    assert unigram > 5.5 and bigram < unigram - 3
+    lengths = np.diff(np.flatnonzero(tokens == EOT_TOKEN))
+    assert 300 < np.median(lengths) < 500 and lengths.max() > 3000
+
+    write_synthetic(tmp_path, train_shards=1, tokens_per_shard=5000, val_tokens=3000, seed=7)
+    facts = shard_facts(tmp_path / train_shard_name(1))
+    assert (facts.file, facts.tokens, facts.synthetic) == (train_shard_name(1), 5000, "zipf")
+    assert read_shard_header(tmp_path / "fineweb_val_000000.bin") == 3000
+
+
+def test_synthetic_shards_are_marked_in_slots_fineweb_leaves_at_zero(shards: Path) -> None:
+    header = np.fromfile(shards / train_shard_name(2), dtype="<i4", count=256)
+    assert header[3].tobytes() == b"synt" and header[4:8].tobytes().rstrip(b"\0") == b"order2"
+    assert (header[8], header[9]) == (3, 2)  # seed, stream
+    assert not header[10:].any()
+    assert shard_facts(shards / train_shard_name(2)).synthetic == "order2"
+
+
 # ------------------------------------------------------------------------------------------------ loaders
 
 
-def test_batch_starts_align_to_documents() -> None:
-    tokens = SyntheticLanguage(seed=1).sample(50_000, 1)
-    starts = batch_starts(tokens, 1024, align_to_bos=True)
-    assert len(starts) > 10
-    assert (tokens[starts] == EOT_TOKEN).all()
-    assert (np.diff(starts) >= 1024).all()
-    assert starts[-1] + 1025 <= len(tokens)
-    # nothing is skipped beyond the cut tail of the document at each micro-batch's end
-    for a, b in itertools.pairwise(starts):
-        assert not (tokens[a + 1024 : b] == EOT_TOKEN).any()
-    plain = batch_starts(tokens, 1024, align_to_bos=False)
-    assert plain.tolist() == list(range(0, len(tokens) - 1024, 1024))
+def record_loader_starts(tokens: np.ndarray, t: int, s: int, aligned: bool) -> list[int]:
+    """The starts of the micro-batches a record's loader takes from one shard, walked as the records describe it
+    (record 28's BOS-aligned loader, medium record 8's plain one): at each step, move on to the next shard unless
+    `pos + window + 1` tokens remain (window = S*T, twice that aligned); aligned, each sequence starts at the
+    first document start at or after `pos`, and `pos` then moves to the first one at least T further."""
+    window = s * t * (2 if aligned else 1)
+    starts, pos = [], 0
+    bos = [i for i, token in enumerate(tokens.tolist()) if token == EOT_TOKEN]
+    while pos + window + 1 < len(tokens):
+        if not aligned:
+            starts += [pos + m * t for m in range(s)]
+            pos += s * t
+            continue
+        ahead = [b for b in bos if pos <= b < pos + window]
+        step, start = [], ahead[0]
+        for b in ahead[1:]:
+            if b - start >= t:
+                step.append(start)
+                start = b
+                if len(step) == s:
+                    break
+        starts += step
+        pos = start
+    return starts
+
+
+@pytest.mark.parametrize("aligned", [True, False], ids=["bos", "plain"])
+def test_batch_starts_are_the_record_loaders_starts_and_drop_the_same_tail(aligned: bool) -> None:
+    tokens = Order2Language(seed=1).sample(50_000, 1)
+    starts = batch_starts(tokens, 1024, align_to_bos=aligned, micro_steps_per_step=4)
+    assert starts.tolist() == record_loader_starts(tokens, 1024, 4, aligned)
+    assert len(starts) % 4 == 0 and len(starts) >= 4 * 5, "whole steps only"
+    assert starts[-1] + 1024 + 1 <= len(tokens)
+    if aligned:
+        assert (tokens[starts] == EOT_TOKEN).all()
+        assert (np.diff(starts) >= 1024).all()
+        for a, b in itertools.pairwise(starts):  # nothing skipped but the cut tail of the document at each end
+            assert not (tokens[a + 1024 : b] == EOT_TOKEN).any()
 
 
 @pytest.mark.parametrize("align", [True, False], ids=["bos", "plain"])
@@ -192,10 +251,13 @@ def test_every_world_size_sees_the_single_process_batches(shards: Path, world_si
     files = train_files(shards)
     tokens_per_micro = 512
     steps, micro_steps = 30, 4  # a global step of 4 micro-batches; 30 steps run past a shard boundary
-    single = DistributedTokenLoader(files, tokens_per_micro, 0, 1, align_to_bos=align)
+    single = DistributedTokenLoader(files, tokens_per_micro, 0, 1, align_to_bos=align, micro_steps_per_step=micro_steps)
     expected = [next(single) for _ in range(steps * micro_steps)]
     ranks = [
-        DistributedTokenLoader(files, tokens_per_micro, r, world_size, align_to_bos=align) for r in range(world_size)
+        DistributedTokenLoader(
+            files, tokens_per_micro, r, world_size, align_to_bos=align, micro_steps_per_step=micro_steps
+        )
+        for r in range(world_size)
     ]
     for step in range(steps):
         global_batch = [next(ranks[r]) for _ in range(micro_steps // world_size) for r in range(world_size)]
@@ -217,6 +279,7 @@ def test_loader_batches_are_shifted_pairs_and_wrap_around(shards: Path) -> None:
     stream = read_tokens(files[0]).astype(np.int64)
     assert torch.equal(targets, torch.from_numpy(stream[1:1001]))
     per_epoch = sum(len(batch_starts(read_tokens(f), 1000, True)) for f in files)
+    assert per_epoch > 0
     for _ in range(per_epoch - 1):
         next(loader)
     assert loader.epoch == 0
@@ -229,7 +292,7 @@ def test_loader_batches_are_shifted_pairs_and_wrap_around(shards: Path) -> None:
 def test_loader_refuses_shards_too_short_for_a_micro_batch(tmp_path: Path) -> None:
     write_shard(tmp_path / "fineweb_train_000001.bin", np.full(100, EOT_TOKEN, dtype=np.uint16))
     loader = DistributedTokenLoader([tmp_path / "fineweb_train_000001.bin"], 1000, 0, 1)
-    with pytest.raises(BadInput, match="no complete micro-batch"):
+    with pytest.raises(BadInput, match="no complete step"):
         next(loader)
     loader.close()
 
@@ -266,7 +329,7 @@ def _hf_cache(root: Path, train_shards: int) -> Path:
     snapshot.mkdir(parents=True)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(COMMIT)
-    language = SyntheticLanguage(seed=9)
+    language = Order2Language(seed=9)
     write_shard(snapshot / "fineweb_val_000000.bin", language.sample(3000, 0))
     for i in range(1, train_shards + 1):
         write_shard(snapshot / train_shard_name(i), language.sample(3000 + i, i))

@@ -20,7 +20,7 @@ def test_example_runs_are_judged_from_their_own_lines(folder: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "speedrun", "judge", str(folder), "--json"], capture_output=True, text=True, cwd=ROOT
     )
-    assert proc.returncode in (0, 1), proc.stderr  # a verdict, never bad input
+    assert proc.returncode in (0, 1, 4), proc.stderr  # a verdict, never bad input
     (judgement,) = json.loads(proc.stdout)
     assert judgement["track"] == "track_1_short"
     logs = sorted(folder.glob("*.txt"))
@@ -37,3 +37,4 @@ def test_example_runs_are_judged_from_their_own_lines(folder: Path) -> None:
     rules = {c["rule"]: c["status"] for c in judgement["checks"]}
     assert rules["compile flags"] == "pass"
     assert rules["hardware"] == "warn"  # H200s, not 8x H100
+    assert judgement["verdict"] == "review" and proc.returncode == 4  # which a maintainer would have to confirm

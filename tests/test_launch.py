@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from speedrun.errors import BadInput
-from speedrun.trainer.data import write_synthetic
 from speedrun.trainer.launch import (
     DEFAULT_MASTER_PORT,
     Topology,
@@ -21,6 +20,7 @@ from speedrun.trainer.launch import (
     torchrun_command,
     world_size_from_env,
 )
+from speedrun.trainer.shards import write_synthetic
 
 
 def test_inside_torchrun_reads_the_launcher_environment() -> None:
@@ -92,7 +92,9 @@ def _final_val_loss(log: Path) -> float:
 @pytest.mark.slow
 def test_two_cpu_workers_through_the_launcher_match_one_process(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    write_synthetic(data_dir, train_shards=1, tokens_per_shard=200_000, val_tokens=20_000, seed=0)
+    write_synthetic(
+        data_dir, train_shards=1, tokens_per_shard=200_000, val_tokens=20_000, seed=0, language_name="order2"
+    )
     common = ["--preset", "tiny", "--device", "cpu", "--data-dir", str(data_dir), "--steps", "2", "--val-every", "0"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NO_COLOR": "1"}
     logs = {}

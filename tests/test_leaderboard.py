@@ -6,6 +6,7 @@ The judge is replaced by a fake where only the table logic is under test; the ar
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,11 @@ contributors = ["@someone"]
 logs = [{logs}]
 pull_requests = ["https://github.com/example/speedrun/pull/{number}"]
 """
+
+
+def nb(text: str) -> str:
+    """Text as the tables show it: dates and times do not break (non-breaking hyphens and spaces)."""
+    return text.replace("-", "\u2011").replace(" ", "\u00a0")
 
 
 def speedrun(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -135,13 +141,21 @@ def test_a_hand_edit_of_a_row_or_the_chart_fails_the_check(tmp_path: Path) -> No
     assert speedrun(*args).returncode == 0
 
     readme = (tmp_path / "README.md").read_text(encoding="utf-8")
-    edited = readme.replace("| 84 | 1.320 minutes |", "| 84 | 1.310 minutes |")
+    edited = readme.replace(f"| 84 | {nb('1.320 minutes')} |", f"| 84 | {nb('1.310 minutes')} |")
     assert edited != readme
     (tmp_path / "README.md").write_text(edited, encoding="utf-8")
     proc = speedrun(*args)
     assert proc.returncode == 1
-    assert "-| 84 | 1.310 minutes |" in proc.stdout and "+| 84 | 1.320 minutes |" in proc.stdout
+    assert f"-| 84 | {nb('1.310 minutes')} |" in proc.stdout and f"+| 84 | {nb('1.320 minutes')} |" in proc.stdout
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == edited  # --check writes nothing
+    # The figures a row shows are the ones its record.toml holds: a README edited to show others is stale.
+    row = next(line for line in readme.splitlines() if line.startswith(f"| 83 | {nb('1.328 minutes')} |"))
+    shown = re.search(r"mean\u00a0(\d\.\d{4})", row)
+    assert shown is not None, row
+    (tmp_path / "README.md").write_text(
+        readme.replace(row, row.replace(shown[0], "mean\u00a03.2000")), encoding="utf-8"
+    )
+    assert speedrun(*args).returncode == 1
 
     (tmp_path / "README.md").write_text(readme, encoding="utf-8")
     chart = tmp_path / "docs" / "record-history.svg"
@@ -160,8 +174,8 @@ def test_write_replaces_only_the_marked_blocks(project: Path) -> None:
     assert text.endswith("<!-- /leaderboard:track_2_medium -->\r\nthe end, without a final newline")
     assert "\r\nbetween the tables\r\n" in text
     assert "stale row" not in text and "old chart link" not in text
-    assert "| 2 | 8.25 minutes | A & B &lt;faster> | 2025-02-03 |" in text
-    assert "| 2 | 30.1 minutes\\* |" in text
+    assert f"| 2 | {nb('8.25 minutes')} | A & B &lt;faster> | {nb('2025-02-03')} |" in text
+    assert f"| 2 | {nb('30.1 minutes')}\\* |" in text
     assert "[PR](https://github.com/example/speedrun/pull/2)" in text
     assert text.count("| unverified |") == 4
     assert "\n" not in text.replace("\r\n", "")  # the README's own line endings are kept
@@ -185,16 +199,33 @@ def test_the_chart_is_valid_svg_with_both_tracks_and_dark_colours(project: Path)
     add_record(project / "records", "2025-04-01_Undated", 3, track="track_2_medium")
     path = project / "records" / "track_2_medium" / "2025-04-01_Undated" / RECORD_FILE
     path.write_text(path.read_text().replace("date = 2025-04-01", 'date = "unknown"'))
+    add_record(project / "records", "2023-06-01_Old", 3, "40 minutes")  # more than a year before the last
     svg = generate(project / "records", project / "README.md").chart_new
     root = ET.fromstring(svg)  # the description's '&' and '<' are escaped
     ns = {"svg": "http://www.w3.org/2000/svg"}
-    assert len(root.findall(".//svg:circle", ns)) == 4  # one point per dated record
-    assert len(root.findall(".//svg:path", ns)) == 2  # one step line per track
-    assert "prefers-color-scheme: dark" in svg
-    assert "Not drawn (no published date): GPT-2 Medium #3" in svg
+    # The whole history (5 dated records), then each track's last twelve months (2 small, 2 medium).
+    assert len(root.findall(".//svg:circle", ns)) == 5 + 2 + 2
+    assert len(root.findall(".//svg:path", ns)) == 2 + 2  # one step line per track and panel
     labels = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "GPT-2 Small, the last twelve months (2 records; linear time axis)" in labels
+    assert "GPT-2 Medium, the last twelve months (2 records; linear time axis)" in labels
     assert "Record time (log scale)" in labels and "Date of the record" in labels
     assert "#2: 8.25 minutes" in labels
+
+    # An opaque background of the page's colour in either mode, painted before anything else.
+    background = root.find("svg:rect", ns)
+    assert background is not None and list(root).index(background) == 2  # after <title> and <style>
+    assert (background.get("width"), background.get("height")) == (root.get("width"), root.get("height"))
+    assert background.get("class") == "background"
+    style = root.find("svg:style", ns).text  # type: ignore[union-attr]
+    light, dark = style.split("@media (prefers-color-scheme: dark)")
+    assert ".background { fill: #ffffff; }" in light and ".background { fill: #0d1117; }" in dark
+
+    # The footnote sits on a line of its own, below the x-axis title.
+    texts = {t.text: t for t in root.iter("{http://www.w3.org/2000/svg}text")}
+    footnote = next(t for text, t in texts.items() if text and text.startswith("Not drawn (no published date)"))
+    assert footnote.text == "Not drawn (no published date): GPT-2 Medium #3"
+    assert float(footnote.get("y")) - float(texts["Date of the record"].get("y")) >= 16  # type: ignore[arg-type]
 
 
 def test_rows_with_logs_show_the_judges_figures(project: Path) -> None:
@@ -212,13 +243,13 @@ def test_rows_with_logs_show_the_judges_figures(project: Path) -> None:
         return [fake_judgement(folder, [folder / "run.txt"], [190.0])]
 
     board = generate(records, project / "README.md", judge=judge)
-    text = board.readme_new
+    text = board.readme_new.replace("\u00a0", " ")
     assert "| 3 | 3.5 minutes |" in text
-    assert "| ✓ 2 runs, loss 3.2781, p=0.004, time = log |" in text  # a.txt's own time is 3.5 minutes
-    assert "| ⚠ 1 run, loss 3.2781, p=0.004, time ≠ logs (3.167 min) |" in text
+    assert "| ✓ n=2, mean 3.2781, p=0.004; time: log |" in text  # a.txt's own time is 3.5 minutes
+    assert "| ⚠ n=1, mean 3.2781, p=0.004; logs: 3.167 min |" in text
     assert "[log 1](records/track_1_short/2025-04-01_Judged/this_pr/a.txt)" in text
     assert calls[0] == (records / "track_1_short" / "2025-04-01_Judged").resolve()  # the whole record folder
-    assert "2 checked against their logs" in text
+    assert "4 rows, 2 with figures the judge read in their logs" in text
 
 
 def test_time_agreement_uses_the_published_precision(project: Path) -> None:
@@ -232,9 +263,9 @@ def test_time_agreement_uses_the_published_precision(project: Path) -> None:
             return [fake_judgement(folder, [folder / "a.txt", folder / "b.txt"], [175.0, 176.96])]
         return [fake_judgement(folder, [folder / "a.txt"], [190.0], normalised_s=174.5)]  # 2.908 min: within 0.1
 
-    text = generate(records, project / "README.md", judge=judge).readme_new
-    assert "| ✓ 2 runs, loss 3.2781, p=0.004, time = mean |" in text
-    assert "| ✓ 1 run, loss 3.2781, p=0.004, time = normalised |" in text
+    text = generate(records, project / "README.md", judge=judge).readme_new.replace("\u00a0", " ")
+    assert "| ✓ n=2, mean 3.2781, p=0.004; time: mean |" in text
+    assert "| ✓ n=1, mean 3.2781, p=0.004; time: normalised |" in text
 
 
 def test_a_folder_shared_by_two_records_is_judged_file_by_file(tmp_path: Path) -> None:
@@ -270,7 +301,7 @@ def test_templates_can_be_overridden(project: Path) -> None:
     templates.mkdir()
     (templates / "table.md.j2").write_text("{% for row in rows %}* {{ row.number }}: {{ row.time }}\n{% endfor %}")
     text = generate(project / "records", project / "README.md", templates=templates).readme_new
-    assert "* 2: 8.25 minutes" in text
+    assert f"* 2: {nb('8.25 minutes')}" in text
     assert "<svg" in generate(project / "records", project / "README.md", templates=templates).chart_new
 
 
@@ -358,6 +389,15 @@ def test_prior_record_follows_a_record_added_in_the_same_process(tmp_path: Path)
     assert prior_record(submission, "track_1_short", records)[0].number == 1  # type: ignore[union-attr]
     add_record(records, "2025-02-03_Second", 2)
     assert prior_record(submission, "track_1_short", records)[0].number == 2  # type: ignore[union-attr]
+
+
+def test_run_from_another_folder_says_where_to_run_it(tmp_path: Path) -> None:
+    proc = speedrun("leaderboard", "--check", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    line = " ".join(proc.stderr.split())
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert f"README.md: README file does not exist in {tmp_path}" in line
+    assert "from the repository root, or pass --readme" in line
 
 
 def test_generate_refuses_an_empty_records_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,9 +45,18 @@ def test_dense_mask_is_causal_within_documents_and_windows() -> None:
     assert mask[5 * B + 3, 4 * B] and not mask[5 * B + 3, 4 * B - 1]
 
 
-@pytest.mark.parametrize("window", [1, 2, 3, 8])
-def test_block_mask_covers_exactly_the_dense_mask(window: int) -> None:
-    inputs = documents([100, 300, 40, 200, 130, 254])
+LAYOUTS = {
+    "mixed": [100, 300, 40, 200, 130, 254],
+    "long": [50, 900, 74, 1024],  # documents spanning many blocks
+    "short": [7, 9, 30, 3, 80, 127, 1, 128, 250, 129, 256, 4],  # several starts in one block
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("window", [1, 2, 3, 5, 8, 20])
+def test_block_mask_covers_exactly_the_dense_mask(window: int, layout: str) -> None:
+    """Built once for the documents and clamped per window, the block lists are exactly the dense mask's."""
+    inputs = documents(LAYOUTS[layout])
     docs = (inputs == EOT_TOKEN).cumsum(0).to(torch.int32)
     dense = dense_attention_mask(docs, window)
     n = inputs.numel() // B
@@ -170,3 +179,62 @@ def test_medium_recipe_shape_trains_on_cpu() -> None:
     assert math.isfinite(loss.item())
     assert model.head_w.grad is not None and model.head_w.grad.abs().sum() > 0
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_the_body_traces_as_one_graph_with_flex_attention_masks() -> None:
+    """On a GPU the body (embeddings to final norm) is compiled with fullgraph=True, so a graph break there would
+    stop the run. Traced here on the CPU with the GPU's BlockMasks (FlexAttention's CPU fallback evaluates only
+    the mask function, not the block lists, so the GPU test above compares the values)."""
+    model = randomised_tiny_model().eval()
+    inputs = documents(LAYOUTS["mixed"])
+    docs = (inputs == EOT_TOKEN).cumsum(0).to(torch.int32)
+    model.doc_ids[: inputs.numel()].copy_(docs)
+    masks = [block_attention_mask(docs, window, model._mask_mod()) for window in (4, 2)]
+    body = torch.compile(model.hidden_states, backend="aot_eager", fullgraph=True, dynamic=False)
+    with torch.no_grad():
+        out = body(inputs, *masks)
+    assert out.shape == (inputs.numel(), model.config.model_dim) and torch.isfinite(out).all()
+
+
+def test_attention_gate_starts_at_one_half_and_is_a_muon_matrix() -> None:
+    """Record 28's sparse gate: sigmoid of a zero-initialised linear map of the first model_dim/64 input
+    dimensions, one per head; as a matrix inside a block it is trained by Muon, as the record's is."""
+    config = get_config("small").model
+    assert config.attention_gate_dims == 12
+    model = randomised_tiny_model()
+    attention = model.blocks[0].attn
+    assert attention.gate is not None and attention.gate.weight.shape == (2, 2)
+    x = torch.randn(256, 128)
+    with torch.no_grad():
+        attention.gate.weight.zero_()
+        assert torch.equal(attention.gate(x), torch.full((256, 2, 1), 0.5))
+    assert any(p is attention.gate.weight for p in model.hidden_matrices())
+
+
+def test_the_mlp_input_matrix_is_stored_as_the_record_stores_it() -> None:
+    """Record 28 keeps both MLP matrices (model_dim, hidden): Muon's shape factor is then 1 for both."""
+    mlp = GPT(get_config("small", "tiny").model, max_seq_len=B).blocks[0].mlp
+    assert mlp.fc_w.shape == mlp.proj_w.shape == (128, 512)
+    medium = GPT(get_config("medium", "tiny").model, max_seq_len=B).blocks[0].mlp
+    assert medium.fc_w.shape == (512, 128), "medium record 8 keeps (hidden, model_dim)"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_compiled_body_trains_as_the_uncompiled_one_on_gpu() -> None:
+    """The body compiled as one graph (fullgraph, as `speedrun train` does on a GPU) gives the loss and the
+    gradients of the same model run uncompiled (FlexAttention then compiled on its own)."""
+    inputs = documents([100, 300, 40, 200, 130, 254]).cuda()
+    targets = torch.roll(inputs, -1)
+    results = []
+    for compiled in (False, True):
+        model = randomised_tiny_model("cuda")
+        if compiled:
+            model.compile_body()
+        loss = model(inputs, targets, window_blocks=3)
+        loss.backward()
+        results.append((loss.detach(), [p.grad.detach().clone() for p in model.parameters()]))
+    (eager_loss, eager_grads), (compiled_loss, compiled_grads) = results
+    torch.testing.assert_close(compiled_loss, eager_loss, rtol=1e-3, atol=1e-3)
+    for got, want in zip(compiled_grads, eager_grads, strict=True):
+        cosine = torch.nn.functional.cosine_similarity(got.flatten().float(), want.flatten().float(), dim=0)
+        assert cosine > 0.99 or want.abs().max() == 0

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from speedrun.trainer.config import get_config
+from speedrun.trainer.config import NS_STEEP, NS_TUNED_PER_ITERATION, get_config
 from speedrun.trainer.optim import Muon, newton_schulz
 from speedrun.trainer.schedule import lr_multiplier, muon_momentum, window_blocks
 
@@ -16,7 +16,14 @@ QUINTIC_PEAK = 1.2025
 
 
 @pytest.mark.parametrize("shape", [(256, 1024), (1024, 256), (3, 96, 384), (384, 768), (64, 64)])
-def test_newton_schulz_maps_singular_values_near_one(shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize(
+    ("coefficients", "lowest"), [(NS_STEEP, 0.6), (NS_TUNED_PER_ITERATION, 0.95)], ids=["steep", "tuned"]
+)
+def test_newton_schulz_maps_singular_values_near_one(
+    shape: tuple[int, ...], coefficients: tuple[tuple[float, float, float], ...], lowest: float
+) -> None:
+    """Both coefficient sets lift every singular value towards 1; the medium record's per-iteration tuples end
+    with iterations that converge, so they land much closer to it than the small records' single steep one."""
     torch.manual_seed(0)
     G = torch.randn(shape, dtype=torch.float64)
     if len(shape) == 2 and shape[0] == shape[1]:
@@ -24,10 +31,10 @@ def test_newton_schulz_maps_singular_values_near_one(shape: tuple[int, ...]) -> 
         # moderately conditioned square matrix instead (singular values spread over two decades)
         u, _, vt = torch.linalg.svd(G)
         G = u @ torch.diag(torch.logspace(0, -2, shape[0], dtype=torch.float64)) @ vt
-    X = newton_schulz(G, steps=5)
+    X = newton_schulz(G, coefficients)
     assert X.shape == G.shape
     singular_values = torch.linalg.svdvals(X.double())
-    assert singular_values.min() > 0.6
+    assert singular_values.min() > lowest
     assert singular_values.max() < QUINTIC_PEAK
 
 
@@ -86,3 +93,16 @@ def test_momentum_warms_up_and_window_grows() -> None:
     assert all(a <= b for a, b in itertools.pairwise(windows))
     medium = get_config("medium")
     assert window_blocks(medium.num_iterations, medium) == 27  # 3456 tokens
+
+
+def test_window_is_the_records_next_multiple_of_128() -> None:
+    """Record 28 sizes its window as the smallest multiple of 128 (at least 128) at or above 1728 * x, x the
+    fraction of training done: written out here by enumeration, it must agree with ours on every step."""
+    for config in (get_config("small"), get_config("medium")):
+        n = config.num_iterations
+        for step in range(n + 1):
+            x = step / n
+            growth = x if config.window_schedule == "linear" else 4 * x**3 - 6 * x**2 + 3 * x
+            tokens = config.window_tokens * growth
+            record = next(m for m in range(128, int(tokens) + 1 + 128, 128) if m >= tokens) // 128
+            assert window_blocks(step, config) == record, (config.track, step)

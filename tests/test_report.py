@@ -11,18 +11,24 @@ from pathlib import Path
 from rich.console import Console
 
 from speedrun.judge.judging import judge_runs
+from speedrun.judge.pipeline import data_pipeline_hash
 from speedrun.judge.report import JSON_VERSION, print_table, to_json, to_markdown
-from speedrun.judge.verdict import Judgement
+from speedrun.judge.rules import PriorRecord
+from speedrun.judge.verdict import Judgement, Role
+from speedrun.store import Waiver
 from speedrun.tracks import load_track
-from tests.test_rules import edit_step, make_run
+from tests.test_rules import SOURCE, edit_step, make_run
 
 SMALL = load_track("small")
 LOSSES = [3.2770, 3.2775, 3.2768, 3.2781, 3.2772]
+PRIOR = PriorRecord(84, 100.0, "record 84", data_pipeline_hash(SOURCE))
 
 
-def judgement(losses: list[float] = LOSSES, start_ms: int = 90_000, baseline: Judgement | None = None) -> Judgement:
+def judgement(
+    losses: list[float] = LOSSES, start_ms: int = 90_000, baseline: Judgement | None = None, **kwargs: object
+) -> Judgement:
     runs = tuple(make_run(f"run{i}.txt", v, time_ms=start_ms + 100 * i) for i, v in enumerate(losses))
-    return judge_runs(Path("records/x"), runs, SMALL, "--track", baseline=baseline)
+    return judge_runs(Path("records/x"), runs, SMALL, "--track", baseline=baseline, prior=PRIOR, **kwargs)  # type: ignore[arg-type]
 
 
 def test_json_is_strict_and_has_the_documented_layout() -> None:
@@ -36,16 +42,18 @@ def test_json_is_strict_and_has_the_documented_layout() -> None:
     assert doc["runs"][0]["evidence"].startswith("run0.txt:")
     assert doc["summary"]["n"] == 5
     assert math.isclose(doc["summary"]["mean_val_loss"], sum(LOSSES) / 5)
-    assert [c["rule"] for c in doc["checks"]] == [
-        "loss",
-        "timing",
-        "speed",
-        "compile flags",
-        "data pipeline",
-        "hardware",
-        "independence",
+    assert [(c["rule_id"], c["rule"]) for c in doc["checks"]] == [
+        ("SR003", "loss"),
+        ("SR007", "timing"),
+        ("SR005", "speed"),
+        ("SR004", "compile flags"),
+        ("SR001", "data pipeline"),
+        ("SR008", "hardware"),
+        ("SR009", "independence"),
+        ("SR010", "complete runs"),
     ]
-    assert doc["baseline"] is None
+    assert all(c["waived"] is None for c in doc["checks"])
+    assert doc["baseline"] is None and doc["role"] == "candidate" and doc["incomplete"] == []
 
 
 def test_json_turns_undefined_figures_into_null() -> None:
@@ -69,6 +77,25 @@ def test_copies_are_marked_not_counted() -> None:
     assert doc["verdict"] == "fail"
 
 
+def test_a_waiver_shows_in_the_verdict_the_check_and_the_json() -> None:
+    waiver = Waiver("SR003", "a re-timing, not a new record", "https://example.org/pr/1")
+    j = judgement(LOSSES[:1], waivers=(waiver,))
+    assert j.verdict.value == "pass"
+    (doc,) = to_json([j])
+    loss = next(c for c in doc["checks"] if c["rule_id"] == "SR003")
+    assert loss["status"] == "unchecked" and loss["waived"]["reason"] == "a re-timing, not a new record"
+    text = to_markdown([j])
+    assert text.startswith("# records/x: PASS (waived: a re-timing, not a new record)")
+    assert "| SR003 loss | unchecked, waived |" in text
+
+
+def test_other_groups_are_reported_apart() -> None:
+    other = judgement([3.29, 3.291], role=Role.OTHER, role_reason="an earlier version (v1) than v2")
+    text = to_markdown([judgement(), other])
+    assert text.count("# records/x:") == 1
+    assert "# Not the submission" in text and "an earlier version (v1) than v2" in text
+
+
 def test_markdown_has_runs_summary_p_value_and_checks() -> None:
     baseline = judgement([3.2776, 3.2780, 3.2771], start_ms=95_000)
     text = to_markdown([judgement(baseline=baseline)])
@@ -76,14 +103,14 @@ def test_markdown_has_runs_summary_p_value_and_checks() -> None:
     assert "| run0.txt | 1500 | 3.2770 | 90000ms |" in text
     assert "p(val_loss < 3.28) = **" in text
     assert "## vs baseline" in text and "## Checks" in text
-    assert "| loss | pass |" in text
+    assert "| SR003 loss | pass |" in text
 
 
 def test_table_names_verdict_runs_and_every_rule() -> None:
     buffer = io.StringIO()
     print_table([judgement(LOSSES[:1])], Console(file=buffer, width=200, color_system=None))
     text = buffer.getvalue()
-    assert text.startswith("FAIL")
+    assert text.startswith("REVIEW")  # one run below the target: no p-value
     assert "run0.txt:" in text
     for rule in ("loss", "timing", "speed", "compile flags", "data pipeline", "hardware", "independence"):
         assert rule in text

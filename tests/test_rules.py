@@ -1,7 +1,9 @@
-"""Each rule on hand-built runs: pass, fail, warn and n/a, with the lines it cites."""
+"""Each rule on hand-built runs: pass, fail, warn, unchecked and n/a, with the lines it cites; the history of the
+rules (which are in force on which day) and the README table generated from them."""
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import math
 from dataclasses import replace
@@ -11,20 +13,27 @@ from typing import Any
 import pytest
 
 from speedrun.judge.compile_flags import find_compile_flags, whole_source_flags
+from speedrun.judge.notes import StatedStatistic
 from speedrun.judge.pipeline import data_pipeline_hash, source_hash
 from speedrun.judge.rules import (
+    REGISTRY,
     PriorRecord,
     RuleInput,
+    apply_rules,
     check_compile_flags,
+    check_complete_runs,
     check_data_pipeline,
     check_hardware,
     check_independence,
     check_loss,
+    check_mean_loss,
     check_speed,
     check_timing,
+    check_timing_with_grace,
     independent_runs,
+    rule_table,
 )
-from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
+from speedrun.judge.runlog import Evidence, GpuInfo, RunLog, StepLine
 from speedrun.judge.verdict import Status
 from speedrun.tracks import Track, load_track
 
@@ -130,8 +139,37 @@ def test_loss_fails_with_too_few_runs_and_says_how_many_are_needed() -> None:
     assert f"{check.figures['runs_needed']} runs needed" in check.detail
 
 
-def test_loss_fails_on_a_single_run() -> None:
-    assert check_loss(rule_input([make_run(loss=3.1)])).status is Status.FAIL
+def test_one_run_below_the_target_cannot_be_tested_and_one_above_fails() -> None:
+    below = check_loss(rule_input([make_run(loss=3.1)]))
+    assert below.status is Status.UNCHECKED and "one run cannot give a p-value" in below.detail
+    assert check_loss(rule_input([make_run(loss=3.29)])).status is Status.FAIL
+
+
+def test_statistics_stated_in_the_notes_ask_for_a_review_and_are_cited() -> None:
+    stated = (StatedStatistic(0.0003, "=", Evidence(Path("README.md"), 12)),)
+    runs = [make_run(f"r{i}.txt", v) for i, v in enumerate(spread(2, 3.2790, 0.002))]
+    check = check_loss(rule_input(runs, stated=stated))
+    assert check.status is Status.WARN
+    assert "p=0.0003 (README.md:12)" in check.detail and "README.md:12" in map(str, check.evidence)
+    not_significant = (StatedStatistic(0.2, "=", Evidence(Path("README.md"), 3)),)
+    assert check_loss(rule_input(runs, stated=not_significant)).status is Status.FAIL
+    passing = [make_run(f"r{i}.txt", v) for i, v in enumerate(spread(8, 3.2770))]
+    assert check_loss(rule_input(passing, stated=stated)).status is Status.PASS  # the logs suffice
+
+
+def test_loss_compares_with_the_baseline_for_a_systems_only_waiver() -> None:
+    runs = [make_run(f"r{i}.txt", v) for i, v in enumerate(spread(4, 3.2785))]
+    base = tuple(make_run(f"b{i}.txt", v) for i, v in enumerate(spread(4, 3.2786)))
+    check = check_loss(rule_input(runs, baseline=base))
+    assert check.figures["baseline_loss_difference"] == pytest.approx(-0.0001)
+    assert check.figures["baseline_loss_welch_p"] > 0.5
+    assert "baseline_loss_welch_p" not in check_loss(rule_input(runs)).figures
+
+
+def test_mean_loss_before_the_statistical_requirement() -> None:
+    assert check_mean_loss(rule_input([make_run(loss=3.2785)])).status is Status.PASS
+    above = check_mean_loss(rule_input([make_run("a.txt", 3.2790), make_run("b.txt", 3.2830)]))
+    assert above.status is Status.FAIL and "mean=3.2810" in above.detail
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
@@ -168,8 +206,15 @@ def test_timing_accepts_the_pre_2025_grace_steps() -> None:
         StepLine(step, 1500, 90 + step, train_time_ms=30_000.0 + step, step_avg_ms=math.nan) for step in (1, 5, 10)
     )
     run = replace(run, steps=(run.steps[0], *warmup, *run.steps[1:]))
-    check = check_timing(rule_input([run]))
+    check = check_timing_with_grace(rule_input([run]))
     assert check.status is Status.PASS, check.detail
+    assert check.rule_id == "SR006"
+
+
+def test_after_record_21_the_grace_steps_fail_timing() -> None:
+    check = check_timing(rule_input([make_run(grace=10)]))
+    assert check.status is Status.FAIL and "untimed grace steps, dropped on 2025-02-01" in check.detail
+    assert check_timing(rule_input([make_run()])).status is Status.PASS
 
 
 def test_timing_fails_when_step_avg_disagrees() -> None:
@@ -191,19 +236,22 @@ def test_timing_fails_when_time_goes_backwards() -> None:
     assert "backwards" in check.detail and f"a.txt:{steps[5].line}" in check.detail
 
 
-def test_timing_fails_when_the_final_step_has_no_val_loss() -> None:
-    run = make_run(steps=1500)
+def test_a_run_that_ends_before_its_final_val_line_is_listed_and_asks_for_review() -> None:
+    run = make_run("cut.txt", steps=1500)
     cut = tuple(s for s in run.steps if s.step <= 1450)
     cut = (*cut[:-1], edit_step(cut[-1], val_loss=None))
-    check = check_timing(rule_input([replace(run, steps=cut)]))
-    assert check.status is Status.FAIL
-    assert "last val loss at step 1000" in check.detail
+    whole = [make_run(f"r{i}.txt") for i in range(3)]
+    check = check_complete_runs(rule_input(whole, incomplete=(replace(run, steps=cut),)))
+    assert check.status is Status.WARN
+    assert "1 of 4 runs" in check.detail and "last val loss at step 1000" in check.detail
+    assert f"cut.txt:{cut[-1].line}" in check.detail
+    assert check_complete_runs(rule_input(whole)).status is Status.PASS
 
 
-def test_timing_not_applicable_without_train_time() -> None:
+def test_timing_unchecked_without_train_time() -> None:
     run = make_run()
     run = replace(run, steps=tuple(edit_step(s, train_time_ms=None, step_avg_ms=None) for s in run.steps))
-    assert check_timing(rule_input([run])).status is Status.NOT_APPLICABLE
+    assert check_timing(rule_input([run])).status is Status.UNCHECKED
 
 
 # --- speed -----------------------------------------------------------------------------------------------------
@@ -237,7 +285,19 @@ def test_speed_without_baseline_compares_with_the_prior_record() -> None:
     assert check_speed(rule_input(runs, prior=PriorRecord(83, 81.0, "record 83"))).status is Status.PASS
     slower = check_speed(rule_input(runs, prior=PriorRecord(83, 79.0, "record 83")))
     assert slower.status is Status.WARN and "--baseline" in slower.detail
-    assert check_speed(rule_input(runs, prior_note="no store")).status is Status.NOT_APPLICABLE
+    assert check_speed(rule_input(runs, prior_note="no store")).status is Status.UNCHECKED
+    assert check_speed(rule_input(runs, first_of_track=True)).status is Status.NOT_APPLICABLE
+    retiming = check_speed(rule_input(runs, retimes=21, prior=PriorRecord(21, 70.0, "record 21")))
+    assert retiming.status is Status.NOT_APPLICABLE and "re-timing of record 21" in retiming.detail
+
+
+def test_speed_with_one_baseline_run_falls_back_on_the_published_time() -> None:
+    candidate = [make_run(f"c{i}.txt", time_ms=t) for i, t in enumerate([84_000, 84_100])]
+    baseline = (make_run("b.txt", time_ms=85_300),)
+    prior = PriorRecord(82, 84.5, "record 82")
+    assert check_speed(rule_input(candidate, baseline=baseline, prior=prior)).status is Status.PASS
+    slow_prior = PriorRecord(82, 83.0, "record 82")
+    assert check_speed(rule_input(candidate, baseline=baseline, prior=slow_prior)).status is Status.WARN
 
 
 # --- compile flags ---------------------------------------------------------------------------------------------
@@ -349,8 +409,9 @@ def test_data_pipeline_rule_for_trainer_logs() -> None:
     assert check.status is Status.FAIL
     unpinned = replace(SMALL, data_pipeline_sha256="")
     assert check_data_pipeline(rule_input([trainer_run(source)], unpinned)).status is Status.WARN
-    # The same source in a log that is not our trainer's: the `# >>>` line is a comment, the file one script.
-    assert check_data_pipeline(rule_input([make_run(source=source)], pinned)).status is Status.NOT_APPLICABLE
+    # The same source in a log that is not our trainer's: the `# >>>` line is a comment, the file one script
+    # without upstream loader code, so nothing can be compared.
+    assert check_data_pipeline(rule_input([make_run(source=source)], pinned)).status is Status.UNCHECKED
 
 
 def test_data_pipeline_rule_for_upstream_logs_compares_with_the_prior_record() -> None:
@@ -360,8 +421,12 @@ def test_data_pipeline_rule_for_upstream_logs_compares_with_the_prior_record() -
     other = PriorRecord(10, 100.0, "record 10", pipeline_hash="f" * 64)
     changed = check_data_pipeline(rule_input([make_run()], prior=other))
     assert changed.status is Status.WARN and "changed since record 10" in changed.detail
-    assert check_data_pipeline(rule_input([make_run()])).status is Status.NOT_APPLICABLE
-    assert check_data_pipeline(rule_input([make_run(source=None)])).status is Status.NOT_APPLICABLE
+    assert check_data_pipeline(rule_input([make_run()])).status is Status.UNCHECKED
+    assert check_data_pipeline(rule_input([make_run()], first_of_track=True)).status is Status.NOT_APPLICABLE
+    assert check_data_pipeline(rule_input([make_run(source=None)])).status is Status.UNCHECKED
+    renamed = SOURCE.replace("distributed_data_generator", "my_own_loader").replace("_load_data_shard", "read")
+    unknown = check_data_pipeline(rule_input([make_run(source=renamed)], prior=same))
+    assert unknown.status is Status.UNCHECKED and "no data-loading code" in unknown.detail
 
 
 def test_canonical_pipeline_hash_matches_the_trainer() -> None:
@@ -387,7 +452,7 @@ def test_hardware() -> None:
     four = GpuInfo(names=("NVIDIA H100 80GB HBM3",) * 4, line=7)
     assert check_hardware(rule_input([make_run(gpus=four)])).status is Status.WARN
     unknown = check_hardware(rule_input([make_run(gpus=None)]))
-    assert unknown.status is Status.WARN and "no nvidia-smi block" in unknown.detail
+    assert unknown.status is Status.UNCHECKED and "no nvidia-smi block" in unknown.detail
 
 
 def test_hardware_counts_the_processes_that_trained_not_the_machines_gpus() -> None:
@@ -429,3 +494,61 @@ def test_repeated_seed_warns() -> None:
     check = check_independence(rule_input(runs))
     assert check.status is Status.WARN and "seed 1234" in check.detail
     assert "r0.txt:60" in [str(e) for e in check.evidence]
+
+
+# --- the history of the rules ----------------------------------------------------------------------------------
+
+DAY = datetime.date
+
+
+def in_force(track: Track, day: datetime.date) -> dict[str, str]:
+    """{rule id: status} of every rule apply_rules reports on `day` (n/a for those not yet in force)."""
+    runs = [make_run(f"r{i}.txt", v, grace=10) for i, v in enumerate(spread(8, 3.2770))]
+    return {c.rule_id: c.status.value for c in apply_rules(rule_input(runs, track, as_of=day))}
+
+
+def test_every_rule_has_a_history_on_both_tracks_and_every_entry_names_a_rule() -> None:
+    ids = {rule.id for rule in REGISTRY}
+    assert len(ids) == len(REGISTRY)
+    for track in (SMALL, MEDIUM):
+        assert {t.id for t in track.rules} == ids, track.path
+        for terms in track.rules:
+            assert terms.quote and terms.source, terms.id
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "boundary"),
+    [
+        ("SR003", DAY(2024, 12, 4)),  # p < 0.01 entered the README on 2024-12-04
+        ("SR004", DAY(2025, 2, 1)),  # compile flags: "introduced after the 21st record", from its re-timing
+        ("SR007", DAY(2025, 2, 1)),  # every step timed from record 21's re-timing
+    ],
+)
+def test_a_rule_comes_into_force_on_its_day(rule_id: str, boundary: datetime.date) -> None:
+    before = in_force(SMALL, boundary - datetime.timedelta(days=1))
+    on = in_force(SMALL, boundary)
+    assert before[rule_id] == "n/a" and on[rule_id] != "n/a"
+    assert SMALL.terms(rule_id, boundary) is not None and SMALL.terms(rule_id, boundary - datetime.timedelta(1)) is None
+
+
+@pytest.mark.parametrize(("rule_id", "boundary"), [("SR002", DAY(2024, 12, 4)), ("SR006", DAY(2025, 2, 1))])
+def test_a_superseded_rule_applies_until_its_day_and_is_gone_after(rule_id: str, boundary: datetime.date) -> None:
+    assert rule_id in in_force(SMALL, boundary - datetime.timedelta(days=1))
+    assert rule_id not in in_force(SMALL, boundary)
+
+
+def test_a_rule_not_yet_in_force_says_when_it_will_be_and_what_it_would_say() -> None:
+    flagged = SOURCE + "torch._inductor.config.coordinate_descent_tuning = True\n"
+    runs = [make_run(f"r{i}.txt", v, source=flagged) for i, v in enumerate(spread(8, 3.2770))]
+    (check,) = [c for c in apply_rules(rule_input(runs, as_of=DAY(2024, 11, 10))) if c.rule_id == "SR004"]
+    assert check.status is Status.NOT_APPLICABLE
+    assert "only from 2025-02-01; would be fail: not allowed" in check.detail
+    assert check.figures["would_be"] == "fail"
+
+
+def test_the_readme_rule_table_is_generated_from_the_registry() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start, end = "<!-- rules:start -->\n", "<!-- rules:end -->"
+    assert start in readme and end in readme, "the README's judge section must embed the rule table"
+    embedded = readme.split(start)[1].split(end)[0]
+    assert embedded == rule_table([SMALL, MEDIUM]), "regenerate it: python scripts/rule_table.py"

@@ -18,6 +18,7 @@ from speedrun.judge.parse import parse_log
 from speedrun.judge.pipeline import data_pipeline_hash
 from speedrun.trainer import data
 from speedrun.trainer.config import TrainConfig, TrainOptions, get_config
+from speedrun.trainer.shards import write_synthetic
 from speedrun.trainer.train import Process, build_model, build_optimizers, train, train_step, warm_up
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,7 @@ def small_test_config(**changes: object) -> TrainConfig:
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("shards")
-    data.write_synthetic(folder, train_shards=1, tokens_per_shard=200_000, val_tokens=20_000, seed=0)
+    write_synthetic(folder, train_shards=1, tokens_per_shard=200_000, val_tokens=20_000, seed=0, language_name="order2")
     return folder
 
 
@@ -93,7 +94,7 @@ def _worker(rank: int, world_size: int, init_file: str, shards: str, out: str) -
 
 def _two_steps(proc: Process, shards: Path) -> tuple[list[float], dict[str, torch.Tensor]]:
     config = small_test_config(micro_steps_per_step=4)
-    model = build_model(config, proc, compile_blocks=False)
+    model = build_model(config, proc, compiled=False)
     optimizers = build_optimizers(model, config, proc)
     loader = data.DistributedTokenLoader(
         data.train_files(shards), config.micro_batch_tokens, proc.rank, proc.world_size, device="cpu"
@@ -118,11 +119,16 @@ def test_two_processes_match_one_process_with_gradient_accumulation(
     losses, state = _two_steps(Process(0, 1, 0, torch.device("cpu")), shards)
     assert two["losses"] == pytest.approx(losses, rel=1e-5)
     assert losses[1] < losses[0]
-    # fp32 sums in a different order differ in the last bits; Adam's first steps are nearly sign(gradient) and
-    # magnify that for parameters whose gradients are near zero (the x0 weights start at 0), hence atol 3e-4,
-    # still far below one step of the learning rate (0.04 and more), which any difference in data would show
+    # fp32 sums in a different order differ in the last bits; Adam's first steps are nearly sign(gradient), the
+    # more so against summed-loss gradients (eps 1e-10 is then negligible), and magnify that where gradients are
+    # near zero (the x0 weights start at 0, rare embedding rows). So: all but a handful of elements within 3e-4,
+    # none off by 0.01, both far below one step of the learning rate (0.04 and more): different data would move
+    # nearly every element by about a step
     for name, tensor in state.items():
-        torch.testing.assert_close(two["state"][name], tensor, rtol=1e-4, atol=3e-4, msg=lambda m, n=name: f"{n}: {m}")
+        other = two["state"][name]
+        off = ~torch.isclose(other, tensor, rtol=1e-4, atol=3e-4)
+        assert off.sum().item() <= max(1, tensor.numel() // 1_000_000), f"{name}: {off.sum().item()} elements differ"
+        assert (other - tensor).abs().max().item() < 0.01, name
 
 
 def test_missing_data_names_the_command_that_fetches_it(tmp_path: Path) -> None:
@@ -156,7 +162,7 @@ def test_a_diverging_run_stops_with_a_log_the_judge_rejects(shards: Path, tmp_pa
 def test_warmup_leaves_no_trace() -> None:
     config = small_test_config(warmup_steps=2)
     proc = Process(0, 1, 0, torch.device("cpu"))
-    model = build_model(config, proc, compile_blocks=False)
+    model = build_model(config, proc, compiled=False)
     optimizers = build_optimizers(model, config, proc)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     warm_up(model, optimizers, config, proc)

@@ -7,19 +7,37 @@ the judge reads the logs as text, and the leaderboard check re-renders the READM
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import subprocess
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from speedrun.errors import BadInput
-from speedrun.judge.verdict import Check, Judgement, Status
+from speedrun.judge.verdict import BAD_INPUT_EXIT, EXIT_CODES, Check, Judgement, Role, Status, Verdict, verdict_of
 from speedrun.tracks import TRACK_NAMES
 
 RECORDS = "records"
-SPEED_RULES = ("speed",)  # passing checks worth showing anyway: they carry the record's claim
+SPEED_RULES = ("SR005",)  # passing checks worth showing anyway: they carry the record's claim
+
+
+class Outcome(str, Enum):
+    """What the check says of one record folder, and of the whole pull request."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    REVIEW = "review"  # nothing fails, but a maintainer must confirm something (no waiver covers it)
+    BAD_INPUT = "bad input"
+    NO_LOGS = "no logs"  # a record folder without run logs (a record.toml edit): nothing to judge
+
+    @classmethod
+    def of(cls, verdict: Verdict) -> Outcome:
+        return cls(verdict.value)
+
+
 FOLDERS_LISTED_OPEN = 10  # longer lists of metadata-only folders are collapsed
 DIFF_LINES_SHOWN = 80  # a stale README's diff beyond this is cut: the fix is one command anyway
 
@@ -57,6 +75,15 @@ def _commit(root: Path, ref: str) -> str | None:
         return git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}").strip()
     except BadInput:
         return None
+
+
+def _exists_at(root: Path, commit: str, folder: str) -> bool:
+    """Whether `folder` held a record.toml at `commit`: a published record, rather than one the change adds."""
+    try:
+        git(root, "cat-file", "-e", f"{commit}:{folder}/record.toml")
+    except BadInput:
+        return False
+    return True
 
 
 def default_base(root: Path) -> str:
@@ -152,12 +179,12 @@ class RecordResult:
     judge_json: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Outcome:
         if self.bad_input:
-            return "bad input"
+            return Outcome.BAD_INPUT
         if not self.judgements:
-            return "no logs"
-        return "fail" if any(j.verdict == "fail" for j in self.judgements) else "pass"
+            return Outcome.NO_LOGS
+        return Outcome.of(verdict_of(self.judgements))
 
 
 @dataclass(frozen=True)
@@ -169,8 +196,10 @@ class LeaderboardResult:
     bad_input: str | None = None
 
 
-def judge_record(root: Path, folder: str) -> RecordResult:
-    """Judge one record folder (its `baseline*/` sub-folder, if any, as the baseline). Logs are read as text."""
+def judge_record(root: Path, folder: str, as_of: datetime.date | None = None) -> RecordResult:
+    """Judge one record folder (its `baseline*/` sub-folder, if any, as the baseline). Logs are read as text.
+
+    `as_of` is the day whose rules apply; None leaves it to the record's own date (a published record)."""
     from speedrun.judge.discover import holds_run_logs
     from speedrun.judge.judging import judge_path
     from speedrun.judge.report import to_json, to_markdown
@@ -183,7 +212,7 @@ def judge_record(root: Path, folder: str) -> RecordResult:
     if not holds_run_logs(path):  # metadata only (a record.toml edit): the leaderboard check covers it
         return RecordResult(folder)
     try:
-        judgements = judge_path(path, records_dir=root / RECORDS)
+        judgements = judge_path(path, records_dir=root / RECORDS, as_of=as_of)
     except BadInput as e:
         return RecordResult(folder, bad_input=str(e))
     return RecordResult(
@@ -217,17 +246,21 @@ class CiReport:
     notes: tuple[str, ...] = field(default=())
 
     @property
-    def exit_code(self) -> int:
-        """0 all pass, 1 a rule fails or the README is stale, 2 bad input somewhere."""
+    def verdict(self) -> Outcome:
+        """bad input anywhere, else fail (a rule fails or the README is stale), else review, else pass."""
         if self.leaderboard.bad_input or any(r.bad_input for r in self.records):
-            return 2
-        if not self.leaderboard.up_to_date or any(r.status == "fail" for r in self.records):
-            return 1
-        return 0
+            return Outcome.BAD_INPUT
+        statuses = {r.status for r in self.records}
+        if not self.leaderboard.up_to_date or Outcome.FAIL in statuses:
+            return Outcome.FAIL
+        return Outcome.REVIEW if Outcome.REVIEW in statuses else Outcome.PASS
 
     @property
-    def verdict(self) -> str:
-        return {0: "pass", 1: "fail", 2: "bad input"}[self.exit_code]
+    def exit_code(self) -> int:
+        """0 pass, 1 a rule fails or the README is stale, 2 bad input, 4 a record needs a maintainer's review."""
+        if self.verdict is Outcome.BAD_INPUT:
+            return BAD_INPUT_EXIT
+        return EXIT_CODES[Verdict(self.verdict.value)]
 
     @property
     def problems(self) -> list[str]:
@@ -241,12 +274,44 @@ def run_ci(path: Path, base: str | None = None) -> CiReport:
     """The whole check for the repository holding `path`: find the changes, judge them, check the README."""
     root = repo_root(path)
     changes = find_changes(root, base)
-    records = tuple(judge_record(root, folder) for folder in changes.record_folders)
+    # A record the change adds is judged by today's rules: its own record.toml date, or its folder's, is the
+    # submitter's to write, and an early one must not bring back the rules of an earlier era.
+    today = datetime.date.today()
+    records = tuple(
+        judge_record(root, folder, None if _exists_at(root, changes.merge_base, folder) else today)
+        for folder in changes.record_folders
+    )
     notes = tuple(
         f"`{f}` changes the rules the judge applies: a maintainer must review it on its own."
         for f in changes.track_files
-    )
+    ) + tuple(note for folder in changes.record_folders for note in waiver_notes(root, folder))
     return CiReport(root, changes, records, check_leaderboard(root), notes)
+
+
+def waiver_notes(root: Path, folder: str) -> list[str]:
+    """A note for each waiver a changed record folder's record.toml holds, and for roles it names: both are the
+    maintainers' to grant."""
+    from speedrun.store import RECORD_FILE, read_record
+
+    path = root / folder / RECORD_FILE
+    track = PurePosixPath(folder).parts[1]
+    if not path.is_file():
+        return []
+    try:
+        record = read_record(path, track)
+    except BadInput:
+        return []  # the leaderboard check reports a malformed record.toml
+    notes = [
+        f"`{folder}/{RECORD_FILE}` waives {w.rule_id} ({w.reason}; {w.link}): only a maintainer may grant a waiver."
+        for w in record.judging.waivers
+    ]
+    roles = record.judging.roles
+    if roles.candidate or roles.baseline or roles.other:
+        notes.append(
+            f"`{folder}/{RECORD_FILE}` names which runs are the submission ([roles]): a maintainer must confirm "
+            "that no run was set aside to reach the statistics."
+        )
+    return notes
 
 
 def strip_root(text: str, root: Path) -> str:
@@ -269,11 +334,13 @@ def _relative(root: Path, path: Path | str) -> str:
 
 
 def _figures_row(label: str, j: Judgement) -> str:
+    from speedrun.judge.report import verdict_text
+
     s = j.summary
     cells = [
         label,
         j.track,
-        j.verdict,
+        verdict_text(j) if j.role is not Role.OTHER else f"({j.verdict.value} on its own)",
         str(s.n),
         f"{_fmt(s.mean_val_loss, '.4f')} ± {_fmt(s.std_val_loss, '.4f')}",
         _fmt(s.p_value, ".2g"),
@@ -284,8 +351,8 @@ def _figures_row(label: str, j: Judgement) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def _check_line(root: Path, label: str, check: Check, *, evidence: bool = True) -> str:
-    line = f"- **{check.rule}** ({label}): {strip_root(check.detail, root)}"
+def _check_line(root: Path, label: str, check: Check, *, evidence: bool = True, detail: str | None = None) -> str:
+    line = f"- **{check.rule}** ({check.rule_id}, {label}): {strip_root(detail or check.detail, root)}"
     if evidence and check.evidence:
         where = ", ".join(f"`{_relative(root, e.file)}{f':{e.line}' if e.line else ''}`" for e in check.evidence[:5])
         more = f" (+{len(check.evidence) - 5} more)" if len(check.evidence) > 5 else ""
@@ -294,30 +361,45 @@ def _check_line(root: Path, label: str, check: Check, *, evidence: bool = True) 
 
 
 def _record_markdown(root: Path, result: RecordResult) -> list[str]:
-    out = [f"### {result.folder}: {result.status}", ""]
+    from speedrun.judge.report import detail_text
+
+    out = [f"### {result.folder}: {result.status.value}", ""]
     if result.bad_input:
         return [*out, f"The judge could not read this record: {strip_root(result.bad_input, root)}", ""]
     out += [
         "| logs | track | verdict | n | val loss (mean ± std) | p | mean time | median time | runs for p<0.01 |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    candidates = [j for j in result.judgements if j.decides]
     groups: list[tuple[str, Judgement]] = []
-    for j in result.judgements:
+    for j in candidates:
         if j.baseline is not None and all(j.baseline is not g for _, g in groups):
             groups.append((f"`{_relative(root, j.baseline.path)}` (baseline)", j.baseline))
         groups.append((f"`{_relative(root, j.path)}`", j))
-    out += [_figures_row(label, j) for label, j in groups]
+    others = [(f"`{_relative(root, j.path)}` (not the submission)", j) for j in result.judgements if not j.decides]
+    out += [_figures_row(label, j) for label, j in [*groups, *others]]
     speed = [
         _check_line(root, f"`{_relative(root, j.path)}`", c, evidence=False)
-        for j in result.judgements
+        for j in candidates
         for c in j.checks
-        if c.rule in SPEED_RULES and c.status is Status.PASS
+        if c.rule_id in SPEED_RULES and c.status is Status.PASS
     ]
-    failing = [_check_line(root, label, c) for label, j in groups for c in j.checks if c.status is Status.FAIL]
-    warnings = [_check_line(root, label, c) for label, j in groups for c in j.checks if c.status is Status.WARN]
-    for title, lines in (("Speed", speed), ("Failing checks", failing), ("Warnings", warnings)):
+    failing, review, waived = [], [], []
+    for label, j in groups:
+        for c in j.checks:
+            used = j.waiver_of(c)
+            if used is not None:
+                (waived if used.holds else review).append(_check_line(root, label, c, detail=detail_text(j, c)))
+            elif c.status is Status.FAIL:
+                failing.append(_check_line(root, label, c))
+            elif c.status in (Status.WARN, Status.UNCHECKED):
+                review.append(_check_line(root, label, c))
+    for title, lines in (("Speed", speed), ("Failing checks", failing), ("Needs review", review), ("Waived", waived)):
         if lines:
             out += ["", f"{title}:", "", *lines]
+    if others:
+        out += ["", "Not the submission (these never decide the verdict):", ""]
+        out += [f"- {label}: {j.role_reason}" for label, j in others]
     if result.judge_markdown:
         out += ["", "<details><summary>The judge's full report</summary>", "", result.judge_markdown.rstrip()]
         out += ["", "</details>"]
@@ -329,7 +411,7 @@ def to_markdown(report: CiReport) -> str:
     """One Markdown document for the pull request: per record the verdict, figures and failing checks."""
     c = report.changes
     out = [
-        f"## speedrun ci: {report.verdict}",
+        f"## speedrun ci: {report.verdict.value}",
         "",
         f"Compared HEAD `{c.head[:10]}` with its merge base with `{c.base}` (`{c.merge_base[:10]}`).",
         "",
@@ -340,9 +422,9 @@ def to_markdown(report: CiReport) -> str:
     for note in report.notes:
         out += [f"> **Note:** {note}", ""]
     for result in report.records:
-        if result.status != "no logs":
+        if result.status is not Outcome.NO_LOGS:
             out += _record_markdown(report.root, result)
-    metadata_only = [r.folder for r in report.records if r.status == "no logs"]
+    metadata_only = [r.folder for r in report.records if r.status is Outcome.NO_LOGS]
     if metadata_only or c.removed_folders:
         out += ["### Record folders without run logs", ""]
         out += ["Nothing to judge in these; the leaderboard check below covers their `record.toml`.", ""]
@@ -372,7 +454,7 @@ def to_json(report: CiReport) -> dict[str, Any]:
     """The report for machines: stable keys, the judge's own JSON per record."""
     c = report.changes
     return {
-        "verdict": report.verdict,
+        "verdict": report.verdict.value,
         "exit_code": report.exit_code,
         "base": c.base,
         "merge_base": c.merge_base,
@@ -380,7 +462,7 @@ def to_json(report: CiReport) -> dict[str, Any]:
         "records": [
             {
                 "folder": r.folder,
-                "status": r.status,
+                "status": r.status.value,
                 "bad_input": r.bad_input,
                 "judgements": r.judge_json,
             }

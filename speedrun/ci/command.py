@@ -29,8 +29,12 @@ def ci(
 
     Finds the folders under records/<track>/ changed between the merge base and HEAD, judges each (its
     baseline/ sub-folder as the baseline), checks that the README tables match records/, and prints one
-    Markdown report. Logs and code from the submission are read as text, never run.
-    Exit code: 0 all pass, 1 a rule fails or the README is stale, 2 bad input.
+    Markdown report. Logs and code from the submission are read as text, never run. A record the judge
+    can only send for review does not pass unless a waiver in its record.toml covers it; waivers a change
+    adds are listed for the maintainers.
+
+    Exit codes: 0 all pass; 1 a rule fails or the README is stale; 2 bad input; 3 an internal error;
+    4 a record needs a maintainer's review.
     """
     from speedrun.ci import check as pr_check
     from speedrun.console import error, out, printable

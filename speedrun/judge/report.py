@@ -1,15 +1,19 @@
 """What the judge prints: a rich table for people, JSON for machines, and statistics.md-style Markdown for PRs.
 
 The JSON layout is stable (`JSON_VERSION` changes when it does not stay backward compatible):
-a list with one object per judged group of runs (a path, or each sub-folder of a record folder), each
-    {"path", "track", "track_reason", "verdict": "pass" | "fail",
+a list with one object per judged group of runs (a path, or each group of a record folder), each
+    {"path", "track", "track_reason", "verdict": "pass" | "fail" | "review",
+     "role": "candidate" | "other", "role_reason", "rules_as_of": {"date", "source"} | null,
      "runs": [{"file", "steps", "final_val_loss", "train_time_ms", "evidence", "counted"}],
+     "incomplete": [{"file", "why", "evidence"}],
      "summary": {"n", "mean_val_loss", "std_val_loss", "p_value", "mean_train_time_s", "median_train_time_s",
                  "std_train_time_s", "min_train_time_s", "max_train_time_s", "runs_needed"},
-     "checks": [{"rule", "status": "pass" | "fail" | "warn" | "n/a", "detail", "evidence": ["file:line"],
-                 "figures": {...}}],
-     "baseline": the same object for the baseline group, or null, "json_version": 1}
-Figures that are undefined (NaN, one run's p-value) are null.
+     "checks": [{"rule", "rule_id", "status": "pass" | "fail" | "warn" | "unchecked" | "n/a", "detail",
+                 "evidence": ["file:line"], "figures": {...},
+                 "waived": {"reason", "link", "systems_only", "holds", "evidence"} | null}],
+     "baseline": the same object for the baseline group, or null, "json_version": 2}
+A path that could not be judged (in a call with several paths) is {"path", "bad_input", "json_version"}.
+Only candidates decide; an "other" group's verdict is what it would be on its own. Undefined figures are null.
 """
 
 from __future__ import annotations
@@ -21,15 +25,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from speedrun.console import printable
-from speedrun.judge.rules import finite_losses, format_p, independent_runs
+from speedrun.judge.rules import finite_losses, format_p, independent_runs, why_incomplete
+from speedrun.judge.rules.complete_runs import incomplete_evidence
 from speedrun.judge.runlog import RunLog
-from speedrun.judge.verdict import Judgement, Status
+from speedrun.judge.verdict import SIGNIFICANCE, Check, Judgement, Status, Verdict
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-JSON_VERSION = 1
-STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.WARN: "yellow", Status.NOT_APPLICABLE: "dim"}
+JSON_VERSION = 2
+STATUS_STYLE = {
+    Status.PASS: "green",
+    Status.FAIL: "bold red",
+    Status.WARN: "yellow",
+    Status.UNCHECKED: "yellow",
+    Status.NOT_APPLICABLE: "dim",
+}
+VERDICT_STYLE = {Verdict.PASS: "green", Verdict.FAIL: "bold red", Verdict.REVIEW: "bold yellow"}
 
 
 def _clean(value: Any) -> Any:
@@ -49,6 +61,43 @@ def _counted_ids(judgement: Judgement) -> set[int]:
     return {id(r) for r in independent_runs(judgement.runs)}
 
 
+def status_text(j: Judgement, c: Check) -> str:
+    """A check's status as the reports show it: `fail, waived` when a waiver covers it."""
+    used = j.waiver_of(c)
+    if used is None:
+        return c.status.value
+    return f"{c.status.value}, waived" if used.holds else f"{c.status.value}, waiver disputed"
+
+
+def detail_text(j: Judgement, c: Check) -> str:
+    """A check's detail, followed by the waiver that covers it and the evidence for it."""
+    used = j.waiver_of(c)
+    if used is None:
+        return c.detail
+    evidence = f"; {used.evidence}" if used.evidence else ""
+    return f"{c.detail} — waived: {used.waiver.reason} ({used.waiver.link}){evidence}"
+
+
+def verdict_text(j: Judgement) -> str:
+    """`pass`, `pass (waived: reason)`, `review`, `fail`: what a maintainer reads first."""
+    reasons = [u.waiver.reason for c in j.checks if (u := j.waiver_of(c)) is not None and u.holds]
+    if j.verdict is Verdict.PASS and reasons:
+        return f"pass (waived: {'; '.join(dict.fromkeys(reasons))})"
+    return j.verdict.value
+
+
+def review_reasons(j: Judgement) -> list[str]:
+    """Why a judgement needs a review: each unconfirmed check, and each waiver its evidence disputes."""
+    found = []
+    for c in j.checks:
+        used = j.waiver_of(c)
+        if used is not None and not used.holds:
+            found.append(f"{c.rule}: the waiver ({used.waiver.reason}) is disputed: {used.evidence}")
+        elif used is None and c.status in (Status.WARN, Status.UNCHECKED):
+            found.append(f"{c.rule}: {c.detail}")
+    return found
+
+
 def run_row(run: RunLog, counted: bool = True) -> dict[str, Any]:
     final = run.final
     return {
@@ -61,25 +110,47 @@ def run_row(run: RunLog, counted: bool = True) -> dict[str, Any]:
     }
 
 
+def _check_dict(j: Judgement, c: Check) -> dict[str, Any]:
+    used = j.waiver_of(c)
+    waived = None
+    if used is not None:
+        w = used.waiver
+        waived = {
+            "reason": w.reason,
+            "link": w.link,
+            "systems_only": w.systems_only,
+            "holds": used.holds,
+            "evidence": used.evidence,
+        }
+    return {
+        "rule": c.rule,
+        "rule_id": c.rule_id,
+        "status": c.status.value,
+        "detail": c.detail,
+        "evidence": [str(e) for e in c.evidence],
+        "figures": _clean(c.figures),
+        "waived": waived,
+    }
+
+
 def judgement_dict(judgement: Judgement) -> dict[str, Any]:
     counted = _counted_ids(judgement)
+    when = judgement.rules_date
     return {
         "path": str(judgement.path),
         "track": judgement.track,
         "track_reason": judgement.track_reason,
-        "verdict": judgement.verdict,
+        "verdict": judgement.verdict.value,
+        "role": judgement.role.value,
+        "role_reason": judgement.role_reason,
+        "rules_as_of": {"date": when.day.isoformat(), "source": when.source} if when else None,
         "runs": [run_row(r, id(r) in counted) for r in judgement.runs],
-        "summary": _clean(asdict(judgement.summary)),
-        "checks": [
-            {
-                "rule": c.rule,
-                "status": c.status.value,
-                "detail": c.detail,
-                "evidence": [str(e) for e in c.evidence],
-                "figures": _clean(c.figures),
-            }
-            for c in judgement.checks
+        "incomplete": [
+            {"file": str(r.path), "why": why_incomplete(r), "evidence": str(incomplete_evidence(r))}
+            for r in judgement.incomplete
         ],
+        "summary": _clean(asdict(judgement.summary)),
+        "checks": [_check_dict(judgement, c) for c in judgement.checks],
         "baseline": judgement_dict(judgement.baseline) if judgement.baseline else None,
         "json_version": JSON_VERSION,
     }
@@ -88,6 +159,11 @@ def judgement_dict(judgement: Judgement) -> dict[str, Any]:
 def to_json(judgements: Iterable[Judgement]) -> list[dict[str, Any]]:
     """The --json document: one object per judged group, in the order judged."""
     return [judgement_dict(j) for j in judgements]
+
+
+def bad_input_dict(path: Path, problem: str) -> dict[str, Any]:
+    """The --json entry of a path that could not be judged, in a call with several paths."""
+    return {"path": str(path), "bad_input": problem, "json_version": JSON_VERSION}
 
 
 # --- Markdown --------------------------------------------------------------------------------------------------
@@ -117,10 +193,12 @@ def _markdown_one(j: Judgement, records_dir: Path | None) -> list[str]:
     track = load_track(j.track, records_dir)
     s = j.summary
     counted = _counted_ids(j)
+    when = f" Rules in force on {j.rules_date}." if j.rules_date else ""
     lines = [
-        f"# {_title(j.path)}: {j.verdict.upper()}",
+        f"# {_title(j.path)}: {j.verdict.value.upper()}{verdict_text(j)[len(j.verdict.value) :]}",
         "",
-        f"Track: {track.title} (`{j.track}`, chosen by {j.track_reason}), target val loss {track.target_val_loss}.",
+        f"Track: {track.title} (`{j.track}`, chosen by {j.track_reason}), target val loss {track.target_val_loss}."
+        + when,
         "",
         "| Run | steps | val_loss | train_time | line |",
         "|---|---|---|---|---|",
@@ -135,6 +213,11 @@ def _markdown_one(j: Judgement, records_dir: Path | None) -> list[str]:
             f"| {_cell(run.path.name)}{mark} | {final.step if final else 'n/a'} | {_num(run.final_val_loss, 4)} "
             f"| {time} | {_cell(where)} |"
         )
+    for run in j.incomplete:
+        lines.append(
+            f"| {_cell(run.path.name)} (incomplete, not counted) | n/a | n/a | n/a "
+            f"| `{_cell(str(incomplete_evidence(run)))}`: {_cell(why_incomplete(run) or '')} |"
+        )
     losses = [v for r, v in finite_losses(j.runs) if id(r) in counted]
     lines += ["", "## Summary", "", "|  | mean | std | median | min | max |", "|---|---|---|---|---|---|"]
     if losses:
@@ -145,7 +228,7 @@ def _markdown_one(j: Judgement, records_dir: Path | None) -> list[str]:
             f"| train_time (s) | {_num(s.mean_train_time_s, 3)} | {_num(s.std_train_time_s, 3)} "
             f"| {_num(s.median_train_time_s, 3)} | {_num(s.min_train_time_s, 3)} | {_num(s.max_train_time_s, 3)} |"
         )
-    needed = f"; runs needed for p < 0.01 at this mean and std: {s.runs_needed}" if s.runs_needed else ""
+    needed = f"; runs needed for p < {SIGNIFICANCE} at this mean and std: {s.runs_needed}" if s.runs_needed else ""
     p = format_p(s.p_value)
     lines += ["", f"p(val_loss < {track.target_val_loss}) = **{p}** (one-sided t-test, n={s.n}){needed}"]
     if j.baseline is not None:
@@ -165,7 +248,26 @@ def _markdown_one(j: Judgement, records_dir: Path | None) -> list[str]:
                 f"| **{s.mean_train_time_s - b.mean_train_time_s:+.3f}** |"
             )
     lines += ["", "## Checks", "", "| rule | status | detail |", "|---|---|---|"]
-    lines += [f"| {c.rule} | {c.status.value} | {_cell(c.detail)} |" for c in j.checks]
+    lines += [f"| {c.rule_id} {c.rule} | {status_text(j, c)} | {_cell(detail_text(j, c))} |" for c in j.checks]
+    return lines
+
+
+def _markdown_others(others: Sequence[Judgement]) -> list[str]:
+    lines = [
+        "# Not the submission",
+        "",
+        "These groups never decide the verdict: other baselines, ablations, earlier versions, tests.",
+        "",
+        "| group | what it is | n | mean val_loss | p | mean train_time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for j in others:
+        s = j.summary
+        time = f"{s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else "n/a"
+        lines.append(
+            f"| `{_cell(str(j.path))}` | {_cell(j.role_reason)} | {s.n} | {_num(s.mean_val_loss, 4)} "
+            f"| {format_p(s.p_value)} | {time} |"
+        )
     return lines
 
 
@@ -174,9 +276,14 @@ def to_markdown(judgements: Sequence[Judgement], records_dir: Path | None = None
     is the one the judgements were made with, so the stated target is the one they were judged against."""
     parts: list[str] = []
     for j in judgements:
+        if not j.decides:
+            continue
         if parts:
             parts.append("")
         parts.extend(_markdown_one(j, records_dir))
+    others = [j for j in judgements if not j.decides]
+    if others:
+        parts += ["", *_markdown_others(others)] if parts else _markdown_others(others)
     return "\n".join(parts) + "\n"
 
 
@@ -184,16 +291,19 @@ def to_markdown(judgements: Sequence[Judgement], records_dir: Path | None = None
 
 
 def print_table(judgements: Sequence[Judgement], console: Console) -> None:
-    """One block per judgement: the headline, the runs, and the checks with their status."""
+    """One block per candidate: the headline, the runs, and the checks with their status; then the groups
+    that are not the submission, one line each."""
     from rich.table import Table
     from rich.text import Text
 
     for j in judgements:
+        if not j.decides:
+            continue
         s = j.summary
-        colour = "green" if j.verdict == "pass" else "bold red"
+        when = f"  rules of {j.rules_date}" if j.rules_date else ""
         head = Text.assemble(
-            (j.verdict.upper(), colour),
-            printable(f"  {j.path}  track {j.track} ({j.track_reason})"),
+            (j.verdict.value.upper() + printable(verdict_text(j)[len(j.verdict.value) :]), VERDICT_STYLE[j.verdict]),
+            printable(f"  {j.path}  track {j.track} ({j.track_reason}){when}"),
         )
         console.print(head)
         runs = Table(show_edge=False, pad_edge=False, box=None)
@@ -213,15 +323,45 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
                 time,
                 style=style,
             )
+        for run in j.incomplete:
+            incomplete = f"{incomplete_evidence(run)} (incomplete: {why_incomplete(run)})"
+            runs.add_row(Text(printable(incomplete)), "", "", "", style="dim")
         console.print(runs)
         time = f", time mean {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
         loss = f"mean val loss {_num(s.mean_val_loss, 4)}  std {_num(s.std_val_loss, 4)}"
         console.print(f"n={s.n}  {loss}  p={format_p(s.p_value)}{time}")
+        if j.baseline is not None:
+            b = j.baseline.summary
+            base_time = f", time mean {b.mean_train_time_s:.3f}s" if b.mean_train_time_s is not None else ""
+            console.print(Text(printable(f"baseline {j.baseline.path} ({j.baseline.role_reason}): n={b.n}{base_time}")))
         checks = Table(show_header=True, header_style="bold", expand=False)
         checks.add_column("rule", no_wrap=True)
         checks.add_column("status", no_wrap=True)
         checks.add_column("detail", overflow="fold")
         for c in j.checks:
-            checks.add_row(c.rule, Text(c.status.value, style=STATUS_STYLE[c.status]), Text(printable(c.detail)))
+            checks.add_row(
+                f"{c.rule_id} {c.rule}",
+                Text(status_text(j, c), style=STATUS_STYLE[c.status]),
+                Text(printable(detail_text(j, c))),
+            )
         console.print(checks)
+        console.print()
+    others = [j for j in judgements if not j.decides]
+    if others:
+        console.print(Text("Not the submission (never decides the verdict):", style="bold"))
+        table = Table(show_edge=False, pad_edge=False, box=None)
+        for column in ("group", "what it is", "n", "mean val_loss", "p", "mean time"):
+            table.add_column(column, overflow="fold")
+        for j in others:
+            s = j.summary
+            time = f"{s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else "n/a"
+            table.add_row(
+                Text(printable(str(j.path))),
+                Text(printable(j.role_reason)),
+                str(s.n),
+                _num(s.mean_val_loss, 4),
+                format_p(s.p_value),
+                time,
+            )
+        console.print(table)
         console.print()

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 records_app = typer.Typer(
     help="Manage the records/ store: one folder per record, with its record.toml and run logs.",
@@ -22,7 +23,8 @@ def leaderboard(
         None,
         "--logs",
         help="A local copy of the upstream repository's records/ folder: log links that are upstream URLs "
-        "resolve there, and the judge verifies those rows. Without it only logs inside record folders are judged.",
+        "resolve there, and the judge verifies those rows and records its figures in their record.toml. "
+        "Without it only logs inside record folders are judged; the other rows show their recorded figures.",
         show_default=False,
     ),
     readme: Path = typer.Option(Path("README.md"), "--readme", help="The README whose marked tables are regenerated."),
@@ -38,7 +40,10 @@ def leaderboard(
         help="A folder of templates overriding the packaged table.md.j2, chart.md.j2, chart.svg.j2.",
     ),
     check: bool = typer.Option(
-        False, "--check", help="Write nothing; exit 1 with a short diff when the README or chart is out of date."
+        False,
+        "--check",
+        help="Write nothing; exit 1 with a short diff when the README, the chart or a record's [verified] "
+        "figures are out of date.",
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the rows, their verification and the stale files as JSON."
@@ -46,32 +51,55 @@ def leaderboard(
 ) -> None:
     """Regenerate the record tables in the README and the record-history chart from records/.
 
-    Rows whose logs are on this machine are checked by the judge (runs, mean loss, p-value, and whether the
-    published time agrees with the logs); the others keep their published figures and say 'unverified'.
+    Rows whose logs are on this machine (in their record folder, or under --logs) are judged: the figures
+    (runs, mean loss, p-value, the time the logs give and whether it is the published one, each log's
+    sha256) go into the [verified] block of their record.toml, which nothing else in the file changes.
+    The README shows each row's recorded figures; rows without any say 'unverified'. A log whose sha256
+    differs from the recorded one is reported.
+
     Exit 0 up to date or written, 1 out of date with --check, 2 bad input.
     """
-    from speedrun.console import out, printable
+    from speedrun.console import err, out, printable
     from speedrun.leaderboard.generate import diff, generate, to_json, write
 
     board = generate(records, readme, chart=chart, logs_dir=logs, templates=templates)
     stale = board.stale
+    for change in board.log_changes:
+        err.print(f"[yellow]changed:[/] {escape(printable(change))}", soft_wrap=True)
     if as_json:
         typer.echo(json.dumps({**to_json(board), "check": check, "written": [] if check else [str(p) for p in stale]}))
         if not check:
             write(board)
         raise typer.Exit(1 if check and stale else 0)
-    verified = len(board.verifications)
-    summary = f"{len(board.records)} records, {verified} verified from logs"
+    summary = (
+        f"{len(board.records)} records: {len(board.figures)} with the judge's figures, "
+        f"{len(board.verifications)} of them read from their logs now"
+    )
     if check and stale:
         out.print(printable(diff(board), newlines=True), markup=False, highlight=False, soft_wrap=True)
-        stale_list = printable(", ".join(map(str, stale)))
-        out.print(f"out of date: {stale_list} ({summary}); run `speedrun leaderboard` to regenerate", markup=False)
+        stale_list = printable(_files(stale))
+        out.print(
+            f"out of date: {stale_list} ({summary}); run `speedrun leaderboard` to regenerate",
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
     written = [] if check else write(board)
     if written:
-        out.print(printable(f"wrote {', '.join(map(str, written))} ({summary})"), markup=False, soft_wrap=True)
+        out.print(printable(f"wrote {_files(written)} ({summary})"), markup=False, soft_wrap=True)
     else:
         out.print(printable(f"up to date: {board.readme}, {board.chart} ({summary})"), markup=False, soft_wrap=True)
+
+
+def _files(paths: list[Path]) -> str:
+    """The files by name, the record.toml files by count: a regeneration can touch a hundred of them."""
+    tomls = [p for p in paths if p.name == "record.toml"]
+    named = [str(p) for p in paths if p.name != "record.toml"]
+    if len(tomls) == 1:
+        named.append(str(tomls[0]))
+    elif tomls:
+        named.append(f"{len(tomls)} record.toml files")
+    return ", ".join(named)
 
 
 @records_app.command()

@@ -17,7 +17,7 @@ from typing import Any
 
 from speedrun.errors import BadInput
 from speedrun.judge.discover import is_hidden
-from speedrun.judge.verdict import Judgement, Status
+from speedrun.judge.verdict import Judgement, Status, Verdict
 from speedrun.leaderboard.verify import normalised_time_s
 from speedrun.store import RECORD_FILE, default_records_dir, load_records, read_record
 from speedrun.tracks import canonical_name
@@ -45,7 +45,7 @@ class Scaffold:
             f"{s.n} runs, mean loss {s.mean_val_loss:.4f}, p={p}"
         )
         if self.written:
-            return f"wrote {self.folder / RECORD_FILE}: {figures}; judge verdict: {self.judgement.verdict}"
+            return f"wrote {self.folder / RECORD_FILE}: {figures}; judge verdict: {self.judgement.verdict.value}"
         failing = "; ".join(f"{c.rule}: {c.detail}" for c in self.judgement.checks if c.status is Status.FAIL)
         return f"not written (the judge fails these logs; --force writes anyway): {failing}. {figures}"
 
@@ -57,7 +57,7 @@ class Scaffold:
             "number": self.number,
             "time": self.time_text,
             "time_source": self.time_source,
-            "verdict": self.judgement.verdict,
+            "verdict": self.judgement.verdict.value,
             "n": s.n,
             "mean_val_loss": s.mean_val_loss,
             "p_value": s.p_value,
@@ -111,7 +111,7 @@ def scaffold(
         time_text = f"{seconds / 60:.3f} minutes"
         run_links = sorted(run.path.resolve().relative_to(stage.resolve()).as_posix() for run in judgement.runs)
         text = _record_toml(number, time_text, day, description, contributors, run_links, pull_requests, judgement)
-        written = judgement.verdict == "pass" or force
+        written = judgement.verdict is not Verdict.FAIL or force  # a review is for the maintainers to do
         if written:
             (stage / RECORD_FILE).write_text(text, encoding="utf-8")
             read_record(stage / RECORD_FILE, track)  # what we wrote must load
@@ -153,9 +153,10 @@ def _files_to_copy(logs: list[Path]) -> list[tuple[Path, Path]]:
 
 def _main_judgement(judgements: list[Judgement], stage: Path) -> Judgement:
     """The candidate's judgement: the only one, else the one with the most runs."""
-    if not judgements:
+    candidates = [j for j in judgements if j.decides]
+    if not candidates:
         raise BadInput(stage, "the judge found no runs")
-    return max(judgements, key=lambda j: j.summary.n)
+    return max(candidates, key=lambda j: j.summary.n)
 
 
 def _record_toml(
@@ -176,7 +177,7 @@ def _record_toml(
 
     lines = [
         f"# Scaffolded by `speedrun records new`; the judge gave: {s.n} runs, mean val loss {s.mean_val_loss:.4f},",
-        f"# p={p}, verdict {judgement.verdict}. Edit the description and contributors as needed.",
+        f"# p={p}, verdict {judgement.verdict.value}. Edit the description and contributors as needed.",
         f"number = {number}",
         f"time = {json.dumps(time_text)}",
         f"date = {day.isoformat()}",

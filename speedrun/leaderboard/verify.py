@@ -41,6 +41,8 @@ class Verification:
     mean_time_s: float | None
     normalised_time_s: float | None  # prior record time x candidate mean / baseline mean, when judged
     time_source: str | None  # which of the above the published time matches: "log", "mean", "normalised"
+    root: Path | None = None  # the record's folder (here, or under --logs) that the log paths are relative to
+    run_sha256: tuple[tuple[Path, str], ...] = ()  # each judged run log and the sha256 of its bytes
 
     @property
     def time_agrees(self) -> bool:
@@ -157,7 +159,7 @@ def _verify(
             continue
         chosen = _containing(judgements, log)
         if chosen is not None:
-            return _figures(record, log, chosen)
+            return _figures(record, log, chosen, root)
     if problem is not None:
         raise BadInput(record.path, f"field 'logs': the judge cannot read {log}: {problem}")
     raise BadInput(record.path, f"field 'logs': the judge found no run log at {log}")
@@ -167,14 +169,14 @@ def _containing(judgements: list[Judgement], log: Path) -> Judgement | None:
     for judgement in judgements:
         if log.is_dir() and judgement.path.resolve() == log:
             return judgement
-        if any(run.path.resolve() == log for run in judgement.runs):
+        if any(run.path.resolve() == log for run in (*judgement.runs, *judgement.incomplete)):
             return judgement
     if log.is_dir() and len(judgements) == 1:
         return judgements[0]
     return None
 
 
-def _figures(record: Record, log: Path, judgement: Judgement) -> Verification:
+def _figures(record: Record, log: Path, judgement: Judgement, root: Path) -> Verification:
     summary = judgement.summary
     own = next((run for run in judgement.runs if run.path.resolve() == log), None)
     log_time_s = own.train_time_ms / 1000 if own is not None and own.train_time_ms is not None else None
@@ -188,11 +190,13 @@ def _figures(record: Record, log: Path, judgement: Judgement) -> Verification:
         n=summary.n,
         mean_val_loss=summary.mean_val_loss,
         p_value=summary.p_value,
-        verdict=judgement.verdict,
+        verdict=judgement.verdict.value,
         log_time_s=log_time_s,
         mean_time_s=summary.mean_train_time_s,
         normalised_time_s=normalised,
         time_source=time_source,
+        root=root,
+        run_sha256=tuple((run.path.resolve(), run.sha256) for run in judgement.runs),
     )
 
 

@@ -41,7 +41,7 @@ data_app = typer.Typer(
 def fineweb_shards_for(track: str) -> int:
     """Training shards the track's record recipe reads, plus a margin and one spare shard."""
     from speedrun.trainer.config import get_config
-    from speedrun.trainer.data import FINEWEB_TOKENS_PER_SHARD
+    from speedrun.trainer.shards import FINEWEB_TOKENS_PER_SHARD
 
     config = get_config(track)
     tokens = config.num_iterations * config.global_batch_tokens * FINEWEB_MARGIN
@@ -65,7 +65,7 @@ def _shard_progress() -> Progress:
 
 
 def _refuse_synthetic_dir(data_dir: Path) -> None:
-    from speedrun.trainer.data import SYNTHETIC_MANIFEST
+    from speedrun.trainer.shards import SYNTHETIC_MANIFEST
 
     if (data_dir / SYNTHETIC_MANIFEST).exists():
         raise BadInput(data_dir, f"holds synthetic shards ({SYNTHETIC_MANIFEST}); fetch FineWeb into another --dir")
@@ -77,7 +77,7 @@ def fineweb(
         None,
         "--train-shards",
         help="Training shards of 100M tokens to fetch. Default: what the track's record recipe reads, plus a "
-        "margin (small: 9, i.e. 0.9B tokens; medium: 34).",
+        "margin (small: 8, i.e. 0.8B tokens; medium: 34).",
         show_default=False,
     ),
     data_dir: Path = typer.Option(DEFAULT_DATA_DIR, "--dir", help="Folder to put the shards in."),
@@ -90,15 +90,21 @@ def fineweb(
     already there and valid are kept. Each file's header and size are checked;
     a corrupt or partial one is moved aside and fetched again. Downloads go
     through the Hugging Face cache (HF_HOME, HF_HUB_CACHE); with
-    HF_HUB_OFFLINE=1 the cache alone is used.
+    HF_HUB_OFFLINE=1 the cache alone is used. A hub that cannot be reached
+    (HF_ENDPOINT names a mirror) is reported at once, before anything starts.
     """
     from speedrun.console import err, out
-    from speedrun.trainer.data import FetchedShard, fetch_fineweb_shard, fineweb_shard_names, read_shard_header
+    from speedrun.trainer import hub
+    from speedrun.trainer.data import read_shard_header
+    from speedrun.trainer.shards import FINEWEB_REPO, FetchedShard, fetch_fineweb_shard, fineweb_shard_names
 
     shards = fineweb_shards_for(track) if train_shards is None else train_shards
     names = fineweb_shard_names(shards)
     _refuse_non_folder(data_dir)
     _refuse_synthetic_dir(data_dir)
+    if not _all_valid([data_dir / name for name in names]):  # something to download: can we?
+        hub.require_client()
+        hub.require_hub(FINEWEB_REPO)
     data_dir.mkdir(parents=True, exist_ok=True)
 
     results: list[FetchedShard] = []
@@ -145,24 +151,33 @@ def synthetic(
         min=2,
         help="Tokens in the validation shard: the recipes validate on 10,485,760 tokens plus one target.",
     ),
+    language: str = typer.Option(
+        "zipf",
+        "--language",
+        help="zipf: the whole GPT-2 vocabulary, whose loss keeps falling for hundreds of steps of the full "
+        "model (for comparing recipes); order2: 511 token ids, learnt within a few dozen steps (for quick "
+        "CPU runs and tests).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic language and of every shard."),
     force: bool = typer.Option(False, "--force", help="Replace shards already in --dir (FineWeb ones included)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object listing the files written."),
 ) -> None:
     """Write synthetic token shards: FineWeb's file names and format, seeded content.
 
-    Documents start with the end-of-text token 50256 and follow an order-2
-    Markov chain over 511 GPT-2 token ids, so even a tiny model's loss falls
-    visibly. For tests and smoke runs where FineWeb is not at hand. Running it
+    Documents start with the end-of-text token 50256. Each shard's header
+    names its language (FineWeb leaves those slots at zero), and the trainer's
+    log repeats it, so a run on synthetic data is never mistaken for one on
+    FineWeb. For tests and smoke runs where FineWeb is not at hand. Running it
     again with the same settings keeps the shards already written.
     """
-    from speedrun.trainer.data import SYNTHETIC_MANIFEST, TRAIN_PATTERN, VAL_PATTERN, SyntheticLanguage, write_synthetic
+    from speedrun.trainer.data import TRAIN_PATTERN, VAL_PATTERN
+    from speedrun.trainer.shards import SYNTHETIC_MANIFEST, language_settings, write_synthetic
+    from speedrun.trainer.shards import language as make_language
 
     _refuse_non_folder(data_dir)
     manifest_path = data_dir / SYNTHETIC_MANIFEST
-    language = SyntheticLanguage(seed=seed)
     manifest = {
-        "language": {k: getattr(language, k) for k in language.__dataclass_fields__},
+        "language": language_settings(make_language(language, seed)),
         "train_shards": train_shards,
         "tokens_per_shard": tokens_per_shard,
         "val_tokens": val_tokens,
@@ -182,9 +197,15 @@ def synthetic(
     manifest_path.unlink(missing_ok=True)
 
     with _shard_progress() as progress:
-        task = progress.add_task("synthetic shards", total=train_shards + 1)
+        task = progress.add_task(f"synthetic shards ({language})", total=train_shards + 1)
         written = write_synthetic(
-            data_dir, train_shards, tokens_per_shard, val_tokens, seed, on_shard=lambda _: progress.advance(task)
+            data_dir,
+            train_shards,
+            tokens_per_shard,
+            val_tokens,
+            seed,
+            on_shard=lambda _: progress.advance(task),
+            language_name=language,
         )
     # written last: its presence says the shards beside it are complete
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -241,7 +262,7 @@ def train(
     no_compile: bool = typer.Option(
         False,
         "--no-compile",
-        help="Leave the transformer blocks uncompiled (FlexAttention is still compiled on its own). CUDA only.",
+        help="Leave the model uncompiled (FlexAttention is still compiled on its own). CUDA only.",
     ),
     run_id: str | None = typer.Option(None, "--run-id", help="Name of the log file. Default: a fresh UUID."),
     nproc_per_node: int = typer.Option(
@@ -261,7 +282,9 @@ def train(
 
     With --nproc-per-node N above 1 the workers start through
     torch.distributed.run; running it under torchrun yourself works too:
-    torchrun --nproc-per-node 8 -m speedrun train --track small
+
+        torchrun --nproc-per-node 8 -m speedrun train --track small
+
     With 1, 2, 4 or 8 GPUs the global batch and the math are the same: each
     process accumulates gradients over fewer micro-steps.
     """
@@ -302,7 +325,12 @@ def train(
     check_log_dir(log_dir, run_id)
 
     if in_worker or topology.world_size == 1:
-        log_file = _train_here(options, as_json)
+        from speedrun.trainer.train import RunInterrupted
+
+        try:
+            log_file = _train_here(options, as_json)
+        except RunInterrupted as stopped:
+            _report_interrupted(stopped.partial_log, quiet=rank_from_env() != 0)
         if rank_from_env() == 0:
             _report_run(log_file, as_json)
         return
@@ -310,7 +338,11 @@ def train(
     _check_devices(device, topology.nproc_per_node)
     run_id = run_id or str(uuid.uuid4())
     worker_args = _worker_args(options, run_id)
-    code = launch(topology, worker_args, stdout=sys.stderr if as_json else None)
+    try:
+        code = launch(topology, worker_args, stdout=sys.stderr if as_json else None)
+    except KeyboardInterrupt:
+        partial = log_dir / f"{run_id}.txt.interrupted"
+        _report_interrupted(partial if partial.exists() else None, quiet=topology.node_rank != 0)
     if code != 0:
         from speedrun.console import error
 
@@ -377,6 +409,20 @@ def _worker_args(options: TrainOptions, run_id: str) -> list[str]:
     if not options.compile:
         args.append("--no-compile")
     return args
+
+
+def _report_interrupted(partial_log: Path | None, quiet: bool) -> None:
+    """One line saying where the partial log of an interrupted run went, then exit code 130 (as for SIGINT)."""
+    from speedrun.console import error
+
+    if not quiet:
+        where = (
+            f"its partial log is {partial_log} (renamed so that the judge does not count it)"
+            if partial_log is not None
+            else "no log was written"
+        )
+        error(f"training interrupted; {where}")
+    raise typer.Exit(130)
 
 
 def _report_run(log_file: Path, as_json: bool) -> None:

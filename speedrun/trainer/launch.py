@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 from speedrun.errors import BadInput
@@ -101,11 +102,18 @@ def torchrun_command(topology: Topology, worker_args: list[str]) -> list[str]:
 
 
 def launch(topology: Topology, worker_args: list[str], stdout: IO[str] | None = None) -> int:
-    """Run this node's workers to completion and return torch.distributed.run's exit code.
+    """Run this node's workers to completion and return torch.distributed.run's exit code."""
+    return run_to_the_end(torchrun_command(topology, worker_args), stdout=stdout)
 
-    Ctrl-C reaches the whole process group anyway; we wait for the launcher to stop its workers
-    rather than leave them running."""
-    process = subprocess.Popen(torchrun_command(topology, worker_args), stdout=stdout)
+
+def run_to_the_end(
+    command: list[str], stdout: IO[str] | None = None, cwd: Path | None = None, env: Mapping[str, str] | None = None
+) -> int:
+    """Run a launcher (torch.distributed.run) to completion and return its exit code.
+
+    Ctrl-C reaches the whole process group anyway; we wait for the launcher to stop its workers rather
+    than leave them running, then let the KeyboardInterrupt go on."""
+    process = subprocess.Popen(command, stdout=stdout, cwd=cwd, env=env)
     try:
         return process.wait()
     except KeyboardInterrupt:

@@ -4,8 +4,8 @@ A pre-norm transformer on one packed sequence of documents (batch size 1), with:
 rotary embeddings on half of each head's dimensions, QK-norm, ReLU^2 MLPs, zero-initialised output
 projections, value embeddings mixed into the values of the first and last layers, the normalised token
 embedding mixed back into every layer's input (x0), U-net skip connections with learned weights,
-document-aware causal attention with long and short sliding windows, and an untied head (FP8 on Hopper)
-whose logits are softcapped before the cross-entropy.
+document-aware causal attention with long and short sliding windows, a sparse gate on each head's output,
+and an untied head (FP8 on Hopper) whose logits are softcapped before the cross-entropy.
 
 Attention runs through FlexAttention on CUDA; on CPU the same mask is built densely for SDPA.
 """
@@ -38,9 +38,10 @@ def rms_norm(x: Tensor) -> Tensor:
     return F.rms_norm(x, (x.size(-1),))
 
 
-def uniform_init_(weight: Tensor) -> Tensor:
-    """Uniform init with std 0.5 / sqrt(fan_in), slightly smaller than PyTorch's default for linear layers."""
-    bound = 3**0.5 * 0.5 * weight.size(-1) ** -0.5
+def uniform_init_(weight: Tensor, fan_in: int | None = None) -> Tensor:
+    """Uniform init with std 0.5 / sqrt(fan_in), slightly smaller than PyTorch's default for linear layers.
+    The fan-in is the last dimension unless given (a matrix stored transposed)."""
+    bound = 3**0.5 * 0.5 * (fan_in or weight.size(-1)) ** -0.5
     with torch.no_grad():
         return weight.uniform_(-bound, bound)
 
@@ -81,6 +82,20 @@ def attend(q: Tensor, k: Tensor, v: Tensor, mask: AttentionMask, scale: float) -
     return y.squeeze(0).transpose(0, 1)
 
 
+class AttentionGate(nn.Module):
+    """Sparse attention gate: each head's output is scaled by sigmoid(w_h . x[:k]), read from the first k
+    dimensions of the layer's normalised input. The weights start at zero, so every gate starts at 1/2; as a
+    matrix inside a block, Muon trains it."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.dims = config.attention_gate_dims
+        self.weight = nn.Parameter(torch.zeros(config.num_heads, self.dims))
+
+    def forward(self, x: Tensor) -> Tensor:  # x: (T, model_dim) -> (T, heads, 1)
+        return torch.sigmoid(F.linear(x[..., : self.dims], self.weight.to(x.dtype))).unsqueeze(-1)
+
+
 class Attention(nn.Module):
     def __init__(self, config: ModelConfig, max_seq_len: int) -> None:
         super().__init__()
@@ -90,6 +105,7 @@ class Attention(nn.Module):
         self.qkv_w = nn.Parameter(uniform_init_(torch.empty(3, inner, config.model_dim)))
         self.out_w = nn.Parameter(torch.zeros(config.model_dim, inner))
         self.rotary = Rotary(config.head_dim, max_seq_len, config.rope_min_frequency)
+        self.gate = AttentionGate(config) if config.attention_gate_dims else None
         self.scale = config.attn_scale
         self.normalize_values = config.normalize_values
 
@@ -103,19 +119,25 @@ class Attention(nn.Module):
         v = value_lambdas[0] * v
         if value_embed is not None:
             v = v + value_lambdas[1] * value_embed.view_as(v)
-        y = attend(q, k, v, mask, self.scale).reshape(T, self.num_heads * self.head_dim)
-        return F.linear(y, self.out_w.to(y.dtype))
+        y = attend(q, k, v, mask, self.scale)
+        if self.gate is not None:
+            y = y * self.gate(x)
+        return F.linear(y.reshape(T, self.num_heads * self.head_dim), self.out_w.to(y.dtype))
 
 
 class MLP(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         hidden = config.mlp_ratio * config.model_dim
-        self.fc_w = nn.Parameter(uniform_init_(torch.empty(hidden, config.model_dim)))
+        self.in_transposed = config.mlp_in_stored_transposed
+        in_shape = (config.model_dim, hidden) if self.in_transposed else (hidden, config.model_dim)
+        self.fc_w = nn.Parameter(uniform_init_(torch.empty(in_shape), fan_in=config.model_dim))
         self.proj_w = nn.Parameter(torch.zeros(config.model_dim, hidden))
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.linear(F.relu(F.linear(x, self.fc_w.to(x.dtype))).square(), self.proj_w.to(x.dtype))
+        fc = self.fc_w.to(x.dtype)
+        hidden = x @ fc if self.in_transposed else F.linear(x, fc)
+        return F.linear(F.relu(hidden).square(), self.proj_w.to(x.dtype))
 
 
 class Block(nn.Module):
@@ -222,6 +244,8 @@ class GPT(nn.Module):
         self.register_buffer("doc_ids", torch.zeros(max_seq_len, dtype=torch.int32), persistent=False)
         self.use_fp8_head = False
         self._mask_mod_cache: MaskMod | None = None
+        self._body: Callable[[Tensor, AttentionMask, AttentionMask], Tensor] = self.hidden_states
+        self._block_lists: Callable[[Tensor], BlockLists] = document_block_lists
 
     def hidden_matrices(self) -> list[nn.Parameter]:
         """The parameters Muon optimises: every matrix inside the transformer blocks."""
@@ -250,11 +274,21 @@ class GPT(nn.Module):
             return dense_attention_mask(docs, long_window), dense_attention_mask(docs, short_window)
         self.doc_ids[:T].copy_(docs)
         mask_mod = self._mask_mod()
-        return block_attention_mask(docs, long_window, mask_mod), block_attention_mask(docs, short_window, mask_mod)
+        # the document structure once, then each window only clamps its block counts
+        lists = self._block_lists(docs)
+        return windowed_block_mask(lists, long_window, mask_mod), windowed_block_mask(lists, short_window, mask_mod)
+
+    def compile_body(self) -> None:
+        """Compile everything from the embeddings to the final norm as one graph (the masks come in as inputs,
+        the head and its loss run our own kernels): the skip connections, mixing weights and norms between
+        layers fuse with the layers' own work, as they do in the record's whole-model compile. Compiled
+        `dynamic=False`, it makes one graph per sequence length (training and validation)."""
+        self._body = torch.compile(self.hidden_states, dynamic=False, fullgraph=True)
+        self._block_lists = torch.compile(document_block_lists, dynamic=False)
 
     def forward(self, inputs: Tensor, targets: Tensor, window_blocks: int) -> Tensor:
         """Mean cross-entropy of predicting `targets` from `inputs` (both 1-D, one packed sequence)."""
-        x = self.hidden_states(inputs, *self.attention_masks(inputs, window_blocks))
+        x = self._body(inputs, *self.attention_masks(inputs, window_blocks))
         if self.training or x.size(0) <= EVAL_SLICE_TOKENS:
             return self._loss(x, targets)
         # each slice's mean weighted by its tokens, as the last slice may be shorter than the others
@@ -294,34 +328,55 @@ def dense_attention_mask(docs: Tensor, window_blocks: int) -> Tensor:
     return (q >= k) & (docs[:, None] == docs[None, :]) & in_window
 
 
-def _ordered(block_mask: Tensor) -> tuple[Tensor, Tensor]:
-    """Dense (Q, K) block mask -> (count per query block, key block indices with the selected ones first)."""
-    counts = block_mask.sum(dim=-1, dtype=torch.int32)
-    indices = block_mask.to(torch.int8).argsort(dim=-1, descending=True, stable=True).to(torch.int32)
-    return counts[None, None].contiguous(), indices[None, None].contiguous()
+BlockLists = tuple[Tensor, Tensor, Tensor, Tensor]  # partial counts, partial indices, full counts, full indices
 
 
-def block_attention_mask(docs: Tensor, window_blocks: int, mask_mod: MaskMod | None) -> BlockMask:
-    """The same mask as `dense_attention_mask`, as a FlexAttention BlockMask built directly from block ranges
-    of document ids (cheaper than evaluating the mask on every block pair)."""
+def _most_recent_first(selected: Tensor) -> tuple[Tensor, Tensor]:
+    """Dense (Q, K) boolean block selection -> (count per query block, key block indices: the selected ones
+    first, most recent (highest index) first), shaped (1, 1, Q) and (1, 1, Q, K) as BlockMask wants them."""
+    counts = selected.sum(dim=-1, dtype=torch.int32)
+    kv_index = torch.arange(selected.size(-1), device=selected.device, dtype=torch.int32)
+    order = torch.where(selected, kv_index, -1).sort(dim=-1, descending=True).indices.to(torch.int32)
+    return counts[None, None].contiguous(), order[None, None].contiguous()
+
+
+def document_block_lists(docs: Tensor) -> BlockLists:
+    """Which key blocks each query block of 128 tokens attends to under causal attention within documents,
+    without any window: partly allowed blocks (the mask function decides token by token) and wholly allowed
+    ones (strictly earlier blocks inside the query block's one document), each list most recent first."""
     n = docs.numel() // ATTENTION_BLOCK_SIZE
     blocks = docs.view(n, ATTENTION_BLOCK_SIZE)
     first, last = blocks[:, 0], blocks[:, -1]
     idx = torch.arange(n, device=docs.device)
     qb, kb = idx[:, None], idx[None, :]
-    in_window = (qb >= kb) & (qb - kb < window_blocks)
-    # some pair of tokens may attend: the key block's documents reach the query block's first document
-    some = in_window & (last[None, :] >= first[:, None])
+    # some pair of tokens may attend: a causal pair whose key block's documents reach the query block's first one
+    some = (qb >= kb) & (last[None, :] >= first[:, None])
     # every pair may attend: strictly earlier block, both blocks inside one and the same document
     single_doc = first == last
-    every = in_window & (qb > kb) & single_doc[:, None] & single_doc[None, :] & (first[:, None] == first[None, :])
-    partial_counts, partial_indices = _ordered(some & ~every)
-    full_counts, full_indices = _ordered(every)
+    every = (qb > kb) & single_doc[:, None] & single_doc[None, :] & (first[:, None] == first[None, :])
+    return (*_most_recent_first(some & ~every), *_most_recent_first(every))
+
+
+def windowed_block_mask(lists: BlockLists, window_blocks: int, mask_mod: MaskMod | None) -> BlockMask:
+    """The BlockMask of `document_block_lists` limited to `window_blocks` blocks (the query's own included).
+
+    A query block's wholly allowed blocks run back contiguously from the one before it, so the window keeps
+    the `window_blocks - 1` most recent of them; its partly allowed blocks are its own block and, if they are
+    within the window, the blocks where its document(s) start, so the window keeps as many of the most
+    recent ones as the whole blocks leave room for, and always the query's own block. Counting on the lists
+    being most recent first, this is two clamps on the counts: no new sort per window."""
+    partial_counts, partial_indices, full_counts, full_indices = lists
     return BlockMask.from_kv_blocks(
-        partial_counts,
+        torch.clamp_max(partial_counts, torch.clamp_min(window_blocks - full_counts, 1)),
         partial_indices,
-        full_counts,
+        torch.clamp_max(full_counts, window_blocks - 1),
         full_indices,
         BLOCK_SIZE=ATTENTION_BLOCK_SIZE,
         mask_mod=mask_mod,
     )
+
+
+def block_attention_mask(docs: Tensor, window_blocks: int, mask_mod: MaskMod | None) -> BlockMask:
+    """The same mask as `dense_attention_mask`, as a FlexAttention BlockMask built directly from block ranges
+    of document ids (cheaper than evaluating the mask on every block pair)."""
+    return windowed_block_mask(document_block_lists(docs), window_blocks, mask_mod)

@@ -15,17 +15,15 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-# quintic coefficients: a steep slope at zero so small singular values grow fast, at the price of not
-# converging exactly to 1 (the result's singular values end up spread around 1, which trains just as well)
-NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+from speedrun.trainer.config import NS_STEEP, NewtonSchulzCoefficients
 
 
-def newton_schulz(G: Tensor, steps: int = 5) -> Tensor:
+def newton_schulz(G: Tensor, coefficients: NewtonSchulzCoefficients = NS_STEEP) -> Tensor:
     """Approximately orthogonalise G (or a batch of matrices, over the last two dims): U S V^T -> U S' V^T, S' ~ 1.
 
-    Runs in bf16 on CUDA and in fp32 elsewhere.
+    One quintic iteration X <- a X + (b A + c A^2) X, A = X X^T, per (a, b, c). Runs in bf16 on CUDA and in
+    fp32 elsewhere.
     """
-    a, b, c = NS_COEFFICIENTS
     X = G.to(torch.bfloat16 if G.is_cuda else torch.float32)
     wide = X.size(-2) <= X.size(-1)
     if not wide:  # iterate on the smaller Gram matrix
@@ -33,7 +31,7 @@ def newton_schulz(G: Tensor, steps: int = 5) -> Tensor:
     X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)  # spectral norm <= Frobenius norm <= 1
     batch_shape = X.shape[:-2]
     X = X.reshape(-1, *X.shape[-2:])
-    for _ in range(steps):
+    for a, b, c in coefficients:
         A = X @ X.mT
         B = torch.baddbmm(A, A, A, beta=b, alpha=c)  # b*A + c*A@A in one call
         X = torch.baddbmm(X, B, X, beta=a)  # a*X + B@X
@@ -54,7 +52,7 @@ class Muon(torch.optim.Optimizer):
         lr: float,
         momentum: float,
         weight_decay: float = 0.0,
-        ns_steps: int = 5,
+        newton_schulz: NewtonSchulzCoefficients = NS_STEEP,
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
@@ -64,7 +62,7 @@ class Muon(torch.optim.Optimizer):
             params = sorted(group["params"], key=lambda p: p.numel(), reverse=True)
             for shape in dict.fromkeys(tuple(p.shape) for p in params):
                 by_shape.append({**group, "params": [p for p in params if tuple(p.shape) == shape]})
-        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, ns_steps=ns_steps)
+        defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay, newton_schulz=newton_schulz)
         super().__init__(by_shape, defaults)
 
     def _orthogonal_updates(self, params: list[nn.Parameter], group: dict[str, Any]) -> Tensor:
@@ -79,7 +77,7 @@ class Muon(torch.optim.Optimizer):
         momentum = group["momentum"]
         torch._foreach_lerp_(buffers, grads, 1 - momentum)
         nesterov = torch._foreach_lerp(grads, buffers, momentum)
-        update = newton_schulz(torch.stack(nesterov), group["ns_steps"])
+        update = newton_schulz(torch.stack(nesterov), group["newton_schulz"])
         # keep the update's RMS comparable for tall matrices
         return update * max(1.0, params[0].size(-2) / params[0].size(-1)) ** 0.5
 

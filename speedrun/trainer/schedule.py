@@ -26,11 +26,13 @@ def muon_momentum(step: int, config: TrainConfig) -> float:
 
 
 def window_blocks(step: int, config: TrainConfig) -> int:
-    """Long attention window in blocks of 128 tokens: grows from 1 block to `window_max` tokens.
+    """Long attention window in blocks of 128 tokens: the smallest whole number of blocks covering
+    `window_tokens * growth`, and at least one, where growth goes from 0 to 1 over training.
 
-    Short windows are half of it. A "cubic" schedule grows fast, flattens mid-run, then grows again.
+    Short windows are half of it. A "cubic" schedule grows fast, flattens mid-run, then grows again. Computed
+    as the records compute it (the rounding decides the window on hundreds of steps).
     """
     x = progress(step, config)
-    factor = x if config.window_schedule == "linear" else 4 * x**3 - 6 * x**2 + 3 * x
-    max_blocks = math.ceil(config.window_max / ATTENTION_BLOCK_SIZE)
-    return 1 + round((max_blocks - 1) * factor)
+    growth = x if config.window_schedule == "linear" else 4 * x**3 - 6 * x**2 + 3 * x
+    # dividing by a power of two is exact, so this ceiling is the record's "next multiple of 128 at or above"
+    return max(1, math.ceil(config.window_tokens * growth / ATTENTION_BLOCK_SIZE))

@@ -4,9 +4,9 @@ upstream archive, with the outcome the judge must give.
 An attack copies record folders from the unpacked archive into a scratch `records/` tree and edits them (the
 logs, the code they embed, the folder around them). Its `Case` says what to judge and what the judge must
 say: not pass (a failing or review verdict), a clean exit 2 with one line naming the file, or a specific
-check. `awaits` names the rule-level change an attack waits for: the judge's layers below the rules (the
-parser, the source boundary, compiler flags, the data-pipeline facts, discovery, escaping) see it already,
-and `layer` asserts what they see; the verdict needs a rule that does not exist yet.
+check. `awaits` names the rule-level change an attack still waits for (its test is a strict xfail). `layer`
+asserts what the judge's layers below the rules (the parser, the source boundary, compiler flags, the
+data-pipeline facts) see of an attack, apart from the verdict the rules give it.
 
 The base record is 2025-10-04_Backout (5 runs of 2,330 steps, a pass today, its prior record's logs beside
 it so that the data-pipeline check compares); 2026-02-28_TransposeCopyBackward gives a record with a baseline;
@@ -41,14 +41,11 @@ BAD_INPUT = "bad input"  # exit 2, one line naming the file
 CHECK = "check"  # the case's own check
 
 # The rule-level changes attacks wait for (the reasons of their xfail markers).
-WARN_IS_REVIEW = "rule-level hardening: a warning (or an unconfirmed finding) must be review, not pass"
-EVIDENCE = "rule-level hardening: a pass needs positive evidence from every rule in force"
 SIMILARITY = "rule-level hardening: independence by similarity, not equality"
 FINAL = "rule-level hardening: one final result per run, one total and one code per group"
 TIMING = "rule-level hardening: timing strictness"
 HARDWARE = "rule-level hardening: hardware exactness"
 BASELINE = "rule-level hardening: a baseline must pass its own checks and run the prior record's code"
-DATA_FACTS = "rule-level hardening: the prior record's pipeline hash from pinned data, never the submitted tree"
 TRACK_FILES = "rule-level hardening: rules are never read from the current directory unless passed"
 
 
@@ -237,14 +234,14 @@ def attack(
 # Warnings that never fail -----------------------------------------------------------------------------------------
 
 
-@attack("warnings never fail", HARDWARE)
+@attack("warnings never fail")
 def gpus_a100(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, gpu_rows("NVIDIA A100-SXM4-80GB"))
     return Case([folder])
 
 
-@attack("warnings never fail", HARDWARE)
+@attack("warnings never fail")
 def gpus_four_of_eight(ws: Workspace) -> Case:
     folder = ws.record()
 
@@ -273,35 +270,35 @@ def gpu_name_merely_containing_h100(ws: Workspace) -> Case:
     return Case([folder])
 
 
-@attack("warnings never fail", EVIDENCE)
+@attack("warnings never fail")
 def no_nvidia_smi_block(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, lambda t: re.sub(r"^(?:\|.*|\+-.*)\n", "", t, flags=re.MULTILINE))
     return Case([folder])
 
 
-@attack("warnings never fail", WARN_IS_REVIEW, layered=True)
+@attack("warnings never fail", layered=True)
 def changed_loader(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, skip_first_shard)
     return Case([folder], layer=expect_pipeline_change(ws, folder, ""))
 
 
-@attack("warnings never fail", WARN_IS_REVIEW)
+@attack("warnings never fail")
 def slower_than_the_record_without_baseline(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, scale_times(1.5))
     return Case([folder])
 
 
-@attack("warnings never fail", EVIDENCE)
+@attack("warnings never fail")
 def logs_without_source(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, lambda t: t[source_end(t) + 1 :])
     return Case([folder])
 
 
-@attack("warnings never fail", EVIDENCE)
+@attack("warnings never fail")
 def logs_without_timing(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, lambda t: re.sub(r"^step:\d+/\d+ train_time:.*\n", "", t, flags=re.MULTILINE))
@@ -309,14 +306,14 @@ def logs_without_timing(ws: Workspace) -> Case:
     return Case([folder])
 
 
-@attack("warnings never fail", EVIDENCE)
+@attack("warnings never fail")
 def our_synthetic_example(ws: Workspace) -> Case:
     folder = ws.records / TRACK / "2026-11-22_synthetic-h200"
     shutil.copytree(EXAMPLE, folder)
     return Case([folder])
 
 
-@attack("warnings never fail", EVIDENCE)
+@attack("warnings never fail")
 def our_trainer_on_a_cpu(ws: Workspace) -> Case:
     folder = ws.records / TRACK / "2026-11-23_cpu-tiny"
     shutil.copytree(EXAMPLE, folder)
@@ -450,7 +447,7 @@ def clock_frozen_for_200_steps(ws: Workspace) -> Case:
     return Case([folder])
 
 
-@attack("timing", TIMING)
+@attack("timing")
 def untimed_grace_steps_claimed_by_modern_code(ws: Workspace) -> Case:
     folder = ws.record()
 
@@ -573,7 +570,7 @@ def _unconfirmed_attack(snippet: str, word: str) -> Callable[[Workspace], Case]:
 for _name, _snippet in _FLAG_SNIPPETS.items():
     ATTACKS.append(Attack(_name, "compile flags", _flag_attack(_snippet)))
 for _name, (_snippet, _word) in _UNCONFIRMED_SNIPPETS.items():
-    ATTACKS.append(Attack(_name, "compile flags", _unconfirmed_attack(_snippet, _word), WARN_IS_REVIEW, True))
+    ATTACKS.append(Attack(_name, "compile flags", _unconfirmed_attack(_snippet, _word), None, True))
 
 
 # The source boundary ---------------------------------------------------------------------------------------------
@@ -587,7 +584,7 @@ def fake_boundary_in_a_string_hides_a_flag(ws: Workspace) -> Case:
     return Case([folder])
 
 
-@attack("the source boundary", HARDWARE, layered=True)
+@attack("the source boundary", layered=True)
 def fake_nvidia_smi_table_in_a_string(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, gpu_rows("NVIDIA A100-SXM4-80GB"))
@@ -608,7 +605,7 @@ def section_marker_restarts_the_scan(ws: Workspace) -> Case:
     return Case([folder])
 
 
-@attack("the source boundary", WARN_IS_REVIEW, layered=True)
+@attack("the source boundary", layered=True)
 def section_marker_claims_our_canonical_data_pipeline(ws: Workspace) -> Case:
     folder = ws.record()
     data = (ROOT / "speedrun" / "trainer" / "data.py").read_text(encoding="utf-8")
@@ -628,14 +625,14 @@ def section_marker_claims_our_canonical_data_pipeline(ws: Workspace) -> Case:
     return Case([folder], layer=layer)
 
 
-@attack("the source boundary", WARN_IS_REVIEW, layered=True)
+@attack("the source boundary", layered=True)
 def source_that_is_not_python(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, insert_after_imports("<<<<<<< HEAD\n"))
     return Case([folder], layer=lambda: _assert_source_problem(ws, folder, "line 3"))
 
 
-@attack("the source boundary", WARN_IS_REVIEW, layered=True)
+@attack("the source boundary", layered=True)
 def source_with_invalid_utf8(ws: Workspace) -> Case:
     folder = ws.record()
     for path in ws.logs(folder):
@@ -644,14 +641,14 @@ def source_with_invalid_utf8(ws: Workspace) -> Case:
     return Case([folder], layer=lambda: _assert_source_problem(ws, folder, "UTF-8"))
 
 
-@attack("the source boundary", WARN_IS_REVIEW, layered=True)
+@attack("the source boundary", layered=True)
 def flag_hidden_past_a_cut_long_line(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, append_code("x = 1;" + " " * 12_000 + "torch._inductor.config.max_autotune = True"))
     return Case([folder], layer=lambda: _assert_source_problem(ws, folder, "longer than"))
 
 
-@attack("the source boundary", WARN_IS_REVIEW, layered=True)
+@attack("the source boundary", layered=True)
 def expression_nested_too_deeply(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, append_code("x = (\n    " + " +\n    ".join(["a"] * 50_000) + "\n)"))
@@ -676,7 +673,7 @@ def _assert_source_problem(ws: Workspace, folder: Path, words: str) -> None:
 # Data pipeline ---------------------------------------------------------------------------------------------------
 
 
-@attack("data pipeline", WARN_IS_REVIEW, layered=True)
+@attack("data pipeline", layered=True)
 def training_glob_pointed_at_the_val_shard(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(
@@ -685,14 +682,14 @@ def training_glob_pointed_at_the_val_shard(ws: Workspace) -> Case:
     return Case([folder], layer=expect_pipeline_change(ws, folder, "files train_files = fineweb_val_*.bin"))
 
 
-@attack("data pipeline", WARN_IS_REVIEW, layered=True)
+@attack("data pipeline", layered=True)
 def fewer_val_tokens(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, lambda t: replace(t, "val_tokens: int = 10485760", "val_tokens: int = 5242880"))
     return Case([folder], layer=expect_pipeline_change(ws, folder, "val_tokens = Constant(value=5242880)"))
 
 
-@attack("data pipeline", WARN_IS_REVIEW, layered=True)
+@attack("data pipeline", layered=True)
 def fewer_val_steps(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(
@@ -706,7 +703,7 @@ def fewer_val_steps(ws: Workspace) -> Case:
     return Case([folder], layer=expect_pipeline_change(ws, folder, "val size val_steps"))
 
 
-@attack("data pipeline", WARN_IS_REVIEW, layered=True)
+@attack("data pipeline", layered=True)
 def batches_skipped_in_the_loop(ws: Workspace) -> Case:
     folder = ws.record()
     draw = "    for _ in range(grad_accum_steps):\n        inputs, targets, cum_seqlens = next(train_loader)"
@@ -714,7 +711,7 @@ def batches_skipped_in_the_loop(ws: Workspace) -> Case:
     return Case([folder], layer=expect_pipeline_change(ws, folder, "advances train_loader by next [for]"))
 
 
-@attack("data pipeline", WARN_IS_REVIEW, layered=True)
+@attack("data pipeline", layered=True)
 def loader_replaced_after_its_definition(ws: Workspace) -> Case:
     folder = ws.record()
     snippet = (
@@ -729,7 +726,7 @@ def loader_replaced_after_its_definition(ws: Workspace) -> Case:
     return Case([folder], layer=expect_pipeline_change(ws, folder, ""))
 
 
-@attack("data pipeline", WARN_IS_REVIEW, layered=True)
+@attack("data pipeline", layered=True)
 def loader_name_rebound_by_assignment(ws: Workspace) -> Case:
     folder = ws.record()
     snippet = "distributed_data_generator = functools.partial(distributed_data_generator, align_to_bos=False)\n"
@@ -744,7 +741,7 @@ def loader_name_rebound_by_assignment(ws: Workspace) -> Case:
     return Case([folder], layer=expect_pipeline_change(ws, folder, "rebinds distributed_data_generator"))
 
 
-@attack("data pipeline", DATA_FACTS)
+@attack("data pipeline")
 def forged_prior_record_log_in_the_submitted_tree(ws: Workspace) -> Case:
     folder = ws.record()
     change = lambda t: replace(t, "val_tokens: int = 10485760", "val_tokens: int = 5242880")  # noqa: E731

@@ -1,0 +1,230 @@
+"""Our trainer beside the record script it follows: same shards, same steps, same machine, one table.
+
+    python benchmarks/versus_record.py --record-log RECORD_LOG [--track small] [--steps 120] [--val-every 40]
+        [--nproc-per-node 1] [--data-dir DIR] [--out DIR] [--deadline SECONDS] [--only record|ours|table]
+
+Writes synthetic shards of the `zipf` language (hard enough that a wrong recipe shows; kept between calls in
+--data-dir), then runs `speedrun reproduce RECORD_LOG` (the record's own script, from its published log) and
+`speedrun train --track TRACK` for the same number of steps with the same validation points. With twice the
+processes' GPUs visible the two run at once, the record on the first GPUs and ours on the next; otherwise one
+after the other. Each program's output goes to OUT/record.out and OUT/ours.out, its logs to OUT/record/ and
+OUT/ours/. Then the table: val loss at every checkpoint both reached, ours minus the record's, each program's
+step_avg and the ratio, and the ms per step between checkpoints (the steady state, past the first steps),
+all read from the two run logs with the judge's parser. The table is also written to OUT/table.md.
+
+--deadline stops both programs (Ctrl-C, so each sets its partial log aside) that many seconds after the start
+and prints the table of what they reached: use it to fit a session limit. --only runs one side, or only the
+table from logs already in OUT, so the two programs can also run in separate sessions on one GPU.
+
+Small track: against record 28 (2025-08-23_SparseAttnGate), which runs on 1, 2, 4 or 8 GPUs. Medium track:
+against medium record 8 (2025-04-22_Record8), which asserts 8 GPUs, so on an 8-GPU machine only:
+`--track medium --nproc-per-node 8` (one program after the other).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from speedrun.errors import BadInput  # noqa: E402
+from speedrun.judge.parse import parse_log  # noqa: E402
+from speedrun.judge.runlog import RunLog  # noqa: E402
+from speedrun.trainer.config import get_config  # noqa: E402
+
+TOKENS_PER_SHARD = 25_000_000
+# the records' validation loaders read a look-ahead window past the 10,485,760 tokens they validate on
+VAL_SHARD_TOKENS = 10_485_760 + 2**20
+
+
+def shard_count(track: str, steps: int) -> int:
+    """Training shards enough for `steps` steps of the record's loader, which skips the cut tail of the document
+    at the end of each sequence (under 900 tokens on average in the zipf language, against 48Ki per sequence:
+    10% is ample) and the last look-ahead window of each shard, and which stops, rather than starting over, when
+    the shards run out."""
+    config = get_config(track)
+    per_step = config.global_batch_tokens * 1.1
+    usable = TOKENS_PER_SHARD - 2 * config.global_batch_tokens - 1
+    return max(2, math.ceil(steps * per_step / usable))
+
+
+def write_shards(data_dir: Path, track: str, steps: int, seed: int) -> None:
+    command = [sys.executable, "-m", "speedrun", "data", "synthetic", "--dir", str(data_dir), "--language", "zipf"]
+    command += ["--train-shards", str(shard_count(track, steps)), "--tokens-per-shard", str(TOKENS_PER_SHARD)]
+    command += ["--val-tokens", str(VAL_SHARD_TOKENS), "--seed", str(seed)]
+    started = time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT, env=_env(None))
+    print(f"shards ready in {data_dir} ({time.perf_counter() - started:.0f} s)", flush=True)
+
+
+def _env(gpus: list[int] | None) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    if gpus is not None:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    return env
+
+
+def commands(args: argparse.Namespace) -> dict[str, list[str]]:
+    common = ["--steps", str(args.steps), "--val-every", str(args.val_every), "--data-dir", str(args.data_dir)]
+    nproc = ["--nproc-per-node", str(args.nproc_per_node)]
+    speedrun = [sys.executable, "-m", "speedrun"]
+    return {
+        "record": [*speedrun, "reproduce", str(args.record_log), *nproc, *common, "--out", str(args.out / "record")],
+        "ours": [*speedrun, "train", "--track", args.track, *nproc, *common, "--log-dir", str(args.out / "ours")],
+    }
+
+
+def visible_gpus() -> int:
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    count = sum(line.startswith("GPU ") for line in listed.splitlines())
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        count = min(count, len([g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]))
+    return count
+
+
+def run(sides: list[str], args: argparse.Namespace) -> dict[str, int | None]:
+    """Run the sides, at once when there are GPUs for both, else in turn; stop them all at the deadline.
+    Returns each side's exit code (None: stopped at the deadline)."""
+    n = args.nproc_per_node
+    together = len(sides) == 2 and visible_gpus() >= 2 * n
+    gpus = {"record": list(range(n)), "ours": list(range(n, 2 * n))} if together else {s: None for s in sides}
+    deadline = args.started + args.deadline if args.deadline else math.inf
+    codes: dict[str, int | None] = {}
+    batches = [sides] if together else [[s] for s in sides]
+    for batch in batches:
+        running = {}
+        for side in batch:
+            output = open(args.out / f"{side}.out", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+            where = f"GPU(s) {gpus[side]}" if gpus[side] is not None else "the visible GPU(s)"
+            print(f"{side}: {' '.join(commands(args)[side])}  on {where}, output in {output.name}", flush=True)
+            process = subprocess.Popen(
+                commands(args)[side],
+                cwd=ROOT,
+                env=_env(gpus[side]),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # so that the deadline can Ctrl-C its whole process group
+            )
+            running[side] = (process, output)
+        while running:
+            for side, (process, output) in list(running.items()):
+                if process.poll() is not None:
+                    codes[side] = process.returncode
+                    output.close()
+                    del running[side]
+                    print(f"{side}: exit code {process.returncode} at {time.perf_counter() - args.started:.0f} s")
+            if running and time.perf_counter() > deadline:
+                for side, (process, _) in running.items():
+                    print(f"{side}: deadline reached, stopping it (its partial log is kept)", flush=True)
+                    os.killpg(process.pid, signal.SIGINT)
+                for side, (process, output) in running.items():
+                    try:
+                        process.wait(timeout=8)
+                    except subprocess.TimeoutExpired:
+                        os.killpg(process.pid, signal.SIGKILL)
+                        process.wait()
+                    output.close()
+                    codes[side] = None
+                running = {}
+            time.sleep(1)
+    return codes
+
+
+def newest_log(folder: Path) -> RunLog | None:
+    """The newest run log below `folder`, finished or set aside (`.interrupted`, `.failed`), or still in the
+    record's work folder when its run was cut short."""
+    patterns = ("*.txt", "*.txt.interrupted", "*.txt.failed", ".reproduce/*/logs/**/*.txt")
+    found = [p for pattern in patterns for p in folder.glob(pattern) if p.is_file()]
+    if not found:
+        return None
+    newest = max(found, key=lambda p: p.stat().st_mtime)
+    try:
+        return parse_log(newest)
+    except BadInput as e:  # stopped before its first step line
+        print(f"{newest}: {e.problem}")
+        return None
+
+
+def table(record: RunLog, ours: RunLog) -> str:
+    """Markdown: val loss side by side at each checkpoint both reached, the difference, step_avg and its ratio,
+    and the ms per step since the previous checkpoint."""
+    mine = {s.step: s for s in ours.val_steps}
+    theirs = {s.step: s for s in record.val_steps}
+    rows = [
+        "| step | record val | ours val | ours - record | record step_avg | ours step_avg | ours / record "
+        "| record ms/step since last | ours ms/step since last |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    previous = None
+    for step in sorted(mine.keys() & theirs.keys()):
+        a, b = theirs[step], mine[step]
+        assert a.val_loss is not None and b.val_loss is not None
+        ratio = f"{b.step_avg_ms / a.step_avg_ms:.3f}" if step and a.step_avg_ms and b.step_avg_ms else ""
+        since = ["", ""]
+        if previous is not None and step > previous:
+            for i, run in enumerate((theirs, mine)):
+                t0, t1 = run[previous].train_time_ms, run[step].train_time_ms
+                if t0 is not None and t1 is not None:
+                    since[i] = f"{(t1 - t0) / (step - previous):.1f}"
+        avg = [f"{s.step_avg_ms:.1f}" if step and s.step_avg_ms is not None else "" for s in (a, b)]
+        rows.append(
+            f"| {step} | {a.val_loss:.4f} | {b.val_loss:.4f} | {b.val_loss - a.val_loss:+.4f} | {avg[0]} | {avg[1]} "
+            f"| {ratio} | {since[0]} | {since[1]} |"
+        )
+        previous = step
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--record-log", type=Path, help="the published log of the record the recipe follows")
+    parser.add_argument("--track", default="small", help="small (against record 28) or medium (medium record 8)")
+    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument("--val-every", type=int, default=40)
+    parser.add_argument("--nproc-per-node", type=int, default=1, help="processes of each program (medium: 8)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".cache" / "versus-shards")
+    parser.add_argument("--out", type=Path, default=Path("versus-out"))
+    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic language")
+    parser.add_argument("--deadline", type=float, default=0, help="stop both programs after this many seconds")
+    parser.add_argument("--only", choices=("record", "ours", "table"), help="run one side, or only the table")
+    args = parser.parse_args()
+    args.started = time.perf_counter()
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.out = args.out.resolve()
+    args.data_dir = args.data_dir.resolve()
+
+    if args.only != "table":
+        if args.only != "ours" and (args.record_log is None or not args.record_log.is_file()):
+            parser.error(f"--record-log must name the record's published log file (got {args.record_log})")
+        if args.only != "ours":
+            args.record_log = args.record_log.resolve()
+        write_shards(args.data_dir, args.track, args.steps, args.seed)
+        sides = [args.only] if args.only else ["record", "ours"]
+        codes = run(sides, args)
+        (args.out / "exit_codes.json").write_text(json.dumps(codes) + "\n", encoding="utf-8")
+
+    record, ours = newest_log(args.out / "record"), newest_log(args.out / "ours")
+    if record is None or ours is None:
+        missing = " and ".join(name for name, log in (("record", record), ("ours", ours)) if log is None)
+        print(f"no {missing} log under {args.out} yet: nothing to compare")
+        return 1
+    text = f"record: {record.path}\nours: {ours.path}\n\n{table(record, ours)}\n"
+    (args.out / "table.md").write_text(text, encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Rule 1, the data pipeline: the token streams must not change (SR001).
+
+The judge hashes the syntax tree of the data-loading code embedded in the logs (see `judge.pipeline`) and
+compares it with the track's canonical hash (our trainer) or the prior record's (upstream logs). A changed
+loader may still serve the same tokens, so a change asks for a review; only our own trainer's data.py,
+whose canonical hash is pinned, can fail outright.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from speedrun.judge.pipeline import data_pipeline_hash, data_pipeline_line, is_trainer_source
+from speedrun.judge.rules.base import Rule, RuleInput, source_evidence
+from speedrun.judge.runlog import RunLog
+from speedrun.judge.verdict import Check, Status
+
+ID = "SR001"
+
+
+def check_data_pipeline(ri: RuleInput) -> Check:
+    """The data-loading code hashes to the track's canonical hash (our trainer) or the prior record's (upstream)."""
+    if not any(run.source for run in ri.runs):
+        status = Status.NOT_APPLICABLE if ri.first_of_track else Status.UNCHECKED
+        return Check("data pipeline", status, "no embedded source in the logs", rule_id=ID)
+    hashes: dict[str, list[RunLog]] = defaultdict(list)
+    for run in ri.runs:
+        if run.source:
+            digest = data_pipeline_hash(run.source, run.sectioned)
+            if digest:
+                hashes[digest].append(run)
+    if not hashes:
+        detail = "no data-loading code found in the embedded source: the token streams cannot be compared"
+        return Check("data pipeline", Status.UNCHECKED, detail, rule_id=ID)
+    evidence = tuple(
+        source_evidence(rs[0], data_pipeline_line(rs[0].source or "", rs[0].sectioned)) for rs in hashes.values()
+    )
+    figures: dict[str, object] = {"sha256": sorted(hashes)}
+    if len(hashes) > 1:
+        parts = "; ".join(f"{h[:12]} in {len(rs)} run(s), e.g. {rs[0].path.name}" for h, rs in hashes.items())
+        detail = f"runs differ in their data-loading code: {parts}"
+        return Check("data pipeline", Status.WARN, detail, evidence, figures, ID)
+    digest, runs = next(iter(hashes.items()))
+    printed = {r.data_pipeline_sha256 for r in runs if r.data_pipeline_sha256} - {digest}
+    mismatch = f"; the log prints {sorted(printed)[0][:12]}, which the judge does not trust" if printed else ""
+    if any(is_trainer_source(r.source, r.sectioned) for r in runs):
+        canonical = ri.track.data_pipeline_sha256
+        figures["canonical"] = canonical or None
+        if not canonical:
+            detail = f"sha256 {digest[:12]}; no canonical hash pinned in {ri.track.path}{mismatch}"
+            return Check("data pipeline", Status.WARN, detail, evidence, figures, ID)
+        if digest != canonical:
+            detail = f"speedrun/trainer/data.py hashes to {digest[:12]}, the track's canonical is {canonical[:12]}"
+            return Check("data pipeline", Status.FAIL, detail + mismatch, evidence, figures, ID)
+        detail = f"canonical data pipeline ({digest[:12]}){mismatch}"
+        return Check("data pipeline", Status.PASS, detail, evidence, figures, ID)
+    prior = ri.prior
+    if prior is None or prior.pipeline_hash is None:
+        why = ri.prior_note or "the prior record's data-pipeline hash is not pinned and its logs are not at hand"
+        if prior is not None and prior.pipeline_hash is None:
+            why = f"{prior.label} has no pinned data-pipeline hash and no log at hand"
+        status = Status.NOT_APPLICABLE if ri.first_of_track else Status.UNCHECKED
+        return Check("data pipeline", status, f"sha256 {digest[:12]}; not compared: {why}", evidence, figures, ID)
+    figures["prior_sha256"] = prior.pipeline_hash
+    cited = evidence + ((prior.pipeline_evidence,) if prior.pipeline_evidence else ())
+    source = f", {prior.pipeline_source}" if prior.pipeline_source else ""
+    if digest == prior.pipeline_hash:
+        detail = f"unchanged since {prior.label} ({digest[:12]}{source})"
+        return Check("data pipeline", Status.PASS, detail, cited, figures, ID)
+    change = f"{prior.pipeline_hash[:12]}{source} -> {digest[:12]}"
+    detail = f"data-loading code changed since {prior.label} ({change}): check the token streams are unchanged"
+    return Check("data pipeline", Status.WARN, detail, cited, figures, ID)
+
+
+DATA_PIPELINE = Rule(
+    ID,
+    "data pipeline",
+    check_data_pipeline,
+    "a sha256 of the data-loading code's syntax tree (layout, comments and docstrings left out) and of the facts "
+    "around it (file patterns, validation size, assignments to loader names, where loaders are advanced), "
+    "computed from the embedded source and never read from a printed line: our trainer's "
+    "`speedrun/trainer/data.py` against "
+    "the track's `data_pipeline_sha256`; upstream loaders against the prior record's hash (pinned in its "
+    "record.toml, else read from its logs); a change asks for a review",
+)
