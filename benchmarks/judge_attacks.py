@@ -34,8 +34,10 @@ from tests.redteam.corpus import ATTACKS, RULE, Workspace  # noqa: E402
 
 BOUND_SECONDS = 2.0
 BOUND_MIB = 1024
+# Peak memory is the process's own high-water mark (VmHWM), not ru_maxrss: that one keeps, across exec, the size
+# of the parent the child was forked from.
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from speedrun.errors import BadInput
 from speedrun.judge.judging import judge_path
 start = time.perf_counter()
@@ -44,8 +46,9 @@ try:
 except BadInput as e:
     outcome = "bad input: " + str(e)[-80:]
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "outcome": outcome}))
+status = open("/proc/self/status").read()
+peak_kib = int(status.split("VmHWM:")[1].split()[0])
+print(json.dumps({"seconds": seconds, "mib": peak_kib / 1024, "outcome": outcome}))
 """
 ENVIRONMENT = "Running Python 3.12.3\nRunning PyTorch 2.10.0 compiled for CUDA 12.8\nnvidia-smi: none\n"
 
