@@ -48,7 +48,7 @@ def hashes(record: Record, logs_dir: Path) -> tuple[str | None, list[str]]:
     for log in linked_logs(record, logs_dir):
         run = parse_log(log)
         if run.source:
-            pipeline = pipeline or data_pipeline_hash(run.source)
+            pipeline = pipeline or data_pipeline_hash(run.source, run.sectioned)
         digest = code_hash(run)
         if digest and digest not in code:
             code.append(digest)

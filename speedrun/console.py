@@ -1,14 +1,48 @@
-"""Shared rich consoles. Rich colours only on a TTY and honours NO_COLOR, as the CLI promises."""
+"""Shared rich consoles, and `printable`, which every string from a log or a file name passes through before it
+reaches the terminal. Rich colours only on a TTY and honours NO_COLOR, as the CLI promises."""
 
 from __future__ import annotations
 
+import unicodedata
+
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str, *, newlines: bool = False) -> str:
+    """`text` with every character the terminal would act on shown as an escape instead: control characters
+    (`ESC [31m` becomes `\\x1b[31m`), bidirectional overrides and other invisible formatting (`\\u202e`).
+
+    A submission controls its file names, GPU names and log lines; printed raw, they could recolour the screen,
+    move the cursor, hide text or rewrite an earlier line. With `newlines`, line breaks and tabs are kept
+    (multi-line reports, diffs); otherwise the result is one line. Rich markup (`[red]`) is a separate matter:
+    print the result as a `rich.text.Text` (or with `markup=False`) so that brackets are shown, not interpreted.
+    """
+    if text.isprintable():  # the common case, in C
+        return text
+    return "".join(_escape(c, newlines) for c in text)
+
+
+# What a terminal acts on rather than shows: control characters (C0, DEL, C1), invisible formatting such as
+# bidirectional overrides, line and paragraph separators, and code points with no character. Spaces other than
+# ASCII's (a no-break space in a table) are shown as spaces.
+_ACTED_ON = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def _escape(c: str, newlines: bool) -> str:
+    if c.isprintable() or (newlines and c in "\n\t") or unicodedata.category(c) not in _ACTED_ON:
+        return c
+    if c in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[c]
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
 
 def error(message: str) -> None:
-    """Print a one-line error (the message names the file first) to stderr, brackets in it kept as typed."""
-    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
+    """Print a one-line error (the message names the file first) to stderr, escaped, never read as markup."""
+    err.print(Text.assemble(("error:", "bold red"), " ", printable(message)), soft_wrap=True)

@@ -237,6 +237,14 @@ NO_P_ONE_RUN = "one run below the target: no p-value, and no statistics stated a
 P_IN_NOTES = "the README states p < 0.01 over runs whose logs the archive does not keep"
 SLOWER_THAN_PUBLISHED = "slower than the prior record's published time, with no baseline to normalise against"
 LLMC = "an llm.c log: no train_time, no nvidia-smi block, no embedded source"
+# The data-pipeline hash covers how the loaders are used; these records draw batches in their untimed warmup
+# (or validate there) where their prior record's code did not.
+WARMUP_DRAWS = "the untimed warmup draws batches from a loader, where the prior record's code did not"
+# The medium records of April 2025 patch inductor's logging and turn on dynamo's compiled autograd; below
+# Python 3.12 their f-strings (PEP 701) do not parse either.
+COMPILER_UNCONFIRMED = (
+    "assigns torch._inductor.codecache.trace_structured and sets dynamo's compiled_autograd: unconfirmed"
+)
 
 # Records that pass or need review only because a waiver covers these rules.
 WAIVED: dict[str, tuple[str, ...]] = {
@@ -269,16 +277,20 @@ REVIEW: dict[str, tuple[tuple[str, ...], str]] = {
     "small 19 2025-01-13_Fp8LmHead": (("SR001", "SR003"), f"{NO_P_ONE_RUN}; {PIPELINE_CHANGED}"),
     "small 20 2025-01-16_Sub3Min": (("SR003",), P_IN_NOTES),
     "small 21 2025-01-26_BatchSize": (("SR003",), P_IN_NOTES),
+    "small 21 2025-02-01_RuleTweak": (("SR001",), WARMUP_DRAWS),
     "small 21 2025-05-24_StableTorch": (("SR001",), PIPELINE_CHANGED),
     "small 26 2025-07-12_BosAlign": (("SR001",), f"{PIPELINE_MIXED}: the linked log's differs from the other 20"),
+    "small 24 2025-05-30_noallreduce": (("SR001",), WARMUP_DRAWS),
     "small 27 2025-07-18_TritonMuon": (("SR001",), PIPELINE_CHANGED),
     "small 29 2025-09-03_FA3": (("SR001",), PIPELINE_CHANGED),
     "small 33 2025-09-15_AsyncDataLoadAttnFinalWindow": (("SR001",), PIPELINE_CHANGED),
     "small 34 2025-09-18_Smear": (("SR001",), PIPELINE_CHANGED),
     "small 44 2025-10-31_AdamSyncGradientHook": (("SR003", "SR005"), f"{P_IN_NOTES}; {SLOWER_THAN_PUBLISHED}"),
     "small 46 2025-11-29_BatchSizeSchedule": (("SR001",), f"{PIPELINE_MIXED}: one val_every_five run"),
+    "small 47 2025-12-10_SALambdaOnWeights": (("SR001",), f"{WARMUP_DRAWS} (a validation pass in the warmup)"),
     "small 48 2025-12-11_NorMuonOptimsAndFixes": (("SR001", "SR005"), f"{PIPELINE_MIXED}; {SLOWER_THAN_PUBLISHED}"),
     "small 49 2025-12-14_PartialKeyOffset": (("SR001",), PIPELINE_CHANGED),
+    "small 54 2025-12-26_LogitRescale": (("SR001",), "the warmup draws train and val batches in other loops"),
     "small 62 2026-01-19_BigramHashEmbedding": (("SR001",), PIPELINE_CHANGED),
     "small 64 2026-01-30_MimeticValueOutput": (("SR010",), "one of 8 logs ends at step 1500 of 1555: left out"),
     "small 65 2026-01-30_VeFused": (("SR001",), PIPELINE_CHANGED),
@@ -306,8 +318,8 @@ REVIEW: dict[str, tuple[tuple[str, ...], str]] = {
     "medium 4 2025-02-14_OptCoeffs": (("SR003",), NO_P_ONE_RUN),
     "medium 5 2025-03-06_LongerCooldown": (("SR003",), NO_P_ONE_RUN),
     "medium 6 2025-03-25_ArchOptTweaks": (("SR003",), NO_P_ONE_RUN),
-    "medium 7 2025-04-16_Record7": (("SR003",), NO_P_ONE_RUN),
-    "medium 8 2025-04-22_Record8": (("SR003",), NO_P_ONE_RUN),
+    "medium 7 2025-04-16_Record7": (("SR003", "SR004"), f"{NO_P_ONE_RUN}; {COMPILER_UNCONFIRMED}"),
+    "medium 8 2025-04-22_Record8": (("SR003", "SR004"), f"{NO_P_ONE_RUN}; {COMPILER_UNCONFIRMED}"),
 }
 
 # Groups of the accepted records' folders that are not the submission, and why the judge says so.

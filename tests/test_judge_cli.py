@@ -293,7 +293,13 @@ def test_log_with_undecodable_bytes_in_its_source_still_parses(tmp_path: Path) -
     paths = write_runs(folder, GOOD)
     data = paths[0].read_bytes()
     paths[0].write_bytes(b"# caf\xe9 \xff\n" + data)
-    assert judge(folder, "--track", "small").returncode == 0
+    proc = judge(folder, "--track", "small", "--json")
+    # A program prints its source as UTF-8, so these bytes are an edit: the source is read (bytes replaced),
+    # the figures judged, and the compiler check cannot be confirmed.
+    assert proc.returncode == 4, proc.stderr
+    (group,) = json.loads(proc.stdout)
+    flags = next(c for c in group["checks"] if c["rule"] == "compile flags")
+    assert flags["status"] == "warn" and "not valid UTF-8" in flags["detail"]
 
 
 def test_a_100_mb_line_is_handled(tmp_path: Path) -> None:

@@ -398,13 +398,20 @@ def test_data_pipeline_rule_for_trainer_logs() -> None:
     data = "def load(path):\n    return open(path).read()\n"
     source = f"# >>> speedrun/trainer/data.py\n{data}"
     pinned = replace(SMALL, data_pipeline_sha256=source_hash(data) or "")
-    printed_wrong = replace(make_run(source=source), data_pipeline_sha256="0" * 64)
+
+    def trainer_run(source: str) -> RunLog:
+        return replace(make_run(source=source), sectioned=True)
+
+    printed_wrong = replace(trainer_run(source), data_pipeline_sha256="0" * 64)
     check = check_data_pipeline(rule_input([printed_wrong], pinned))
     assert check.status is Status.PASS and "does not trust" in check.detail
-    check = check_data_pipeline(rule_input([make_run(source=source.replace("read()", "read(10)"))], pinned))
+    check = check_data_pipeline(rule_input([trainer_run(source.replace("read()", "read(10)"))], pinned))
     assert check.status is Status.FAIL
     unpinned = replace(SMALL, data_pipeline_sha256="")
-    assert check_data_pipeline(rule_input([make_run(source=source)], unpinned)).status is Status.WARN
+    assert check_data_pipeline(rule_input([trainer_run(source)], unpinned)).status is Status.WARN
+    # The same source in a log that is not our trainer's: the `# >>>` line is a comment, the file one script
+    # without upstream loader code, so nothing can be compared.
+    assert check_data_pipeline(rule_input([make_run(source=source)], pinned)).status is Status.UNCHECKED
 
 
 def test_data_pipeline_rule_for_upstream_logs_compares_with_the_prior_record() -> None:

@@ -106,3 +106,15 @@ def test_describe() -> None:
     assert stats.describe([7.0]).std == 0.0
     with pytest.raises(ValueError):
         stats.describe([])
+
+
+@pytest.mark.parametrize("df", [1, 1.5, 2, 3, 5, 9, 19, 30, 39.7, 99, 1000, 1e5])
+def test_student_cdf_matches_scipy_over_both_tails(df: float) -> None:
+    import scipy.special
+
+    for tenth in range(-400, 401, 7):
+        t = tenth / 10
+        expected = float(scipy.special.stdtr(df, t))
+        assert stats._student_cdf(df, t) == pytest.approx(expected, rel=1e-8, abs=1e-300)
+    assert stats._student_cdf(df, math.inf) == 1.0 and stats._student_cdf(df, -math.inf) == 0.0
+    assert math.isnan(stats._student_cdf(df, math.nan))

@@ -37,7 +37,7 @@ def ci(
     4 a record needs a maintainer's review.
     """
     from speedrun.ci import check as pr_check
-    from speedrun.console import error, out
+    from speedrun.console import error, out, printable
 
     report = pr_check.run_ci(repo, base)
     markdown = pr_check.to_markdown(report)
@@ -48,9 +48,9 @@ def ci(
     elif out.is_terminal:
         from rich.markdown import Markdown
 
-        out.print(Markdown(markdown))
+        out.print(Markdown(printable(markdown, newlines=True)))
     else:
-        sys.stdout.write(markdown)
+        sys.stdout.write(printable(markdown, newlines=True))
     for problem in report.problems:
         error(problem)
     raise typer.Exit(report.exit_code)

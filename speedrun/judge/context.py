@@ -238,9 +238,9 @@ def _pipeline_from_logs(record: Record, records_root: Path | None) -> tuple[str 
                 run = parse_log(log)
             except BadInput:
                 continue
-            digest = data_pipeline_hash(run.source) if run.source else None
+            digest = data_pipeline_hash(run.source, run.sectioned) if run.source else None
             if digest:
-                return digest, source_evidence(run, data_pipeline_line(run.source or ""))
+                return digest, source_evidence(run, data_pipeline_line(run.source or "", run.sectioned))
     return None, None
 
 
@@ -293,9 +293,9 @@ def _prior_from_logs(folder: Path, store: list[Record], when: datetime.date) -> 
     label = f"{folder.name} (the judged tree's record before this one; not in the records store)"
     digest, evidence = None, None
     for run in runs:
-        digest = data_pipeline_hash(run.source) if run.source else None
+        digest = data_pipeline_hash(run.source, run.sectioned) if run.source else None
         if digest:
-            evidence = source_evidence(run, data_pipeline_line(run.source or ""))
+            evidence = source_evidence(run, data_pipeline_line(run.source or "", run.sectioned))
             break
     return PriorRecord(number, mean_s, label, digest, evidence, "from its log" if digest else "")
 

@@ -5,6 +5,10 @@ A record folder holds logs next to notes, plots, profiler traces and statistics;
 Logs directly in the folder are one group (key "."), and each sub-folder holding logs is another, keyed
 by its path relative to the folder ("baseline", "this_pr", "this_pr_v3", "runs/seed1").
 
+The folder comes from a submission, so it is walked with care: symbolic links are never followed (a link
+could make the judge read a file outside the folder, or count an outside log as a run) but reported as bad
+input; the walk is iterative and bounded in depth, so no nesting of folders can exhaust the stack.
+
 Each group has a role (`assign_roles`): the candidate (the submission), its baseline (the prior record
 re-run on the same hardware), or other (other baselines, ablations, earlier versions, single-GPU tests,
 logs of another kind). Roles come from the record.toml when it names them, else from the names of folders
@@ -15,6 +19,7 @@ Only candidates decide a verdict.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -28,6 +33,8 @@ from speedrun.judge.verdict import Role
 from speedrun.store import Roles
 
 TOP_LEVEL_GROUP = "."
+MAX_FOLDER_DEPTH = 16  # record folders nest two or three levels (runs/seed1); deeper is not a record
+MAX_FILES = 100_000
 # Names that say what a group or a log is. A word, not a substring: "baseline0-1480.txt", "12-19-Baseline",
 # "xsa-baseline-s1410" are baselines; "baselines_note" is not a run name anyway.
 BASELINE_NAME = re.compile(r"(?i)(?<![a-z])(?:baseline|master|prior)(?![a-z])")
@@ -39,19 +46,20 @@ def find_run_logs(path: Path) -> list[Path]:
     """The run logs at `path`: the file itself, or every run log below a folder, sorted.
 
     A file named explicitly is returned as is, so that parsing it reports what is wrong with it.
-    Raises `BadInput` for a missing path, an empty folder, or a folder without a single run log.
+    Raises `BadInput` for a missing path, a symbolic link (the path itself or anything below it), an empty
+    folder, or a folder without a single run log.
     """
     path = Path(path)
+    _refuse_link(path)
     if not path.exists():
         raise BadInput(path, "no such file or folder")
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise BadInput(path, "neither a file nor a folder")
-    try:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not is_hidden(p.relative_to(path)))
-    except OSError as e:
-        raise BadInput(path, f"cannot list folder: {e.strerror or e}") from None
+    files, links = _walk(path)
+    if links:
+        _refuse_link(links[0])
     if not files:
         raise BadInput(path, "empty folder: no run logs to judge")
     logs = [p for p in files if looks_like_run_log(p)]
@@ -61,8 +69,17 @@ def find_run_logs(path: Path) -> list[Path]:
 
 
 def holds_run_logs(folder: Path) -> bool:
-    """Whether any file below `folder` is a run log: `find_run_logs` without reading further or raising."""
-    return any(looks_like_run_log(p) for p in folder.rglob("*") if not is_hidden(p.relative_to(folder)))
+    """Whether `folder` holds something to judge: a run log, or a link (which judging then reports).
+
+    `find_run_logs` without reading further or raising.
+    """
+    if Path(folder).is_symlink():
+        return True
+    try:
+        files, links = _walk(Path(folder))
+    except BadInput:
+        return True  # too deep or unreadable: judging says so
+    return bool(links) or any(looks_like_run_log(p) for p in files)
 
 
 def split_groups(folder: Path) -> dict[str, list[Path]]:
@@ -81,6 +98,44 @@ def split_groups(folder: Path) -> dict[str, list[Path]]:
 def is_hidden(relative: Path) -> bool:
     """Dot-files and anything inside a dot-folder (`.git`, `.ipynb_checkpoints`) are never run logs."""
     return any(part.startswith(".") for part in relative.parts)
+
+
+def _walk(root: Path) -> tuple[list[Path], list[Path]]:
+    """(every regular file below `root`, every symbolic link below it), sorted, hidden entries left out.
+
+    Iterative, and no link is followed: `DirEntry.is_dir(follow_symlinks=False)` looks at the entry itself.
+    """
+    files: list[Path] = []
+    links: list[Path] = []
+    pending = [(root, 0)]
+    while pending:
+        folder, depth = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listed = sorted(entries, key=lambda e: e.name)
+        except OSError as e:
+            raise BadInput(folder, f"cannot list folder: {e.strerror or e}") from None
+        for entry in listed:
+            if entry.name.startswith("."):
+                continue
+            if entry.is_symlink():
+                links.append(Path(entry.path))
+            elif entry.is_dir(follow_symlinks=False):
+                if depth + 1 > MAX_FOLDER_DEPTH:
+                    raise BadInput(entry.path, f"folders nested more than {MAX_FOLDER_DEPTH} deep: not a record folder")
+                pending.append((Path(entry.path), depth + 1))
+            elif entry.is_file(follow_symlinks=False):
+                files.append(Path(entry.path))
+                if len(files) > MAX_FILES:
+                    raise BadInput(root, f"more than {MAX_FILES:,} files: not a record folder")
+    return sorted(files), sorted(links)
+
+
+def _refuse_link(path: Path) -> None:
+    if path.is_symlink():
+        raise BadInput(
+            path, "a symbolic link: the judge does not follow links (put the file or folder itself in its place)"
+        )
 
 
 # --- roles ------------------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def parse_runs(logs: list[Path]) -> tuple[RunLog, ...]:
             run = parse_log(log)
             runs.append(run)
             if run.source:
-                PIPELINE_BY_FILE[log.resolve()] = data_pipeline_hash(run.source)
+                PIPELINE_BY_FILE[log.resolve()] = data_pipeline_hash(run.source, run.sectioned)
     return tuple(runs)
 
 

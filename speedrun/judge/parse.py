@@ -19,24 +19,41 @@ import gc
 import gzip
 import hashlib
 import json
+import math
 import re
+import sys
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from functools import lru_cache
-from itertools import chain, compress, count, repeat
+from itertools import chain, compress, count, islice, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from speedrun.errors import BadInput
+from speedrun.judge.embedded import (
+    MAX_SOURCE_CHARS,
+    check_source,
+    first_error_line,
+    is_sectioned,
+    source_structure,
+)
 from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
 
-MAX_LOG_BYTES = 512 * 1024 * 1024  # far beyond any real log; refuses a gzip bomb or a disk image
-MAX_LOG_LINES = 5_000_000  # real logs hold a few thousand; this bounds the memory that lines take
+# Bounds far above any real log (the largest of the upstream history: 1.6 MB, 19,227 step lines), far below what
+# hurts: a log at every bound is read in well under a second and 1 GB, and a gzip bomb stops at the first.
+MAX_LOG_BYTES = 16 * 1024 * 1024  # decompressed; refuses a gzip bomb or a disk image
+MAX_LOG_LINES = 1_000_000
+MAX_STEP_LINES = 50_000  # the most of the history: 19,227
+MAX_NUMBER = 1e20  # a loss or a time beyond this is no measurement (and its square would overflow the statistics)
+MAX_STEP = 10**9
+MAX_BOUNDARY_TRIES = 32  # `=` lines followed by what a run prints, tried as the end of the source
+MAX_BOUNDARY_BYTES = 8 * 1024 * 1024  # ... and the source they end, in all: each try costs about its size
 MAX_KEPT_LINE_CHARS = 10_000  # longer source lines are cut: nobody reads a 100 MB line, and memory matters
 MAX_STEP_LINE_CHARS = 1_000  # a real one is under 100; a longer one is refused before any regex runs on it
 MAX_ENVIRONMENT_LINE_CHARS = 2_000  # version, nvidia-smi and setting lines are short; longer ones are noise
+MAX_CONFIG_LINE_CHARS = 100_000  # our trainer's config line (~1,200 characters) is never noise: longer is refused
 MAX_SHARED_SOURCE_BYTES = 1024 * 1024  # a training script is ~100 KB; larger sources are not kept in the cache
 SNIFF_CHUNK_BYTES = 1024 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -47,27 +64,39 @@ RULE_MIN_WIDTH = 20
 _RULE_START = b"=" * RULE_MIN_WIDTH
 _RULE_LINE = re.compile(rb"=+[ \t\r]*(?:\n|$)")
 _OUTPUT_STARTS = (b"Running ", b"nvidia-smi")  # what a run prints first, right after its source
+# A number as the common step line prints it: up to 20 characters and no exponent, so within MAX_NUMBER (or nan,
+# inf). Anything else goes to the loose reader, which checks the range: a 300-digit loss is refused, not summed.
+_NUMBER = r"[^ e\n]{1,20}"
+_NUMBER_MS = r"[^ em\n]{1,20}"  # followed by `ms`
 # The common step line as upstream and our trainer print it (single spaces, fields in this order), or, in
 # the last group, any other line: `findall` over a log's step lines joined gives one tuple per line.
-# Numbers are taken loosely here and checked by `float`; other spacings or fields go to the loose reader.
+# Other spacings, fields or numbers go to the loose reader.
 _STEP_LINES = re.compile(
-    r"^(?:step:(\d+)(?:/(\d+))? (?:(val_loss|train_loss):([^ \n]+) )?"
-    r"train_time:([^ m\n]+)ms step_avg:([^ m\n]+)ms\r?|(.+))$",
+    rf"^(?:step:(\d{{1,9}})(?:/(\d{{1,9}}))? (?:(val_loss|train_loss):({_NUMBER}) )?"
+    rf"train_time:({_NUMBER_MS})ms step_avg:({_NUMBER_MS})ms\r?|(.+))$",
     re.ASCII | re.MULTILINE,
 )
 # The same common shape, bounded so that no line it matches can exceed MAX_STEP_LINE_CHARS, matched over a whole
 # block of step lines at once.
 _COMMON_STEP_LINE = re.compile(
-    r"^step:(\d{1,30})(?:/(\d{1,30}))? (?:(val_loss|train_loss):([^ \n]{1,100}) )?"
-    r"train_time:([^ m\n]{1,100})ms step_avg:([^ m\n]{1,100})ms\r?$",
+    rf"^step:(\d{{1,9}})(?:/(\d{{1,9}}))? (?:(val_loss|train_loss):({_NUMBER}) )?"
+    rf"train_time:({_NUMBER_MS})ms step_avg:({_NUMBER_MS})ms\r?$",
     re.ASCII | re.MULTILINE,
 )
 _STEP_START = re.compile(rb"step:\d")
 _LLMC_START = re.compile(rb"s:\d+[ \t]+t[er]l:")
+# What makes a file a run log for discovery: a step line with a step field, or an llm.c line with its number.
+# `step:500` in a sentence of a notes file is not one.
+_RUN_LOG_LINE = re.compile(
+    rb"^(?:step:\d{1,30}(?:/\d{1,30})?[ \t][^\n]{0,300}?\b(?:val_loss|train_loss|train_time|step_avg):"
+    rb"|s:\d{1,30}[ \t]+t[er]l:[-+]?[\d.n])",
+    re.MULTILINE,
+)
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _STEP_FIELDS = frozenset({"val_loss", "train_loss", "train_time", "step_avg"})
 _STEP_HEAD = re.compile(r"step:(\d+)(?:/(\d+))?(?=[ \t\r]|$)", re.ASCII)
-_LLMC = re.compile(r"s:(\d+)[ \t]+(tel|trl):(\S+)", re.ASCII)
-_LLMC_LINES = re.compile(r"^s:(\d+)[ \t]+(tel|trl):(\S+)", re.ASCII | re.MULTILINE)  # the same, over many lines
+_LLMC = re.compile(rf"s:(\d{{1,9}})[ \t]+(tel|trl):({_NUMBER})(?![^ \t\r\n])", re.ASCII)
+_LLMC_LINES = re.compile(rf"^{_LLMC.pattern}", re.ASCII | re.MULTILINE)  # the same, over many lines
 _GPU_ROW = re.compile(r"\|\s+(\d{1,4})\s+(.+?)\s+(?:On|Off)\s+\|", re.ASCII)
 _SMI_HEADER = re.compile(r"\|\s*NVIDIA-SMI\s+(\S+)(?:.*?Driver Version:\s*(\S+))?(?:.*?CUDA Version:\s*(\S+))?")
 _PEAK_MEMORY = re.compile(r"peak memory (?:allocated|consumption):\s*(\d{1,15}(?:\.\d{1,15})?)\s*MiB", re.ASCII)
@@ -82,20 +111,33 @@ _ENVIRONMENT_PREFIXES += ("data_pipeline_sha256:", "train_files:", "val_files:")
 def parse_log(path: Path) -> RunLog:
     """Parse one run log (plain or gzip-compressed). Raises `BadInput(path, problem)` for anything unusable.
 
-    A truncated log still parses: it simply has no final val step, which the rules report.
+    A truncated log still parses: it simply has no final val step, which the rules report. Whatever goes
+    wrong while reading one file (a number out of range, nesting too deep, memory) is that file's problem:
+    a one-line BadInput naming it, never a traceback.
     """
     path = Path(path)
-    data = _read_log_bytes(path)
-    _refuse_non_text(path, data)
-    source, source_lines, tail_start = _split_source(data)
-    tail = data[tail_start:].decode("utf-8", errors="replace")
-    with collector_paused():
-        return _parse_tail(path, data, tail, source, source_lines)
+    try:
+        data = _read_log_bytes(path)
+        _refuse_non_text(path, data)
+        split = _split_source(data)
+        tail = data[split.tail_start :].decode("utf-8", errors="replace")
+        with collector_paused():
+            return _parse_tail(path, data, tail, split)
+    except BadInput:
+        raise
+    except RecursionError:
+        raise BadInput(path, "nested too deeply to read") from None
+    except MemoryError:
+        raise BadInput(path, "too large to read in memory") from None
+    except Exception as e:  # any other failure on one file is that file's problem, reported as such
+        raise BadInput(path, f"cannot be read ({type(e).__name__}: {str(e)[:200]})") from None
 
 
 def looks_like_run_log(path: Path) -> bool:
-    """A cheap sniff: a `.txt`/`.log` file (or one of those gzipped) with at least one step line.
+    """A cheap sniff: a `.txt`/`.log` file (or one of those gzipped) with at least one line shaped like a
+    step line (`step:N/M` and a step field, or llm.c's `s:N tel:X`).
 
+    A log saved as UTF-16 counts too, so that parsing reports it rather than the judge skipping it silently.
     Never raises: anything unreadable is simply not a run log.
     """
     path = Path(path)
@@ -113,8 +155,10 @@ def looks_like_run_log(path: Path) -> bool:
                 # Step lines sit at the end of a log, after its source: look there first.
                 offset = max(0, path.stat().st_size - SNIFF_CHUNK_BYTES // 16)
                 raw.seek(offset)
-                end = (b"" if offset else b"\n") + raw.read()  # a line cut by the seek must not match
-                if b"\x00" not in end and _first_step_line(end, 0) < len(end):
+                end = raw.read()
+                if offset:
+                    end = end[end.find(b"\n") + 1 :] if b"\n" in end else b""  # a line cut by the seek must not match
+                if b"\x00" not in end and _RUN_LOG_LINE.search(end):
                     return True
                 raw.seek(0)
                 return _has_step_line(raw)
@@ -130,13 +174,26 @@ def _has_step_line(f: BinaryIO) -> bool:
     read = 0
     while read < MAX_LOG_BYTES:
         chunk = f.read(SNIFF_CHUNK_BYTES)
-        if not chunk or (read == 0 and b"\x00" in chunk):
+        if read == 0 and b"\x00" in chunk:
+            return _is_utf16_run_log(chunk)
+        if not chunk:
             return False
         read += len(chunk)
         window = carry + chunk
-        if _first_step_line(window, 0) < len(window):
+        if _RUN_LOG_LINE.search(window):
             return True
-        carry = chunk[-64:]
+        carry = b"\n" + chunk[chunk.rfind(b"\n", 0, len(chunk) - 400) + 1 :]  # a step line cut by the chunk
+    return False
+
+
+def _is_utf16_run_log(head: bytes) -> bool:
+    """Whether bytes holding NULs are a run log saved as UTF-16 (with or without a byte-order mark)."""
+    for encoding in ("utf-16", "utf-16-le", "utf-16-be"):
+        if encoding == "utf-16" and not head.startswith(_UTF16_BOMS):
+            continue
+        text = head[: len(head) // 2 * 2].decode(encoding, errors="replace")
+        if "\x00" not in text and _RUN_LOG_LINE.search(("\n" + text).encode("utf-8", errors="replace")):
+            return True
     return False
 
 
@@ -176,6 +233,8 @@ def _read_capped(f: BinaryIO, too_large: BadInput) -> bytes:
 def _refuse_non_text(path: Path, data: bytes) -> None:
     if not data.strip():
         raise BadInput(path, "empty file")
+    if b"\x00" in data[:SNIFF_CHUNK_BYTES] and _is_utf16_run_log(data[:SNIFF_CHUNK_BYTES]):
+        raise BadInput(path, "a run log saved as UTF-16: the judge reads UTF-8 (save it as UTF-8)")
     if b"\x00" in data:
         raise BadInput(path, "binary file (NUL bytes): not a run log")
     if len(data) > MAX_LOG_LINES and data.count(b"\n") > MAX_LOG_LINES:  # fewer bytes than that: fewer lines
@@ -187,46 +246,129 @@ def _refuse_non_text(path: Path, data: bytes) -> None:
         raise BadInput(path, "binary file (mostly non-text bytes): not a run log")
 
 
-def _split_source(data: bytes) -> tuple[str | None, int, int]:
-    """Return (embedded source, its last line number, byte offset where the rest of the log starts).
+class _Split(NamedTuple):
+    """Where the embedded source lies in a log, and whether it is Python."""
 
-    The source ends at a `=` line followed by the run's first own output (`Running ...` or `nvidia-smi`),
-    so a `=` line in a docstring does not cut it short. Where several qualify, the last one before the
-    first step line wins. Without any (a log cut off early) the first `=` line ends it. Logs of late 2024
-    also open with a `=` line, and then the source starts after it.
+    source: str | None
+    source_lines: int  # the embedded source is lines first_line..source_lines of the file
+    tail_start: int  # byte offset where the rest of the log starts
+    first_line: int = 1
+    problem: str | None = None  # why the source is not Python as a whole
+    problem_line: int = 0  # the line of the file the problem is on
+
+
+def _split_source(data: bytes) -> _Split:
+    """Find the embedded source: what the program printed first, up to the `=` line it printed after it.
+
+    That `=` line is followed by the run's first own output (`Running ...` or `nvidia-smi`), and the text
+    before it is Python. The source cannot forge its own end: a line of `=` is never valid Python outside a
+    string literal, so a `=` line that the source holds (with fake output lines after it) lies inside a
+    string, and the text before it does not parse; nor does the text past the real end, which holds that
+    `=` line. So the end is the one such `=` line before which the source parses as a whole. Where none
+    does (a source that is not Python, cut, or too large), the source is reported as such and ends where
+    the format alone says: at the last such `=` line before the first step line, else at the first `=`
+    line. Logs of late 2024 open with a `=` line; their source follows it.
     """
-    rules = []
-    rule = _find_rule(data, 0)
-    while rule is not None:
-        rules.append(rule)
-        rule = _find_rule(data, rule[1])
+    rules = _rule_lines(data)
     if not rules:
-        return None, 0, 0
+        return _Split(None, 0, 0)
+    opening = rules[0][0] == 0
+    start, first_line = (rules[0][1], 2) if opening else (0, 1)
     before_output = [r for r in rules if data.startswith(_OUTPUT_STARTS, r[1])]
     if before_output:
         first_step = _first_step_line(data, before_output[0][1])
         closing = [r for r in before_output if r[0] < first_step][-1]
     else:
         closing = rules[0]
-    start, first_line = 0, 1
-    if rules[0][0] == 0:
-        if closing is rules[0]:
-            return None, 0, 0  # a log that opens with a `=` line but embeds no source
-        start, first_line = rules[0][1], 2
+    if opening and closing is rules[0]:
+        return _Split(None, 0, 0)  # a log that opens with a `=` line but embeds no source
+    budget = MAX_BOUNDARY_BYTES  # what the search may read in all, so that no log can make it slow
+    others = [r for r in before_output if r[0] > start and r != closing]
+    for candidate in islice(_boundary_candidates(data, start, closing, others), MAX_BOUNDARY_TRIES):
+        size = candidate[0] - start
+        if size > MAX_SOURCE_CHARS:
+            continue
+        budget -= size
+        if budget < 0:
+            break
+        decoded = _source_text(data[start : candidate[0]])
+        check = source_structure if candidate is closing else check_source  # only the usual end is kept
+        if decoded.problem is None and check(decoded.text).problem is None:
+            return _source_split(data, start, first_line, candidate, decoded.text, None, 0)
     block = data[start : closing[0]]
-    source = _source_text(block) if len(block) <= MAX_SHARED_SOURCE_BYTES else _decode_source(block)
-    source_lines = first_line - 1 + block.count(b"\n")
-    return source, source_lines, closing[0]
+    decoded = _source_text(block)
+    if len(block) > MAX_SOURCE_CHARS:
+        problem, line = f"{len(block):,} bytes, more than the {MAX_SOURCE_CHARS:,} the judge reads", 0
+    elif decoded.problem is not None:
+        problem, line = decoded.problem
+    else:
+        structure = source_structure(decoded.text)
+        problem, line = structure.problem, structure.problem_line
+    return _source_split(data, start, first_line, closing, decoded.text, problem, line)
 
 
-def _decode_source(block: bytes) -> str:
-    return _cap_long_lines(block.decode("utf-8", errors="replace"))
+def _boundary_candidates(
+    data: bytes, start: int, closing: tuple[int, int], others: list[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
+    """The `=` lines to try as the end of the source, the likeliest first: the format's choice, right for every
+    honest log (so they cost one try); then the line where the text up to the last candidate first stops
+    being Python, which is the end when the source is Python (the parser goes past a fake `=` line inside a
+    string, not past the real one); then the others, in order."""
+    yield closing
+    within = [r for r in others if r[0] - start <= MAX_SOURCE_CHARS]
+    if within:
+        text = _decode_source(data[start : within[-1][0]]).text
+        line = first_error_line(text + "=" * RULE_MIN_WIDTH + "\n")  # the last candidate's own line, too
+        at_line = {data.count(b"\n", start, r[0]) + 1: r for r in within}
+        if line in at_line:
+            yield at_line[line]
+    yield from others
+
+
+def _source_split(
+    data: bytes, start: int, first_line: int, closing: tuple[int, int], source: str, problem: str | None, line: int
+) -> _Split:
+    source_lines = first_line - 1 + data.count(b"\n", start, closing[0])
+    file_line = line + first_line - 1 if line else 0
+    return _Split(source, source_lines, closing[0], first_line, problem, file_line)
+
+
+def _rule_lines(data: bytes) -> list[tuple[int, int]]:
+    rules = []
+    rule = _find_rule(data, 0)
+    while rule is not None:
+        rules.append(rule)
+        rule = _find_rule(data, rule[1])
+    return rules
+
+
+class _Decoded(NamedTuple):
+    text: str  # invalid bytes replaced, lines longer than MAX_KEPT_LINE_CHARS cut
+    problem: tuple[str, int] | None  # why the text is not the source as it ran, and the source line (1-based)
+
+
+def _decode_source(block: bytes) -> _Decoded:
+    problem = None
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as e:
+        text = block.decode("utf-8", errors="replace")
+        problem = ("not valid UTF-8, as Python source must be", block.count(b"\n", 0, e.start) + 1)
+    kept = _cap_long_lines(text)
+    if kept is not text and problem is None:
+        line = next(i for i, ln in enumerate(text.split("\n"), 1) if len(ln) > MAX_KEPT_LINE_CHARS)
+        problem = (f"a line longer than {MAX_KEPT_LINE_CHARS:,} characters, not read whole", line)
+    return _Decoded(kept, problem)
+
+
+def _source_text(block: bytes) -> _Decoded:
+    """The runs of a record embed the same source: decoded once, and one string shared by their RunLogs, so the
+    rules' caches keyed by source find it at once, by identity, rather than by comparing every character."""
+    return _shared_source_text(block) if len(block) <= MAX_SHARED_SOURCE_BYTES else _decode_source(block)
 
 
 @lru_cache(maxsize=32)
-def _source_text(block: bytes) -> str:
-    """The runs of a record embed the same source: decoded once, and one string shared by their RunLogs, so the
-    rules' caches keyed by source find it at once, by identity, rather than by comparing every character."""
+def _shared_source_text(block: bytes) -> _Decoded:
     return _decode_source(block)
 
 
@@ -279,9 +421,10 @@ class _TailLines(NamedTuple):
     cut_number: int  # the line number of a last line that has no newline (0: none)
 
 
-def _parse_tail(path: Path, data: bytes, tail: str, source: str | None, source_lines: int) -> RunLog:
+def _parse_tail(path: Path, data: bytes, tail: str, split: _Split) -> RunLog:
+    source, source_lines = split.source, split.source_lines
     first_number = 1 if source is None else source_lines + 1  # the tail starts on the `=` line after the source
-    read = _read_common_step_block(tail, first_number) or _read_lines(path, tail, first_number)
+    read = _read_common_step_block(path, tail, first_number) or _read_lines(path, tail, first_number)
     if not read.steps:
         raise BadInput(path, "no training step lines (`step:N/M ...` or llm.c `s:N tel:X`) found: not a run log")
 
@@ -289,8 +432,15 @@ def _parse_tail(path: Path, data: bytes, tail: str, source: str | None, source_l
     for line, number in read.around:
         if line.startswith(_ENVIRONMENT_PREFIXES) and len(line) <= MAX_ENVIRONMENT_LINE_CHARS:
             env.read(line, number)
+        elif line.startswith("config:") and number != read.cut_number:
+            if len(line) > MAX_CONFIG_LINE_CHARS:
+                raise BadInput(path, f"line {number}: a config line of {len(line):,} characters: not a run log")
+            env.read(line, number)
 
     log_format = "llmc" if not read.step_lines else "speedrun" if source is not None else "step-lines"
+    problem = split.problem
+    if problem is not None and "(not valid Python)" in problem and _newer_python(env.versions.get("python")):
+        problem += f" under Python {sys.version.split()[0]}; the run used Python {env.versions['python']}"
     return RunLog(
         path=path,
         format=log_format,
@@ -312,10 +462,21 @@ def _parse_tail(path: Path, data: bytes, tail: str, source: str | None, source_l
         val_files=env.fields.get("val_files"),
         world_size=env.world_size,
         world_size_line=env.world_size_line,
+        source_problem=problem,
+        source_problem_line=split.problem_line,
+        # Our trainer's log: its source is the trainer's files under `# >>>` lines from line 1, and the log
+        # has the trainer's config line. In any other log a `# >>>` line is a comment like any other.
+        sectioned=source is not None and is_sectioned(source) and env.config is not None,
     )
 
 
-def _read_common_step_block(tail: str, first_number: int) -> _TailLines | None:
+def _newer_python(version: str | None) -> bool:
+    """Whether the run's Python is newer than the judge's, so that its syntax may be new to this parser."""
+    numbers = re.match(r"(\d+)\.(\d+)", version or "")
+    return numbers is not None and (int(numbers[1]), int(numbers[2])) > sys.version_info[:2]
+
+
+def _read_common_step_block(path: Path, tail: str, first_number: int) -> _TailLines | None:
     """The usual log: its step lines one unbroken block, all of the common shape, the last one ended by a newline.
 
     The block is matched in place, with neither the tail nor the block split into lines: on the archive's
@@ -334,6 +495,8 @@ def _read_common_step_block(tail: str, first_number: int) -> _TailLines | None:
         return None  # the last step line may have been cut off mid-write
     block = tail[start:end]
     count_lines = block.count("\n") + 1
+    if count_lines > MAX_STEP_LINES:
+        _refuse_step_count(path, count_lines)
     if len(block) > count_lines * MAX_STEP_LINE_CHARS:
         return None  # some line is longer than any step line can be: not worth a regex pass
     # One match per line at most (no group spans a newline), so as many matches as lines means all matched:
@@ -359,12 +522,20 @@ def _read_lines(path: Path, tail: str, first_number: int) -> _TailLines:
     lines = tail.split("\n")
     cut_row = len(lines) - 1 if lines[-1] else -1  # a last line with no newline may have been cut off
     step_rows = _rows_starting_with(lines, "step:")
+    if len(step_rows) > MAX_STEP_LINES:
+        _refuse_step_count(path, len(step_rows))
     steps = _read_step_lines(path, lines, step_rows, first_number, cut_row)
     if not step_rows:
         llmc_rows = _rows_starting_with(lines, "s:")
+        if len(llmc_rows) > MAX_STEP_LINES:
+            _refuse_step_count(path, len(llmc_rows))
         steps = _read_llmc_lines(path, lines, llmc_rows, first_number, cut_row)
     around = ((lines[row], first_number + row) for row in _rows_around_steps(lines, step_rows))
     return _TailLines(steps, bool(step_rows), around, first_number + cut_row if cut_row >= 0 else 0)
+
+
+def _refuse_step_count(path: Path, count: int) -> None:
+    raise BadInput(path, f"{count:,} step lines, more than the {MAX_STEP_LINES:,} a run log may hold")
 
 
 def _rows_starting_with(lines: list[str], prefix: str) -> list[int]:
@@ -421,7 +592,18 @@ def _read_step_line(path: Path, line: str, number: int) -> StepLine:
     parsed = _parse_loose_step(line, number)
     if parsed is None:
         raise BadInput(path, f"line {number}: malformed step line {_snippet(line)}")
+    _check_range(path, parsed)
     return parsed
+
+
+def _check_range(path: Path, step: StepLine) -> None:
+    """A finite loss or time beyond MAX_NUMBER, or a step beyond MAX_STEP, is no measurement: refuse the line.
+    (NaN and inf are kept: the rules report them.) The common shape's regex already bounds its numbers."""
+    if not 0 <= step.step <= MAX_STEP or not 0 <= (step.total_steps or 0) <= MAX_STEP:
+        raise BadInput(path, f"line {step.line}: step {step.step}/{step.total_steps} is out of range")
+    for field, value in zip(StepLine._fields[3:], step[3:], strict=True):
+        if value is not None and MAX_NUMBER < abs(value) < math.inf:
+            raise BadInput(path, f"line {step.line}: {field} {value:.3g} is out of range: not a measurement")
 
 
 @contextmanager

@@ -24,6 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from speedrun.console import printable
 from speedrun.judge.rules import finite_losses, format_p, independent_runs, why_incomplete
 from speedrun.judge.rules.complete_runs import incomplete_evidence
 from speedrun.judge.runlog import RunLog
@@ -301,8 +302,8 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
         s = j.summary
         when = f"  rules of {j.rules_date}" if j.rules_date else ""
         head = Text.assemble(
-            (j.verdict.value.upper() + verdict_text(j)[len(j.verdict.value) :], VERDICT_STYLE[j.verdict]),
-            f"  {j.path}  track {j.track} ({j.track_reason}){when}",
+            (j.verdict.value.upper() + printable(verdict_text(j)[len(j.verdict.value) :]), VERDICT_STYLE[j.verdict]),
+            printable(f"  {j.path}  track {j.track} ({j.track_reason}){when}"),
         )
         console.print(head)
         runs = Table(show_edge=False, pad_edge=False, box=None)
@@ -315,9 +316,16 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
             ms = run.train_time_ms
             time = f"{ms / 1000:.3f}s" if ms is not None else "n/a"
             style = None if id(run) in counted else "dim strike"
-            runs.add_row(where, str(final.step if final else "n/a"), _num(run.final_val_loss, 4), time, style=style)
+            runs.add_row(
+                Text(printable(where)),
+                str(final.step if final else "n/a"),
+                _num(run.final_val_loss, 4),
+                time,
+                style=style,
+            )
         for run in j.incomplete:
-            runs.add_row(f"{incomplete_evidence(run)} (incomplete: {why_incomplete(run)})", "", "", "", style="dim")
+            incomplete = f"{incomplete_evidence(run)} (incomplete: {why_incomplete(run)})"
+            runs.add_row(Text(printable(incomplete)), "", "", "", style="dim")
         console.print(runs)
         time = f", time mean {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
         loss = f"mean val loss {_num(s.mean_val_loss, 4)}  std {_num(s.std_val_loss, 4)}"
@@ -325,14 +333,16 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
         if j.baseline is not None:
             b = j.baseline.summary
             base_time = f", time mean {b.mean_train_time_s:.3f}s" if b.mean_train_time_s is not None else ""
-            console.print(f"baseline {j.baseline.path} ({j.baseline.role_reason}): n={b.n}{base_time}")
+            console.print(Text(printable(f"baseline {j.baseline.path} ({j.baseline.role_reason}): n={b.n}{base_time}")))
         checks = Table(show_header=True, header_style="bold", expand=False)
         checks.add_column("rule", no_wrap=True)
         checks.add_column("status", no_wrap=True)
         checks.add_column("detail", overflow="fold")
         for c in j.checks:
             checks.add_row(
-                f"{c.rule_id} {c.rule}", Text(status_text(j, c), style=STATUS_STYLE[c.status]), detail_text(j, c)
+                f"{c.rule_id} {c.rule}",
+                Text(status_text(j, c), style=STATUS_STYLE[c.status]),
+                Text(printable(detail_text(j, c))),
             )
         console.print(checks)
         console.print()
@@ -345,6 +355,13 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
         for j in others:
             s = j.summary
             time = f"{s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else "n/a"
-            table.add_row(str(j.path), j.role_reason, str(s.n), _num(s.mean_val_loss, 4), format_p(s.p_value), time)
+            table.add_row(
+                Text(printable(str(j.path))),
+                Text(printable(j.role_reason)),
+                str(s.n),
+                _num(s.mean_val_loss, 4),
+                format_p(s.p_value),
+                time,
+            )
         console.print(table)
         console.print()

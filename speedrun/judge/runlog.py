@@ -89,6 +89,12 @@ class RunLog:
     val_files: str | None = None
     world_size: int | None = None
     world_size_line: int = 0
+    # Why the embedded source is not Python as a whole (None when it is, or when there is none), and the line of
+    # the log the problem is on (0: the whole source). Nothing read from such a source can be confirmed.
+    source_problem: str | None = None
+    source_problem_line: int = 0
+    # Our trainer's own log: its source is the trainer's files, each under a `# >>> speedrun/trainer/<file>` line.
+    sectioned: bool = False
 
     @cached_property
     def val_steps(self) -> tuple[StepLine, ...]:

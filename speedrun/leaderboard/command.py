@@ -59,13 +59,13 @@ def leaderboard(
 
     Exit 0 up to date or written, 1 out of date with --check, 2 bad input.
     """
-    from speedrun.console import err, out
+    from speedrun.console import err, out, printable
     from speedrun.leaderboard.generate import diff, generate, to_json, write
 
     board = generate(records, readme, chart=chart, logs_dir=logs, templates=templates)
     stale = board.stale
     for change in board.log_changes:
-        err.print(f"[yellow]changed:[/] {escape(change)}", soft_wrap=True)
+        err.print(f"[yellow]changed:[/] {escape(printable(change))}", soft_wrap=True)
     if as_json:
         typer.echo(json.dumps({**to_json(board), "check": check, "written": [] if check else [str(p) for p in stale]}))
         if not check:
@@ -76,14 +76,19 @@ def leaderboard(
         f"{len(board.verifications)} of them read from their logs now"
     )
     if check and stale:
-        out.print(diff(board), markup=False, highlight=False, soft_wrap=True)
-        out.print(f"out of date: {_files(stale)} ({summary}); run `speedrun leaderboard` to regenerate", soft_wrap=True)
+        out.print(printable(diff(board), newlines=True), markup=False, highlight=False, soft_wrap=True)
+        stale_list = printable(_files(stale))
+        out.print(
+            f"out of date: {stale_list} ({summary}); run `speedrun leaderboard` to regenerate",
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
     written = [] if check else write(board)
     if written:
-        out.print(f"wrote {_files(written)} ({summary})", soft_wrap=True)
+        out.print(printable(f"wrote {_files(written)} ({summary})"), markup=False, soft_wrap=True)
     else:
-        out.print(f"up to date: {board.readme}, {board.chart} ({summary})", soft_wrap=True)
+        out.print(printable(f"up to date: {board.readme}, {board.chart} ({summary})"), markup=False, soft_wrap=True)
 
 
 def _files(paths: list[Path]) -> str:
@@ -121,7 +126,7 @@ def new(
     The logs are copied into records/<track>/<date>_<name>/ beside a record.toml. Nothing is overwritten.
     Exit 0 written, 1 the judge fails the logs (nothing written without --force), 2 bad input.
     """
-    from speedrun.console import out
+    from speedrun.console import out, printable
     from speedrun.errors import BadInput
     from speedrun.leaderboard.scaffold import scaffold
 
@@ -143,5 +148,5 @@ def new(
     if as_json:
         typer.echo(json.dumps(result.to_json()))
     else:
-        out.print(result.summary(), markup=False, soft_wrap=True)
+        out.print(printable(result.summary(), newlines=True), markup=False, soft_wrap=True)
     raise typer.Exit(0 if result.written else 1)

@@ -26,13 +26,15 @@ def check_data_pipeline(ri: RuleInput) -> Check:
     hashes: dict[str, list[RunLog]] = defaultdict(list)
     for run in ri.runs:
         if run.source:
-            digest = data_pipeline_hash(run.source)
+            digest = data_pipeline_hash(run.source, run.sectioned)
             if digest:
                 hashes[digest].append(run)
     if not hashes:
         detail = "no data-loading code found in the embedded source: the token streams cannot be compared"
         return Check("data pipeline", Status.UNCHECKED, detail, rule_id=ID)
-    evidence = tuple(source_evidence(rs[0], data_pipeline_line(rs[0].source or "")) for rs in hashes.values())
+    evidence = tuple(
+        source_evidence(rs[0], data_pipeline_line(rs[0].source or "", rs[0].sectioned)) for rs in hashes.values()
+    )
     figures: dict[str, object] = {"sha256": sorted(hashes)}
     if len(hashes) > 1:
         parts = "; ".join(f"{h[:12]} in {len(rs)} run(s), e.g. {rs[0].path.name}" for h, rs in hashes.items())
@@ -41,7 +43,7 @@ def check_data_pipeline(ri: RuleInput) -> Check:
     digest, runs = next(iter(hashes.items()))
     printed = {r.data_pipeline_sha256 for r in runs if r.data_pipeline_sha256} - {digest}
     mismatch = f"; the log prints {sorted(printed)[0][:12]}, which the judge does not trust" if printed else ""
-    if any(is_trainer_source(r.source) for r in runs):
+    if any(is_trainer_source(r.source, r.sectioned) for r in runs):
         canonical = ri.track.data_pipeline_sha256
         figures["canonical"] = canonical or None
         if not canonical:
@@ -74,8 +76,10 @@ DATA_PIPELINE = Rule(
     ID,
     "data pipeline",
     check_data_pipeline,
-    "a sha256 of the data-loading code's syntax tree (layout, comments and docstrings left out), computed from "
-    "the embedded source and never read from a printed line: our trainer's `speedrun/trainer/data.py` against "
+    "a sha256 of the data-loading code's syntax tree (layout, comments and docstrings left out) and of the facts "
+    "around it (file patterns, validation size, assignments to loader names, where loaders are advanced), "
+    "computed from the embedded source and never read from a printed line: our trainer's "
+    "`speedrun/trainer/data.py` against "
     "the track's `data_pipeline_sha256`; upstream loaders against the prior record's hash (pinned in its "
     "record.toml, else read from its logs); a change asks for a review",
 )
