@@ -140,7 +140,7 @@ def test_the_real_judge_records_and_rechecks_a_record_with_its_own_logs(tmp_path
     """End to end through the CLI: our trainer's example logs as a record's own logs."""
     (tmp_path / "README.md").write_bytes(MARKED_README.encode())
     folder = tmp_path / "records" / "track_1_short" / "2026-11-22_Example"
-    shutil.copytree(ROOT / "records" / "examples" / "2026-11-22_synthetic-h200", folder)
+    shutil.copytree(ROOT / "records" / "examples" / "2026-11-30_synthetic-h200", folder)
     logs = sorted(p.name for p in folder.glob("*.txt"))
     path = add_record(tmp_path / "records", "2026-11-22_Example", 1, "2.5 minutes", logs=())
     path.write_text(path.read_text().replace("logs = []", f'logs = ["{logs[0]}"]'), encoding="utf-8")

@@ -170,9 +170,11 @@ if triton is not None:
 CE_LAUNCH = {"BLOCK": 2048, "num_warps": 4}
 # launch settings of the two-layout backward kernel (a band of rows per program, the vocabulary in tiles), the
 # fastest of CE_BOTH_LAYOUTS_CANDIDATES on the GPU at hand, chosen by timing each on the first call for a given
-# shape (benchmarks/ce_kernels.py prints them all). Storing the untransposed tile (32 x 512, 8 warps) took
-# 10.6 ms on an H200 at 49152 x 50304 (FP8 out), 12.0 at 64 x 256 and 12.4 at 128 x 128 (8 warps), and 18.8 for
-# the row kernel followed by a transposing copy; 256-column tiles on 4 warps spill and take 100+ ms.
+# shape (benchmarks/ce_kernels.py prints them all). On an H200 at 49152 x 50304 (FP8 out), against a memory floor
+# of 2.36 ms: 10.40 ms for 32 x 512 tiles stored untransposed, 10.39 transposed, 10.13 for 64 x 128 (4 warps,
+# the one chosen there), 10.47 for 128 x 128, 13.14 for 128 x 64; the row kernel followed by a transposing copy
+# took 18.8. Transposing the tile barely matters: the kernel is bound by its arithmetic (two exponentials, a
+# division and the FP8 conversion per logit), not by its stores.
 CE_BOTH_LAYOUTS_CANDIDATES = (
     {"BLOCK_ROWS": 32, "BLOCK_COLS": 512, "num_warps": 8, "TRANSPOSE_TILE": False},
     {"BLOCK_ROWS": 32, "BLOCK_COLS": 512, "num_warps": 8, "TRANSPOSE_TILE": True},

@@ -32,7 +32,7 @@ BASE = "2025-10-04_Backout"
 BASE_PRIOR = "2025-09-30_CustomBatching"
 WITH_BASELINE = "2026-02-28_TransposeCopyBackward"
 OTHER_RECORD = "2025-09-29_PolarExpress"  # same era, other code and step count
-EXAMPLE = ROOT / "records" / "examples" / "2026-11-22_synthetic-h200"
+EXAMPLE = ROOT / "records" / "examples" / "2026-11-30_synthetic-h200"
 RULE = "=" * 100
 H100_ROW = "NVIDIA H100 80GB HBM3"
 
@@ -308,7 +308,7 @@ def logs_without_timing(ws: Workspace) -> Case:
 
 @attack("warnings never fail")
 def our_synthetic_example(ws: Workspace) -> Case:
-    folder = ws.records / TRACK / "2026-11-22_synthetic-h200"
+    folder = ws.records / TRACK / "2026-11-30_synthetic-h200"
     shutil.copytree(EXAMPLE, folder)
     return Case([folder])
 
