@@ -385,10 +385,11 @@ def test_records_new_cites_the_files_given_or_written_never_its_staging_folder(
     log = "dabaaddd-237c-4ec9-939d-6608a9ed5e27.txt"
     refused = speedrun(*args, cwd=project)
     assert refused.returncode == 1 and "not written" in refused.stdout, refused.stdout + refused.stderr
-    assert f"coordinate_descent_tuning at {source / log}:372" in refused.stdout and ".new-" not in refused.stdout
+    assert f"\n    {source / log}:372\n" in refused.stdout and ".new-" not in refused.stdout
     forced = speedrun(*args, "--force", cwd=project)
-    folder = project / "records" / "track_1_short" / "2024-10-14_Old"
-    assert forced.returncode == 0 and f"coordinate_descent_tuning at {folder / log}:372" in forced.stdout
+    written = f"records/track_1_short/2024-10-14_Old/{log}"  # as the new folder's file, from where it was run
+    assert forced.returncode == 0 and (project / written).is_file(), forced.stdout + forced.stderr
+    assert f"\n    {written}:372\n" in forced.stdout
     assert ".new-" not in forced.stdout
 
     cut = project / "cut.txt"

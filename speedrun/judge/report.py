@@ -19,13 +19,12 @@ Only candidates decide; an "other" group's verdict is what it would be on its ow
 from __future__ import annotations
 
 import math
-import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from speedrun.console import printable
+from speedrun.console import printable, wrap
 from speedrun.judge.rules import finite_losses, format_p, independent_runs, why_incomplete
 from speedrun.judge.rules.complete_runs import incomplete_evidence
 from speedrun.judge.runlog import RunLog
@@ -295,22 +294,6 @@ def to_markdown(judgements: Sequence[Judgement], records_dir: Path | None = None
 # under the line it continues (so a report reads as units: a line and the lines indented below it), and a word
 # longer than the line, such as a path, keeps a line of its own, whole, for the terminal to soft-wrap.
 
-MIN_WRAP = 40  # never wrap into a column narrower than this, however narrow the terminal
-
-
-def _wrap(text: str, width: int, indent: int = 0, hang: int = 2) -> list[str]:
-    """`text` in lines of at most `width` characters where it can be, broken at spaces only: the first line
-    indented by `indent`, the others by `indent + hang`."""
-    first, rest = " " * indent, " " * (indent + hang)
-    return textwrap.wrap(
-        text,
-        width=max(width, len(rest) + MIN_WRAP),
-        initial_indent=first,
-        subsequent_indent=rest,
-        break_long_words=False,
-        break_on_hyphens=False,
-    ) or [first]
-
 
 def _line(console: Console, text: str, style: str | None = None, spans: Sequence[tuple[int, int, str]] = ()) -> None:
     """One line as it is: rich neither wraps nor crops it (soft wrap), nor reads it as markup."""
@@ -327,9 +310,10 @@ def _final_line(run: RunLog) -> str:
 
 
 def _run_lines(
-    runs: Sequence[RunLog], incomplete: Sequence[RunLog], counted: set[int], steps_width: int
+    runs: Sequence[RunLog], incomplete: Sequence[RunLog], counted: set[int], steps_width: int, width: int
 ) -> list[tuple[str, str | None]]:
-    """(line, style) for each run, the file:line of its final val line last, where no column can cut it."""
+    """(line, style) for each run, the file:line of its final val line last, where no column can cut it; an
+    incomplete run's last line, and below it why it is left out."""
     lines: list[tuple[str, str | None]] = []
     for run in runs:
         ms = run.train_time_ms
@@ -341,7 +325,8 @@ def _run_lines(
     for run in incomplete:
         figures = f"{'-':>{steps_width}}  {'-':>8}  {'-':>10}"
         why = printable(why_incomplete(run) or "")
-        lines.append((f"{figures}  {printable(str(incomplete_evidence(run)))}  (incomplete: {why})", "dim"))
+        lines.append((f"{figures}  {printable(str(incomplete_evidence(run)))}", "dim"))
+        lines += [(line, "dim") for line in wrap(f"incomplete, not counted: {why}", width, len(figures) + 2)]
     return lines
 
 
@@ -354,7 +339,7 @@ def _print_judgement(j: Judgement, console: Console) -> None:
     s = j.summary
     when = f"  rules of {j.rules_date}" if j.rules_date else ""
     verdict = printable(j.verdict.value.upper() + verdict_text(j)[len(j.verdict.value) :])
-    head = _wrap(f"{verdict}  {printable(str(j.path))}  track {j.track} ({printable(j.track_reason)}){when}", width)
+    head = wrap(f"{verdict}  {printable(str(j.path))}  track {j.track} ({printable(j.track_reason)}){when}", width)
     _line(console, head[0], spans=[(0, len(verdict), VERDICT_STYLE[j.verdict])])
     for line in head[1:]:
         _line(console, line)
@@ -362,7 +347,7 @@ def _print_judgement(j: Judgement, console: Console) -> None:
     baseline = j.baseline
     steps_width = _steps_width(j.runs, j.incomplete, *((baseline.runs, baseline.incomplete) if baseline else ()))
     _line(console, f"{'steps':>{steps_width}}  {'val_loss':>8}  {'train_time':>10}  run (final val line)", "bold")
-    for line, style in _run_lines(j.runs, j.incomplete, _counted_ids(j), steps_width):
+    for line, style in _run_lines(j.runs, j.incomplete, _counted_ids(j), steps_width, width):
         _line(console, line, style)
     time = f", time mean {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
     loss = f"mean val loss {_num(s.mean_val_loss, 4)}  std {_num(s.std_val_loss, 4)}"
@@ -371,9 +356,9 @@ def _print_judgement(j: Judgement, console: Console) -> None:
         b = baseline.summary
         base_time = f", time mean {b.mean_train_time_s:.3f}s" if b.mean_train_time_s is not None else ""
         about = f"baseline {printable(str(baseline.path))} ({printable(baseline.role_reason)}): n={b.n}{base_time}"
-        for line in _wrap(about, width):
+        for line in wrap(about, width):
             _line(console, line)
-        for line, style in _run_lines(baseline.runs, baseline.incomplete, _counted_ids(baseline), steps_width):
+        for line, style in _run_lines(baseline.runs, baseline.incomplete, _counted_ids(baseline), steps_width, width):
             _line(console, line, style)
 
     # The checks: rule, status, then the detail, hanging under its own column; below it, the lines the check
@@ -386,7 +371,7 @@ def _print_judgement(j: Judgement, console: Console) -> None:
     _line(console, f"{'rule':<{rule_width}}  {'status':<{status_width}}  detail", "bold")
     for c, status in zip(j.checks, statuses, strict=True):
         text = f"{f'{c.rule_id} {c.rule}':<{rule_width}}  {status:<{status_width}}  {printable(detail_text(j, c))}"
-        lines = _wrap(text, width, hang=indent)
+        lines = wrap(text, width, hang=indent)
         start = rule_width + 2
         _line(console, lines[0], spans=[(start, start + len(status), STATUS_STYLE[c.status])])
         for line in lines[1:]:
@@ -414,6 +399,6 @@ def print_table(judgements: Sequence[Judgement], console: Console) -> None:
         time = f"  mean time {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
         figures = f"n={s.n}  mean val_loss {_num(s.mean_val_loss, 4)}  p={format_p(s.p_value)}{time}"
         _line(console, printable(str(j.path)))
-        for line in _wrap(f"{printable(j.role_reason)}: {figures}", console.width, indent=2):
+        for line in wrap(f"{printable(j.role_reason)}: {figures}", console.width, indent=2):
             _line(console, line)
     console.print()

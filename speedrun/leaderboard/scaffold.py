@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speedrun.console import shown_path
 from speedrun.errors import BadInput
 from speedrun.judge.discover import is_hidden
 from speedrun.judge.verdict import Judgement, Status, Verdict
@@ -44,9 +45,7 @@ class Scaffold:
         return _cite(self.cited_as, text)
 
     def summary(self) -> str:
-        """What was done, the figures, then one line per check that fails or needs a review, with its evidence."""
-        from speedrun.judge.report import review_reasons
-
+        """What was done and the figures, then each check that fails or needs a review, with the lines it cites."""
         s = self.judgement.summary
         p = "n/a" if s.p_value is None else f"{s.p_value:.3g}"
         figures = (
@@ -54,12 +53,11 @@ class Scaffold:
             f"{s.n} runs, mean loss {s.mean_val_loss:.4f}, p={p}"
         )
         if self.written:
-            head = f"wrote {self.folder / RECORD_FILE}: {figures}; judge verdict: {self.judgement.verdict.value}"
+            verdict = self.judgement.verdict.value
+            head = f"wrote {shown_path(self.folder / RECORD_FILE)}: {figures}; judge verdict: {verdict}"
         else:
             head = f"not written (the judge fails these logs; --force writes anyway): {figures}"
-        notes = [f"  fail: {c.rule}: {c.detail}" for c in self.judgement.checks if c.status is Status.FAIL]
-        notes += [f"  review: {reason}" for reason in review_reasons(self.judgement)]
-        return self.cite("\n".join([head, *notes]))
+        return self.cite("\n".join([head, *_notes(self.judgement)]))
 
     def to_json(self) -> dict[str, Any]:
         s = self.judgement.summary
@@ -135,7 +133,8 @@ def scaffold(
             (stage / RECORD_FILE).write_text(text, encoding="utf-8")
             read_record(stage / RECORD_FILE, track)  # what we wrote must load
             stage.rename(folder)
-        cited_as = _citations(stage, [(str(folder / r), r) for _, r in files], str(folder)) if written else as_given
+        shown = shown_path(folder)
+        cited_as = _citations(stage, [(f"{shown}/{r.as_posix()}", r) for _, r in files], shown) if written else as_given
         return Scaffold(folder, number, time_text, source_text, text, judgement, written, cited_as)
     finally:
         if stage.exists():
@@ -179,6 +178,32 @@ def _citations(stage: Path, files: list[tuple[str, Path]], folder: str) -> tuple
         pairs += [(f"{prefix}/{relative.as_posix()}", shown) for shown, relative in files]
         pairs.append((prefix, folder))
     return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
+
+
+CITED_PER_CHECK = 3  # the lines shown under a check; the judge's report has them all
+
+
+def _notes(judgement: Judgement) -> list[str]:
+    """`fail: rule: detail` or `review: ...` for each check that fails or needs a review, and what it cites."""
+    from speedrun.judge.report import detail_text
+
+    notes = []
+    for check in judgement.checks:
+        used = judgement.waiver_of(check)
+        if used is not None and used.holds:
+            continue
+        if check.status is Status.FAIL:
+            kind = "fail"
+        elif used is not None or check.status in (Status.WARN, Status.UNCHECKED):
+            kind = "review"
+        else:
+            continue
+        notes.append(f"  {kind}: {check.rule}: {detail_text(judgement, check)}")
+        cited = list(dict.fromkeys(str(e) for e in check.evidence))
+        notes += [f"    {where}" for where in cited[:CITED_PER_CHECK]]
+        if len(cited) > CITED_PER_CHECK:
+            notes.append(f"    and {len(cited) - CITED_PER_CHECK} more lines")
+    return notes
 
 
 def _cite(cited_as: tuple[tuple[str, str], ...], text: str) -> str:
