@@ -16,7 +16,8 @@ A sample is a ```console block after one or more HTML comments (GitHub does not 
   upstream repository, so that paths read `records/track_1_short/...` as they do there. `in scratch`: in a
   throw-away copy of this checkout's records/, README.md and docs/, beside the upstream checkout as
   `../modded-nanogpt`, for commands that write; the commands of one block share one copy.
-- `without PATH`: delete PATH from the scratch copy first (a published record, to submit it again).
+- `until DATE`: the scratch copy keeps only the records dated DATE or earlier: the store as it was then, so
+  that a published record can be submitted again, and what the sample shows stays the same as records are added.
 - `keep REGEX [N]`: keep the first line, from the last one kept on, that REGEX finds, with the lines indented
   below it, or the N lines from it. Without `keep`, all of the output is kept.
 - `json`: the output is JSON, shown with every list cut to its first item and "..."; `drop KEY`: the value of
@@ -75,7 +76,7 @@ class Sample:
     command: str
     mode: str = "project"
     keeps: list[tuple[re.Pattern[str], int]] = field(default_factory=list)
-    without: list[str] = field(default_factory=list)
+    until: str | None = None
     json: bool = False
     drop: set[str] = field(default_factory=set)
 
@@ -92,8 +93,8 @@ class Sample:
             elif word == "keep" and rest:
                 pattern, _, count = rest.rpartition(" ") if re.search(r" \d+$", rest) else (rest, "", "0")
                 sample.keeps.append((re.compile(pattern), int(count)))
-            elif word == "without" and rest:
-                sample.without.append(rest)
+            elif word == "until" and re.fullmatch(r"\d{4}-\d{2}-\d{2}", rest):
+                sample.until = rest
             elif word == "json" and not rest:
                 sample.json = True
             elif word == "drop" and rest:
@@ -122,10 +123,11 @@ class Places:
             return self.upstream
         if self.scratch is None:
             self.scratch = make_scratch(self.upstream)
-        for path in sample.without:
-            target = self.scratch / path
-            if target.is_dir():
-                shutil.rmtree(target)
+        if sample.until is not None:
+            for record in sorted((self.scratch / "records").glob("*/*/record.toml")):
+                dated = re.search(r"^date = (\d{4}-\d{2}-\d{2})", record.read_text(encoding="utf-8"), re.MULTILINE)
+                if dated and dated[1] > sample.until:
+                    shutil.rmtree(record.parent)
         return self.scratch
 
     def shown(self, text: str) -> str:
