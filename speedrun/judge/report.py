@@ -1,4 +1,4 @@
-"""What the judge prints: a rich table for people, JSON for machines, and statistics.md-style Markdown for PRs.
+"""What the judge prints: a report for people (each file:line whole), JSON for machines, and Markdown for PRs.
 
 The JSON layout is stable (`JSON_VERSION` changes when it does not stay backward compatible):
 a list with one object per judged group of runs (a path, or each group of a record folder), each
