@@ -28,8 +28,11 @@ Lines left out show as one line `...`; in a line wider than the README's 96 code
 this checkout show as `~/speedrun/...`, into the upstream checkout as `~/modded-nanogpt/...`, as on a
 reader's machine.
 
-A block after `<!-- sample (gpu): ... -->` needs GPUs, so it is real output kept as it was, labelled with its
-date and hardware; tests check the lines of it they can. Every other ```console block must be a sample.
+A block after `<!-- sample (gpu): COMMAND ... -->` needs GPUs: it is real output of a run, labelled with its
+date and hardware and kept as it was, except for what `speedrun reproduce` prints before the record's script
+starts, which is made again here (with the upstream checkout): the command runs in-process in a scratch folder,
+with the launch left out, and so is the check for packages (triton) that a machine without GPUs lacks. Every
+other ```console block must be a sample.
 
 Without --check the README is rewritten in place; it is idempotent, so run it after any change to what the
 commands print and commit the result. With --check nothing is written: exit 1 and a diff when a sample is not
@@ -321,7 +324,15 @@ def regenerate(text: str, places: Places, skip_upstream: bool) -> tuple[str, lis
     parts, left, skipped = [], 0, []
     for block in blocks:
         comments = list(COMMENT.finditer(block[1]))
-        if any(c[1] for c in comments):  # needs GPUs: kept as it is
+        if any(c[1] for c in comments):  # needs GPUs: real output, of which only the lines before the run are made
+            if places.upstream is None:
+                skipped.append(comments[0][2].strip().splitlines()[0])
+                continue
+            head = before_the_run(comments[0][2].strip().splitlines()[0], places.upstream)
+            kept = block[2].splitlines()
+            rest = kept[kept.index(head[-1]) + 1 :] if head[-1] in kept else kept
+            parts += [text[left : block.start(2)], "\n".join(head + rest) + "\n"]
+            left = block.end(2)
             continue
         samples = [Sample.parse(c[2]) for c in comments]
         if skip_upstream and any(s.mode != "project" for s in samples):
@@ -331,6 +342,63 @@ def regenerate(text: str, places: Places, skip_upstream: bool) -> tuple[str, lis
         left = block.end(2)
     parts.append(text[left:])
     return "".join(parts), skipped
+
+
+class _Started(Exception):
+    """Raised where the record's script would start."""
+
+
+def before_the_run(command: str, upstream: Path) -> list[str]:
+    """What `speedrun reproduce` prints before it starts the record's script, and the command: run in-process in
+    a scratch folder beside the upstream checkout (`../modded-nanogpt`), with tiny synthetic shards in its
+    --data-dir, the launch left out and so the check for packages that only a GPU machine has."""
+    import contextlib
+
+    import speedrun.trainer.launch as launch
+    import speedrun.trainer.reproduce as reproduce
+    from speedrun.trainer.shards import write_synthetic
+
+    args = command.split()
+    if args[:2] != ["speedrun", "reproduce"] or len(args) % 2 == 0:
+        raise SampleError(f"sample (gpu) {command!r}: only `speedrun reproduce PATH --option value...` is made here")
+    option = dict(zip(args[3::2], args[4::2], strict=True))
+    lines: list[str] = []
+
+    def started(*args: object, **kwargs: object) -> int:
+        raise _Started
+
+    top = Path(tempfile.mkdtemp(prefix="readme-samples-"))
+    here = Path.cwd()
+    saved = (reproduce.missing_packages, launch.run_to_the_end)
+    try:
+        (top / "modded-nanogpt").symlink_to(upstream, target_is_directory=True)
+        (top / "speedrun").mkdir()
+        os.chdir(top / "speedrun")
+        data = Path(option.get("--data-dir", "data/fineweb10B"))
+        write_synthetic(data, 1, 2000, 2000, seed=0, language_name="order2")
+        reproduce.missing_packages = lambda code: []
+        launch.run_to_the_end = started
+        log, why = reproduce.choose_log(Path(args[2]))
+        code = reproduce.read_record_code(log, why)
+        steps, val_every = option.get("--steps"), option.get("--val-every")
+        with contextlib.suppress(_Started):
+            reproduce.run_record(
+                code,
+                Path(option.get("--out", "baseline")),
+                int(option.get("--runs", "1")),
+                int(option.get("--nproc-per-node", "8")),
+                None if steps is None else int(steps),
+                None if val_every is None else int(val_every),
+                data,
+                lines.append,
+            )
+    finally:
+        reproduce.missing_packages, launch.run_to_the_end = saved
+        os.chdir(here)
+        shutil.rmtree(top)
+    if not lines or not lines[-1].startswith("run 1 of "):
+        raise SampleError(f"sample (gpu) {command!r}: the command stopped before it would start the run")
+    return prompt(command, 0) + [fit(line) for line in Places(upstream).shown("\n".join(lines)).splitlines()]
 
 
 def upstream_checkout(given: Path | None) -> Path | None:
@@ -350,6 +418,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-upstream", action="store_true", help="leave the samples that need upstream alone")
     args = parser.parse_args(argv)
     upstream = None if args.no_upstream else upstream_checkout(args.upstream)
+    sys.path.insert(0, str(ROOT))  # this checkout's code, for what runs in-process
     if upstream is not None and not (upstream / "records").is_dir():
         print(f"{upstream}: no records/ folder (--upstream)", file=sys.stderr)
         return 2

@@ -23,9 +23,7 @@ from speedrun.trainer.reproduce import (
     split_side_files,
 )
 from speedrun.trainer.shards import write_synthetic
-from tests.conftest import ROOT
 
-README = ROOT / "README.md"
 ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "250", "OMP_NUM_THREADS": "1"}
 SIDE_FILE = "helper_ops.py"
 HELPER = """import torch
@@ -263,53 +261,3 @@ def test_a_failing_run_keeps_the_finished_logs_and_sets_its_own_aside(tmp_path: 
     (failed,) = out.glob("*.txt.failed")
     assert str(failed) in line
 
-
-@pytest.mark.archive
-def test_the_readme_sample_prints_what_the_command_prints_before_the_run(
-    upstream_records: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The README's sample is real output of a run on GPUs. The lines before the record's script starts are made
-    again here, on the CPU, from record 28's published log, with the launch (and the check for triton, which a
-    CPU machine lacks) left out: the sample must show them as the command prints them now."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from readme_samples import BLOCK, COMMENT, fit, prompt
-
-    import speedrun.trainer.launch
-    import speedrun.trainer.reproduce as reproduce
-
-    (block,) = [b for b in BLOCK.finditer(README.read_text(encoding="utf-8")) if "sample (gpu)" in b[1]]
-    command = COMMENT.search(block[1])[2].strip().splitlines()[0]  # type: ignore[index]
-    (tmp_path / "modded-nanogpt").symlink_to(upstream_records.parent, target_is_directory=True)
-    checkout = tmp_path / "speedrun"
-    checkout.mkdir()
-    monkeypatch.chdir(checkout)
-
-    class Started(Exception):
-        pass
-
-    def launch(*args: object, **kwargs: object) -> int:
-        raise Started
-
-    monkeypatch.setattr(reproduce, "missing_packages", lambda code: [])
-    monkeypatch.setattr(speedrun.trainer.launch, "run_to_the_end", launch)
-    lines: list[str] = []
-    args = command.split()
-    assert args[:2] == ["speedrun", "reproduce"] and "--out" in args and "--data-dir" in args
-    option = dict(zip(args[3::2], args[4::2], strict=True))
-    write_synthetic(Path(option["--data-dir"]), 1, 2000, 2000, seed=0, language_name="order2")
-    log, why = reproduce.choose_log(Path(args[2]))
-    code = reproduce.read_record_code(log, why)
-    with pytest.raises(Started):
-        reproduce.run_record(
-            code,
-            Path(option["--out"]),
-            1,
-            int(option["--nproc-per-node"]),
-            int(option["--steps"]),
-            int(option["--val-every"]),
-            Path(option["--data-dir"]),
-            lines.append,
-        )
-    expected = prompt(command, 0) + [fit(line) for line in lines]
-    assert expected[-1] == "run 1 of 1"
-    assert block[2].splitlines()[: len(expected)] == expected
