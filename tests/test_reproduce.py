@@ -260,4 +260,3 @@ def test_a_failing_run_keeps_the_finished_logs_and_sets_its_own_aside(tmp_path: 
     assert parse_log(finished).final is not None and parse_log(finished).final.step == 3
     (failed,) = out.glob("*.txt.failed")
     assert str(failed) in line
-
