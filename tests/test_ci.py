@@ -538,24 +538,30 @@ def test_a_record_folder_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
 def test_report_of_a_real_upstream_record(
     project_origin: Path, upstream_records: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Record 76's logs (a baseline/ re-run of record 75 and this_pr/) added to its folder, as a PR would."""
-    name = "2026-02-28_TransposeCopyBackward"
+    """Record 52's logs added to its folder, as a PR would: they pass, beside a re-run of record 51 whose own
+    loss check fails (7 runs, p > 0.01). The baseline's failure is the prior record's and is reported apart."""
+    name = "2025-12-21_SmoothedScalars"
+    folder = f"records/track_1_short/{name}"
 
     def add_logs(repo: Path) -> None:
         source = upstream_records / "track_1_short" / name
-        for group in ("baseline", "this_pr"):
-            shutil.copytree(source / group, repo / "records" / "track_1_short" / name / group)
+        for group in ("12-19-Baseline", "12-21-Smoothed-Scalars"):
+            shutil.copytree(source / group, repo / folder / group)
 
     pr = open_pr(project_origin, tmp_path, add_logs, regenerate=False)
     code, report, stderr = run_ci_in(pr, tmp_path)
     with capsys.disabled():
-        print(f"\n\n--- speedrun ci on upstream record 76 (exit {code}) ---\n{report}")
-    assert code in (0, 1, 4), stderr
-    assert f"### records/track_1_short/{name}: " in report
-    assert f"`records/track_1_short/{name}/baseline` (baseline)" in report
-    assert f"`records/track_1_short/{name}/this_pr`" in report
+        print(f"\n\n--- speedrun ci on upstream record 52 (exit {code}) ---\n{report}")
+    assert code == 0, report + stderr
+    assert f"### {folder}: pass" in report
+    assert f"| `{folder}/12-19-Baseline` (baseline) | track_1_short | (fail on its own) |" in report
+    assert f"| `{folder}/12-21-Smoothed-Scalars` | track_1_short | pass |" in report
     speed = report.split("Speed:")[1].split("<details>")[0]
-    assert f"- **speed** (SR005, `records/track_1_short/{name}/this_pr`): " in speed and "baseline" in speed
+    assert f"- **speed** (SR005, `{folder}/12-21-Smoothed-Scalars`): " in speed and "baseline" in speed
+    assert "Failing checks:" not in report and "Needs review:" not in report
+    apart = report.split("The baseline's own checks")[1].split("<details>")[0]
+    assert f"- **loss** (SR003, `{folder}/12-19-Baseline` (baseline)): " in apart
+    assert f"`{folder}/12-19-Baseline/" in apart  # the evidence: the baseline's own runs
 
 
 def test_roles_a_change_names_are_listed_for_the_maintainers(tmp_path: Path) -> None:
