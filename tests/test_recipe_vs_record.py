@@ -191,21 +191,21 @@ def common_figures(ours: TrainConfig, tree: ast.Module) -> dict[str, tuple[Any, 
     window_function = text_of(definition(tree, "get_window_size_blocks"))
     return {
         "steps": (ours.num_iterations, evaluate(assigned(tree, "num_iterations"))),
-        "cooldown fraction": (ours.cooldown_frac, evaluate(assigned(tree, "cooldown_frac"))),
-        "final lr fraction": (ours.final_lr_fraction, final_lr_fraction(tree)),
-        "tokens per micro-batch": (ours.micro_batch_tokens, evaluate(assigned(tree, "train_seq_len"))),
-        "validation tokens": (ours.val_tokens, evaluate(assigned(tree, "val_tokens"))),
-        "validation micro-batch": (ours.val_micro_batch_tokens, evaluate(assigned(tree, "val_seq_len"))),
+        "cooldown fraction": (ours.schedule.cooldown_frac, evaluate(assigned(tree, "cooldown_frac"))),
+        "final lr fraction": (ours.schedule.final_lr_fraction, final_lr_fraction(tree)),
+        "tokens per micro-batch": (ours.data.micro_batch_tokens, evaluate(assigned(tree, "train_seq_len"))),
+        "validation tokens": (ours.data.val_tokens, evaluate(assigned(tree, "val_tokens"))),
+        "validation micro-batch": (ours.data.val_micro_batch_tokens, evaluate(assigned(tree, "val_seq_len"))),
         "validation every": (ours.val_every, evaluate(assigned(tree, "val_loss_every"))),
         "warmup steps": (ours.warmup_steps, evaluate(assigned(tree, "warmup_steps"))),
         "muon momentum warmup (steps, start, end)": (
-            (ours.muon_momentum_warmup_steps, ours.muon_momentum_start, ours.muon_momentum),
+            (ours.optim.muon.momentum_warmup_steps, ours.optim.muon.momentum_start, ours.optim.muon.momentum),
             (steps, start, end),
         ),
-        "newton-schulz coefficients": (ours.newton_schulz, newton_schulz(tree)),
-        "window tokens": (ours.window_tokens, growth),
+        "newton-schulz coefficients": (ours.optim.muon.newton_schulz, newton_schulz(tree)),
+        "window tokens": (ours.schedule.window_tokens, growth),
         "window schedule": (
-            ours.window_schedule,
+            ours.schedule.window_schedule,
             "cubic" if "4 * x ** 3 - 6 * x ** 2 + 3 * x" in window_function else "linear",
         ),
         "attention block": (ATTENTION_BLOCK_SIZE, block),
@@ -248,16 +248,16 @@ def small_figures(tree: ast.Module) -> dict[str, tuple[Any, Any]]:
     loaders = {text_of(c) for c in calls(tree, "distributed_data_generator") if "train_files" in text_of(c)}
     c_fc = text_of(attribute_assignment(definition(tree, "MLP"), "self.c_fc"))
     return common_figures(ours, tree) | {
-        "micro-batches per step": (ours.micro_steps_per_step, evaluate(assigned(tree, "grad_accum_steps").left)),  # type: ignore[attr-defined]
-        "adam betas": (ours.adam_betas, evaluate(keyword(adam, "betas"))),
-        "adam eps": (ours.adam_eps, evaluate(keyword(adam, "eps"))),
-        "lr head": (ours.lr_head, base_lr * mult["self.lm_head.weight"]),
-        "lr embed": (ours.lr_embed, base_lr * mult["self.embed.parameters()"]),
-        "lr value embeds": (ours.lr_value_embed, base_lr * mult["self.value_embeds.parameters()"]),
-        "lr scalars": (ours.lr_scalars, base_lr * mult["self.scalars"]),
-        "muon lr": (ours.muon_lr, evaluate(keyword(muon, "lr"))),
-        "muon momentum": (ours.muon_momentum, evaluate(keyword(muon, "momentum"))),
-        "muon weight decay": (ours.muon_weight_decay, evaluate(keyword(muon, "weight_decay"))),
+        "micro-batches per step": (ours.data.micro_steps_per_step, evaluate(assigned(tree, "grad_accum_steps").left)),  # type: ignore[attr-defined]
+        "adam betas": (ours.optim.adam.betas, evaluate(keyword(adam, "betas"))),
+        "adam eps": (ours.optim.adam.eps, evaluate(keyword(adam, "eps"))),
+        "lr head": (ours.optim.adam.lr_head, base_lr * mult["self.lm_head.weight"]),
+        "lr embed": (ours.optim.adam.lr_embed, base_lr * mult["self.embed.parameters()"]),
+        "lr value embeds": (ours.optim.adam.lr_value_embed, base_lr * mult["self.value_embeds.parameters()"]),
+        "lr scalars": (ours.optim.adam.lr_scalars, base_lr * mult["self.scalars"]),
+        "muon lr": (ours.optim.muon.lr, evaluate(keyword(muon, "lr"))),
+        "muon momentum": (ours.optim.muon.momentum, evaluate(keyword(muon, "momentum"))),
+        "muon weight decay": (ours.optim.muon.weight_decay, evaluate(keyword(muon, "weight_decay"))),
         "skip connections (U-net)": (
             m.skip_connections,
             unet_skips(shape["num_layers"]) if "skip_connections.pop()" in text_of(definition(tree, "GPT")) else None,
@@ -266,10 +266,10 @@ def small_figures(tree: ast.Module) -> dict[str, tuple[Any, Any]]:
         "logit softcap": ((m.softcap_kind, m.logit_softcap), ("tanh", 2 * divisor)),
         "fp8 scales (input, weight, gradient)": (m.fp8_scales, fp8),
         "loss in training": (
-            ours.loss_reduction,
+            ours.optim.loss_reduction,
             "sum" if "reduction='sum' if self.training" in text_of(cross_entropy) else "mean",
         ),
-        "align batches to BOS": (ours.align_to_bos, all("align_to_bos=True" in c for c in loaders)),
+        "align batches to BOS": (ours.data.align_to_bos, all("align_to_bos=True" in c for c in loaders)),
         "attention gate input dims": (
             m.attention_gate_dims,
             shape["model_dim"] // evaluate(assigned(tree, "dampen_factor")),
@@ -303,17 +303,23 @@ def medium_figures(tree: ast.Module) -> dict[str, tuple[Any, Any]]:
     mlp = definition(tree, "MLP")
     return common_figures(ours, tree) | {
         # record 8 asserts 8 processes, each taking one micro-batch of the step
-        "micro-batches per step": (ours.micro_steps_per_step, evaluate(world.test.comparators[0])),  # type: ignore[attr-defined]
-        "adam betas": (ours.adam_betas, evaluate(keyword(adam, "betas"))),
-        "adam eps": (ours.adam_eps, evaluate(keyword(adam, "eps"))),
-        "lr head": (ours.lr_head, groups["head_params"]),
-        "lr embed (token and value)": ((ours.lr_embed, ours.lr_value_embed), (groups["embed_params"],) * 2),
-        "lr scalars": (ours.lr_scalars, groups["scalar_params"]),
-        "muon lr": (ours.muon_lr, evaluate(keyword(muon, "lr"))),
-        "muon momentum": (ours.muon_momentum, evaluate(keyword(muon, "momentum"))),
-        "muon weight decay (Muon's default)": (ours.muon_weight_decay, method_default(tree, "Muon", "weight_decay")),
+        "micro-batches per step": (ours.data.micro_steps_per_step, evaluate(world.test.comparators[0])),  # type: ignore[attr-defined]
+        "adam betas": (ours.optim.adam.betas, evaluate(keyword(adam, "betas"))),
+        "adam eps": (ours.optim.adam.eps, evaluate(keyword(adam, "eps"))),
+        "lr head": (ours.optim.adam.lr_head, groups["head_params"]),
+        "lr embed (token and value)": (
+            (ours.optim.adam.lr_embed, ours.optim.adam.lr_value_embed),
+            (groups["embed_params"],) * 2,
+        ),
+        "lr scalars": (ours.optim.adam.lr_scalars, groups["scalar_params"]),
+        "muon lr": (ours.optim.muon.lr, evaluate(keyword(muon, "lr"))),
+        "muon momentum": (ours.optim.muon.momentum, evaluate(keyword(muon, "momentum"))),
+        "muon weight decay (Muon's default)": (
+            ours.optim.muon.weight_decay,
+            method_default(tree, "Muon", "weight_decay"),
+        ),
         "mlp weight decay multiplier": (
-            ours.mlp_weight_decay_mult,
+            ours.optim.muon.mlp_weight_decay_mult,
             evaluate(attribute_assignment(mlp, "self.fc_w.wd_mul")),
         ),
         "skip connections (source, target)": (
@@ -326,10 +332,10 @@ def medium_figures(tree: ast.Module) -> dict[str, tuple[Any, Any]]:
         ),
         "fp8 head": (m.fp8_head, "use_fp8" in text_of(definition(tree, "GPT"))),
         "loss in training": (
-            ours.loss_reduction,
+            ours.optim.loss_reduction,
             "mean" if not any(k.arg == "reduction" for k in cross_entropy.keywords) else "sum",
         ),
-        "align batches to BOS": (ours.align_to_bos, "50256" in text_of(loader)),
+        "align batches to BOS": (ours.data.align_to_bos, "50256" in text_of(loader)),
         "attention gate": (
             m.attention_gate_dims,
             0 if "dampen" not in text_of(definition(tree, "CausalSelfAttention")) else None,

@@ -161,26 +161,30 @@ def step_line(step: int, total: int, train_time_ms: float, val_loss: float | Non
 
 def build_optimizers(model: GPT, config: TrainConfig, proc: Process) -> list[torch.optim.Optimizer]:
     """Adam for the embeddings, the head and the scalars; Muon for the hidden matrices."""
+    adam_config, muon_config = config.optim.adam, config.optim.muon
     adam_groups = [
-        dict(params=list(model.embed.parameters()), lr=config.lr_embed),
-        dict(params=list(model.value_embeds.parameters()), lr=config.lr_value_embed),
-        dict(params=[model.head_w], lr=config.lr_head),
-        dict(params=[model.skip_weights, model.residual_lambdas, model.value_lambdas], lr=config.lr_scalars),
+        dict(params=list(model.embed.parameters()), lr=adam_config.lr_embed),
+        dict(params=list(model.value_embeds.parameters()), lr=adam_config.lr_value_embed),
+        dict(params=[model.head_w], lr=adam_config.lr_head),
+        dict(params=[model.skip_weights, model.residual_lambdas, model.value_lambdas], lr=adam_config.lr_scalars),
     ]
     adam_groups = [g for g in adam_groups if g["params"]]
     # torch's Adam adds eps after the bias correction, the records' DistAdam before it (eps / sqrt(1 - beta2^t)
     # in effect): at eps 1e-10 against summed-loss gradients the steps agree to float rounding
     fused = proc.device.type == "cuda"
-    adam = torch.optim.Adam(adam_groups, betas=config.adam_betas, eps=config.adam_eps, fused=fused)
+    adam = torch.optim.Adam(adam_groups, betas=adam_config.betas, eps=adam_config.eps, fused=fused)
     mlp = [p for block in model.blocks for p in block.mlp.parameters()]
     mlp_ids = {id(p) for p in mlp}
     attention = [p for p in model.hidden_matrices() if id(p) not in mlp_ids]
-    wd = config.muon_weight_decay
+    wd = muon_config.weight_decay
     muon = Muon(
-        [dict(params=attention, weight_decay=wd), dict(params=mlp, weight_decay=wd * config.mlp_weight_decay_mult)],
-        lr=config.muon_lr,
-        momentum=config.muon_momentum,
-        newton_schulz=config.newton_schulz,
+        [
+            dict(params=attention, weight_decay=wd),
+            dict(params=mlp, weight_decay=wd * muon_config.mlp_weight_decay_mult),
+        ],
+        lr=muon_config.lr,
+        momentum=muon_config.momentum,
+        newton_schulz=muon_config.newton_schulz,
         rank=proc.rank,
         world_size=proc.world_size,
     )
@@ -205,8 +209,8 @@ def micro_step_scale(config: TrainConfig, tokens: int) -> float:
     """What a micro-batch's mean loss is multiplied by before its backward pass: its token count for a summed
     loss, then divided by the global micro-step count, so that the gradients summed over micro-steps and
     processes equal what each of the record's 8 GPUs holds after averaging, on any number of processes."""
-    per_batch = tokens if config.loss_reduction == "sum" else 1
-    return per_batch / config.micro_steps_per_step
+    per_batch = tokens if config.optim.loss_reduction == "sum" else 1
+    return per_batch / config.data.micro_steps_per_step
 
 
 def train_step(
@@ -218,7 +222,7 @@ def train_step(
     proc: Process,
 ) -> Tensor:
     """One optimiser step over this process's share of the global batch; returns its share of the scaled loss."""
-    local_micro_steps = config.micro_steps_per_step // proc.world_size
+    local_micro_steps = config.data.micro_steps_per_step // proc.world_size
     window = window_blocks(step, config)
     loss_sum = torch.zeros((), device=proc.device)
     for _ in range(local_micro_steps):
@@ -241,7 +245,7 @@ def evaluate(model: nn.Module, config: TrainConfig, files: list[Path], step: int
     window = window_blocks(step, config)
     totals = torch.zeros(2, device=proc.device, dtype=torch.float64)  # summed loss, token count
     batches = data.val_batches(
-        files, config.val_tokens, config.val_micro_batch_tokens, proc.rank, proc.world_size, proc.device
+        files, config.data.val_tokens, config.data.val_micro_batch_tokens, proc.rank, proc.world_size, proc.device
     )
     for inputs, targets in batches:
         totals[0] += model(inputs, targets, window).double() * targets.numel()
@@ -271,12 +275,12 @@ def warm_up(model: GPT, optimizers: list[torch.optim.Optimizer], config: TrainCo
     model_state = copy.deepcopy(model.state_dict())
     optimizer_states = [copy.deepcopy(opt.state_dict()) for opt in optimizers]
     vocab = min(config.model.vocab_size, EOT_TOKEN + 1)
-    batches = dummy_batches(config.micro_batch_tokens, vocab, proc.device, seed=1234 + proc.rank)
+    batches = dummy_batches(config.data.micro_batch_tokens, vocab, proc.device, seed=1234 + proc.rank)
     for step in range(config.warmup_steps):
         train_step(model, optimizers, batches, step, config, proc)
     model.eval()
     with torch.no_grad():
-        inputs, targets = next(dummy_batches(config.val_micro_batch_tokens, vocab, proc.device, seed=99))
+        inputs, targets = next(dummy_batches(config.data.val_micro_batch_tokens, vocab, proc.device, seed=99))
         model(inputs, targets, window_blocks(0, config))
     model.train()
     model.load_state_dict(model_state)
@@ -300,7 +304,7 @@ def train(options: TrainOptions, config: TrainConfig | None = None) -> Path:
     """
     config = config or options.resolve_config()
     proc = resolve_process(options.device)
-    check_world_size(proc.world_size, config.micro_steps_per_step)
+    check_world_size(proc.world_size, config.data.micro_steps_per_step)
     train_paths = data.train_files(options.data_dir)
     val_paths = data.val_files(options.data_dir)
 
@@ -402,7 +406,7 @@ def use_expandable_segments(device: torch.device) -> None:
 def build_model(config: TrainConfig, proc: Process, compiled: bool) -> GPT:
     """The recipe's model on this process's device, with the same initial weights on every process."""
     torch.manual_seed(config.seed)
-    max_seq_len = max(config.micro_batch_tokens, config.val_micro_batch_tokens)
+    max_seq_len = max(config.data.micro_batch_tokens, config.data.val_micro_batch_tokens)
     model = GPT(config.model, max_seq_len).to(proc.device)
     if proc.device.type == "cuda":
         # the embedding tables are stored in bf16, as the records do: half the memory traffic for lookups,
@@ -467,12 +471,12 @@ def _run(
 
     loader = data.DistributedTokenLoader(
         train_paths,
-        config.micro_batch_tokens,
+        config.data.micro_batch_tokens,
         proc.rank,
         proc.world_size,
-        align_to_bos=config.align_to_bos,
+        align_to_bos=config.data.align_to_bos,
         device=proc.device,
-        micro_steps_per_step=config.micro_steps_per_step,
+        micro_steps_per_step=config.data.micro_steps_per_step,
     )
     total = config.num_iterations
     train_time_ms = 0.0
