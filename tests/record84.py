@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import math
 import os
+import sys
 import types
 from dataclasses import dataclass
 from functools import cache
@@ -128,6 +129,9 @@ def load(records: Path, names: list[str], replace: dict[str, str] | None = None,
     for old, new in (replace or {}).items():
         assert old in code, old
         code = code.replace(old, new)
-    scope = namespace(**extra)
+    module = types.ModuleType("record84_script")  # dataclasses look their module up in sys.modules
+    sys.modules[module.__name__] = module
+    scope = module.__dict__
+    scope.update(namespace(**extra), __name__=module.__name__)
     exec(compile(code, "<record 84>", "exec"), scope)  # published record code, in tests only: see the docstring
     return scope
