@@ -12,9 +12,11 @@ its Triton helpers replaced by the matmuls they compute).
 from __future__ import annotations
 
 import ast
+import glob
 import math
 import os
 import sys
+import threading
 import types
 from dataclasses import dataclass
 from functools import cache
@@ -92,6 +94,9 @@ def namespace(**extra: Any) -> dict[str, Any]:
         "math": math,
         "np": np,
         "os": os,
+        "glob": glob,
+        "threading": threading,
+        "Path": Path,
         "dataclass": dataclass,
         "accumulate": accumulate,
         "pairwise": pairwise,
