@@ -1,8 +1,9 @@
 """The 2026-05 recipe's GPT against record 84's own model classes, taken from its published log (see
 tests/record84.py for why running them is allowed in tests): on CPU, at a small width and vocabulary, with the
 record's weights copied into ours, the same batch gives the same per-token losses (evaluation and multi-token
-training) and the same gradient for every parameter. Both sides attend through the FlexAttention stand-in of
-Flash Attention 3 (tested against a dense reference in tests/test_flash_flex.py); the record's fused loss
+training) and the same gradient for every parameter. The record attends through the FlexAttention stand-in of
+Flash Attention 3 (tested against a dense reference in tests/test_flash_flex.py), ours on CPU through that
+dense reference; the record's fused loss
 kernel is CUDA, so in training both sides use our multi-token loss, itself tested against its definition here.
 """
 
@@ -162,7 +163,9 @@ def test_losses_and_gradients_are_the_records_on_the_same_weights(record: dict, 
     ours.train(training)
     their_losses = theirs(inputs, targets, cu, bigrams, schedule)
     our_losses = ours(inputs, targets, cu, bigrams, (1, 3), mtp)
-    torch.testing.assert_close(our_losses, their_losses, rtol=1e-5, atol=1e-5)
+    # ours attends through a dense mask on CPU, the record's through the stand-in's eager FlexAttention: the
+    # same function, summed in another order
+    torch.testing.assert_close(our_losses, their_losses, rtol=1e-4, atol=1e-4)
     if not training:
         return
     their_losses.sum().backward()
@@ -170,8 +173,12 @@ def test_losses_and_gradients_are_the_records_on_the_same_weights(record: dict, 
     expected = record_gradients(theirs, 11)
     ours_named = dict(ours.named_parameters())
     assert set(expected) == set(ours_named), set(expected) ^ set(ours_named)
-    for name, grad in expected.items():
-        torch.testing.assert_close(ours_named[name].grad, grad, rtol=1e-4, atol=1e-5, msg=name)
+    errors = {
+        name: float((ours_named[name].grad - grad).norm() / grad.norm().clamp_min(1e-12))
+        for name, grad in expected.items()
+    }
+    assert max(errors.values()) < 1e-4, sorted(errors.items(), key=lambda e: -e[1])[:5]
+    assert all(grad.norm() > 0 for grad in expected.values())  # every path carried a gradient
 
 
 def test_the_multi_token_loss_and_its_gradient_are_its_definition() -> None:

@@ -500,8 +500,9 @@ def tiny(base: TrainConfig) -> TrainConfig:
 
 
 def _tiny_2026(base: TrainConfig) -> TrainConfig:
-    """Record 84's recipe at CPU scale: 128 wide, 2 heads (one pair), its stages with 128 times smaller batches
-    and 8 times shorter documents, 24 scheduled steps and 4 of extension."""
+    """Record 84's recipe at CPU scale: 64 wide, 2 heads (one pair), a bigram table of 50304 rows, its stages
+    with 128 times smaller batches and 8 times shorter documents, 24 scheduled steps and 4 of extension. The
+    tables of 50304 rows dominate a CPU step (their Adam updates and gradients): a few seconds each."""
     assert isinstance(base.schedule, StagedSchedule)
     stages = tuple(
         dataclasses.replace(stage, batch_tokens=stage.batch_tokens // 128, max_seq_len=stage.max_seq_len // 8)
@@ -512,7 +513,9 @@ def _tiny_2026(base: TrainConfig) -> TrainConfig:
         base,
         {
             "preset": "tiny",
-            "model": dataclasses.replace(base.model, model_dim=128, num_heads=2, head_dim=64),
+            "model": dataclasses.replace(
+                base.model, model_dim=64, num_heads=2, head_dim=32, bigram_vocab_size=PADDED_VOCAB_SIZE
+            ),
             "num_iterations": 28,
             "schedule": schedule,
             "data.micro_batch_tokens": stages[0].batch_tokens // 8,
@@ -584,6 +587,10 @@ class TrainOptions:
             if self.steps < 1:
                 raise BadInput(None, f"--steps must be at least 1, got {self.steps}")
             changes["num_iterations"] = self.steps
+            if isinstance(config.schedule, StagedSchedule):  # shortened as `speedrun reproduce --steps` shortens it
+                changes["schedule"] = dataclasses.replace(
+                    config.schedule, scheduled_iterations=self.steps, extension_iterations=0
+                )
         if self.val_every is not None:
             if self.val_every < 0:
                 raise BadInput(None, f"--val-every must be 0 (only at the end) or more, got {self.val_every}")

@@ -31,7 +31,9 @@ MAX_DOCUMENTS = {16384: 64, 32768: 96, 49152: 128}
 
 
 def max_documents(tokens: int) -> int:
-    return MAX_DOCUMENTS.get(tokens, -(-(tokens // 300) // 128) * 128)
+    """The length of cu_seqlens for micro-batches of `tokens` tokens (at least 128: the record's rule gives 0
+    below 300 tokens, sizes only the CPU presets use)."""
+    return MAX_DOCUMENTS.get(tokens, max(-(-(tokens // 300) // 128) * 128, 128))
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ tests/test_flash_flex.py holds the GPU test (bf16) that still has to run.
 from __future__ import annotations
 
 import types
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -146,7 +147,9 @@ def _flex(q: Tensor, k: Tensor, v: Tensor, mask: BlockMask, scale: float) -> Ten
     elsewhere (CPU runs the forward only)."""
     global _compiled
     if q.device.type != "cuda":
-        return flex_attention(q, k, v, block_mask=mask, scale=scale)  # type: ignore[return-value]
+        with warnings.catch_warnings():  # that eager FlexAttention computes every score: known, and small here
+            warnings.simplefilter("ignore", UserWarning)
+            return flex_attention(q, k, v, block_mask=mask, scale=scale)  # type: ignore[return-value]
     if _compiled is None:
         # one compiled kernel per shape: the records' batch stages, their paired-head layouts, validation
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
@@ -163,8 +166,9 @@ def _attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, left: int, s
         return _flex(q4, k4, v4, mask, scale).squeeze(0).transpose(0, 1).contiguous()
 
 
-def _dense_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, left: int, scale: float) -> Tensor:
-    """The same function with a dense mask, differentiable everywhere (the CPU backward)."""
+def dense_varlen_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, left: int, scale: float) -> Tensor:
+    """The same function with a dense (T, T) mask, differentiable everywhere: the CPU backward, and the
+    attention of small CPU runs."""
     allowed = reference_mask(cu_seqlens, q.size(0), left)
     q4, k4, v4 = (t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))
     y = torch.nn.functional.scaled_dot_product_attention(q4, k4, v4, attn_mask=allowed, scale=scale)
@@ -210,7 +214,7 @@ def _recompute_gradients(
             q4, k4, v4 = (t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))
             y = _flex(q4, k4, v4, mask, scale).squeeze(0).transpose(0, 1)
         else:
-            y = _dense_attention(q, k, v, cu_seqlens, left, scale)
+            y = dense_varlen_attention(q, k, v, cu_seqlens, left, scale)
         dq, dk, dv = torch.autograd.grad(y, (q, k, v), grad)
     return dq, dk, dv
 

@@ -71,7 +71,8 @@ class GPT2026(nn.Module):
         x_s, w_s, grad_s = c.fp8_head_scales
         # the head's gradient arrives divided by the micro-steps of a step: so is its FP8 scale
         self.fp8_head_scales = (x_s, w_s, grad_s / micro_steps_per_step)
-        self.use_fp8 = False  # FP8 head and MLP up-projection in training; the trainer sets it on Hopper
+        # FP8 in training for the head's matmuls and the MLPs' up-projections: the trainer turns them on, on Hopper
+        self.fp8_head = self.fp8_mlp = False
 
     # ------------------------------------------------------------------------------------ optimiser groups
 
@@ -122,7 +123,7 @@ class GPT2026(nn.Module):
         x = self.hidden_states(inputs, cu_seqlens, bigram_inputs, windows)
         if self.training:
             assert mtp_weights is not None
-            fp8 = self.use_fp8 and x.is_cuda
+            fp8 = self.fp8_head and x.is_cuda
             logits = Fp8Matmul.apply(x, self.head, self.fp8_head_scales) if fp8 else x @ self.head.type_as(x)
             return mtp_softcapped_cross_entropy(logits, targets, mtp_weights, self.config.logit_rescale)
         return eval_losses(x @ self.head.type_as(x), targets, self.config.logit_rescale)
@@ -169,7 +170,7 @@ class GPT2026(nn.Module):
                 x = residual[i, 0] * x + post[i, 0] * attended + injected
             elif c.skip is not None and i == c.skip[1]:
                 x = x + skip_gate * skipped
-            x = residual[i, 1] * x + post[i, 1] * self.mlps[i](rms_norm(x), fp8=self.use_fp8 and self.training)
+            x = residual[i, 1] * x + post[i, 1] * self.mlps[i](rms_norm(x), fp8=self.fp8_mlp and self.training)
             if c.skip is not None and i == c.skip[0]:
                 skipped = x
             if i == c.backout_layer:

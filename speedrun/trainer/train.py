@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from speedrun.errors import BadInput
 from speedrun.trainer import data
-from speedrun.trainer.config import TrainConfig, TrainOptions
+from speedrun.trainer.config import Model2026Config, TrainConfig, TrainOptions
 from speedrun.trainer.launch import check_world_size, env_int, rank_from_env, world_size_from_env
 from speedrun.trainer.model import EOT_TOKEN, GPT, fp8_supported
 from speedrun.trainer.optim import Muon, all_reduce_gradients, set_initial_lr
@@ -35,6 +35,11 @@ from speedrun.trainer.schedule import lr_multiplier, muon_momentum, window_block
 
 TRAINER_DIR = Path(__file__).resolve().parent
 LOGGED_SOURCES = ("config.py", "model.py", "optim.py", "schedule.py", "kernels.py", "data.py", "launch.py", "train.py")
+# the 2026-05 recipe's own modules, logged when it runs
+LOGGED_SOURCES_2026 = (
+    "model_2026.py", "layers/attention.py", "layers/embeddings.py", "layers/mlp.py", "layers/head.py",
+    "normuon.py", "adam.py", "stages.py", "documents.py", "flash_flex.py", "loop_2026.py",
+)  # fmt: skip
 RULE = "=" * 100
 
 
@@ -93,9 +98,13 @@ class RunLogWriter:
             self._file.close()
 
 
-def embedded_sources() -> str:
+def embedded_sources(config: TrainConfig | None = None) -> str:
+    """The trainer's files the run uses, each under a `# >>> speedrun/trainer/<file>` line."""
+    names = LOGGED_SOURCES
+    if config is not None and isinstance(config.model, Model2026Config):
+        names += LOGGED_SOURCES_2026
     parts = []
-    for name in LOGGED_SOURCES:
+    for name in names:
         text = (TRAINER_DIR / name).read_text(encoding="utf-8")
         parts.append(f"# >>> speedrun/trainer/{name}\n{text.rstrip(chr(10))}")
     return "\n".join(parts)
@@ -345,7 +354,7 @@ def _train(
         raise BadInput(log_path, "a run log with this id already exists; it is never overwritten")
     log = RunLogWriter(log_path if proc.is_main else None, echo=proc.is_main)
     try:
-        log.write(embedded_sources())
+        log.write(embedded_sources(config))
         log.write(RULE)
         for line in environment_lines(proc.device):
             log.write(line)
@@ -459,6 +468,9 @@ def _run(
     log: RunLogWriter,
     log_path: Path,
 ) -> None:
+    if isinstance(config.model, Model2026Config):
+        _run_2026(options, config, proc, train_paths, val_paths, log, log_path)
+        return
     model = build_model(config, proc, options.compile)
     optimizers = build_optimizers(model, config, proc)
     if proc.device.type == "cuda":  # on CPU nothing is compiled or autotuned, so a warmup would only cost time
@@ -509,4 +521,57 @@ def _run(
             log.write(step_line(step + 1, total, elapsed), console=True)
     finally:
         loader.close()
+    log.write(peak_memory_line(proc.device), console=True)
+
+
+def _run_2026(
+    options: TrainOptions,
+    config: TrainConfig,
+    proc: Process,
+    train_paths: list[Path],
+    val_paths: list[Path],
+    log: RunLogWriter,
+    log_path: Path,
+) -> None:
+    """The loop of the 2026-05 recipe (loop_2026.py): the same log, clock and validation as `_run`."""
+    from speedrun.trainer.loop_2026 import Trainer2026
+
+    fp8 = proc.device.type == "cuda" and fp8_supported(proc.device)
+    trainer = Trainer2026(config, proc.device, proc.rank, proc.world_size, fp8, options.compile, train_paths)
+    if proc.device.type == "cuda":
+        started = time.perf_counter()
+        trainer.warm_up()
+        synchronize(proc.device)
+        if proc.is_main:
+            print(f"compile and warmup: {time.perf_counter() - started:.1f}s (not timed)", flush=True)
+        torch.cuda.reset_peak_memory_stats(proc.device)
+    total = config.num_iterations
+    train_time_ms = 0.0
+    pending_loss: LossReadback | None = None
+    synchronize(proc.device)
+    t0 = time.perf_counter()
+    for step in range(total + 1):
+        last = step == total
+        step_plan = trainer.advance(step)
+        if last or (config.val_every > 0 and step % config.val_every == 0):
+            synchronize(proc.device)
+            train_time_ms += 1000 * (time.perf_counter() - t0)
+            val_loss = trainer.evaluate(step_plan, val_paths, last)
+            log.write(step_line(step, total, train_time_ms, val_loss), console=True)
+            if not math.isfinite(val_loss):
+                raise BadInput(log_path, f"validation loss became {val_loss} at step {step}; the run stopped")
+            synchronize(proc.device)
+            t0 = time.perf_counter()
+        if last:
+            if pending_loss is not None:
+                _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
+            break
+        loss = trainer.train_step(step_plan)
+        if proc.world_size > 1:
+            dist.all_reduce(loss, op=dist.ReduceOp.SUM)
+        if pending_loss is not None:
+            _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
+        pending_loss = LossReadback(loss)
+        elapsed = train_time_ms + 1000 * (time.perf_counter() - t0)
+        log.write(step_line(step + 1, total, elapsed), console=True)
     log.write(peak_memory_line(proc.device), console=True)

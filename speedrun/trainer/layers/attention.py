@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from speedrun.trainer.flash_flex import flash_attn_varlen_func
+from speedrun.trainer.flash_flex import dense_varlen_attention, flash_attn_varlen_func
 
 ATTENTION_BLOCK = 128  # windows are counted in blocks of this many tokens
 
@@ -86,6 +86,18 @@ def offset_keys(k: Tensor) -> Tensor:
     return torch.cat([k[:, :, :half], shifted], dim=-1)
 
 
+def varlen_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, window: int, scale: float) -> Tensor:
+    """Causal attention within the documents of cu_seqlens, at most `window` tokens back: Flash Attention 3's
+    varlen function through its FlexAttention stand-in on a GPU, a dense mask on CPU (small runs, where the
+    stand-in's eager FlexAttention would cost more)."""
+    if q.is_cuda:
+        length = q.size(0)
+        return flash_attn_varlen_func(
+            q, k, v, cu_seqlens, cu_seqlens, length, length, softmax_scale=scale, causal=True, window_size=(window, 0)
+        )
+    return dense_varlen_attention(q, k, v, cu_seqlens, window, scale)
+
+
 class Attention(nn.Module):
     """One attention layer. Its query and key weights are stored per pair of heads, (2 * pairs, 2 * head_dim,
     model_dim), so NorMuon orthogonalises each pair's on its own (record 80); value and output weights are
@@ -122,7 +134,7 @@ class Attention(nn.Module):
             if value_embed is not None:
                 value_gate_out = 2 * torch.sigmoid(F.linear(x[..., : value_gate.size(-1)], value_gate))
                 v = v + value_gate_out.view(2 * T, H // 2, 1) * value_embed.view_as(v)
-            cu_seqlens, length = 2 * cu_seqlens, 2 * T
+            cu_seqlens = 2 * cu_seqlens
         else:
             q, k = rotary(q), rotary(k)
             if self.key_offset:
@@ -131,10 +143,6 @@ class Attention(nn.Module):
                 half = value_gate.size(-1) // 2  # the gate reads half its inputs from x, half from the embedding
                 inputs = torch.cat([x[..., :half], value_embed[..., :half]], dim=-1)
                 v = v + 2 * torch.sigmoid(F.linear(inputs, value_gate)).view(T, H, 1) * value_embed.view_as(v)
-            length = T
-        y = flash_attn_varlen_func(
-            q, k, v, cu_seqlens, cu_seqlens, length, length,
-            softmax_scale=rotary.scale, causal=True, window_size=(window, 0),
-        )  # fmt: skip
+        y = varlen_attention(q, k, v, cu_seqlens, window, rotary.scale)
         y = y.view(T, H, D) * torch.sigmoid(F.linear(x[..., : gate.size(-1)], gate)).view(T, H, 1)
         return F.linear(y.reshape(T, H * D), lambdas[1] * self.vo[1].type_as(y))
