@@ -5,7 +5,9 @@ The loss of position i is sum_k w_k * (logsumexp(z_i) - z_i[target_{i+k}]) over 
 batch, z = a * sigmoid((logits + b) / c): one softmax serves every predicted token. Record 84 fuses the
 rescale, the loss and its gradient in one CUDA kernel (records 60, 79); here the same arithmetic is one PyTorch
 function that computes the gradient in the forward pass, slice by slice, so no fp32 copy of all the logits is
-ever kept (the fused kernel is not written yet).
+ever kept (the fused kernel is not written yet). One deliberate difference: for the last one or two rows of a
+micro-batch, whose loss leaves out the tokens past its end, record 84's kernel still takes the gradient with
+every weight; ours takes the gradient of the loss it reports.
 """
 
 from __future__ import annotations
