@@ -197,3 +197,79 @@ def test_the_multi_token_loss_and_its_gradient_are_its_definition() -> None:
     torch.testing.assert_close(grad, want, rtol=2e-2, atol=2e-3)
     # the last rows predict only the tokens inside the batch
     assert float(losses[-1]) == pytest.approx(float(expected[-1]), rel=2e-2)
+
+
+# ------------------------------------------------------------------------------------------------- FP8 paths
+
+
+def test_fp8_up_projection_quantises_both_operands_and_passes_bf16_gradients_back() -> None:
+    from speedrun.trainer.layers.mlp import Fp8UpProjection
+
+    generator = torch.Generator().manual_seed(7)
+    x = torch.randn(64, 32, generator=generator).requires_grad_(True)
+    w = (0.1 * torch.randn(48, 32, generator=generator)).requires_grad_(True)
+    y = Fp8UpProjection.apply(x, w)
+    exact = x @ w.t()
+    error = (y - exact).norm() / exact.norm()
+    assert 1e-4 < error < 0.06  # e4m3 keeps 3 mantissa bits: visible, small
+    upstream = torch.randn(64, 48, generator=generator)
+    gx, gw = torch.autograd.grad((y * upstream).sum(), (x, w))
+    torch.testing.assert_close(gx, upstream @ w.detach())  # the backward pass is the unquantised one
+    torch.testing.assert_close(gw, upstream.t() @ x.detach())
+
+
+def test_fp8_head_matmul_quantises_forward_and_backward_with_the_records_scales() -> None:
+    from speedrun.trainer.layers.head import Fp8Matmul
+
+    generator = torch.Generator().manual_seed(8)
+    x = torch.randn(64, 32, generator=generator).requires_grad_(True)
+    w = (0.005 * torch.randn(32, 96, generator=generator)).requires_grad_(True)
+    scales = (100 / 448, 1.6 / 448, 0.75 / 448 / 8)
+    y = Fp8Matmul.apply(x, w, scales)
+    exact = x @ w
+    assert y.dtype == torch.bfloat16 and (y.float() - exact).norm() / exact.norm() < 0.08
+    upstream = 1e-3 * torch.randn(64, 96, generator=generator)
+    gx, gw = torch.autograd.grad((y.float() * upstream).sum(), (x, w))
+    assert (gx.float() - upstream @ w.detach().t()).norm() / (upstream @ w.detach().t()).norm() < 0.15
+    assert (gw - x.detach().t() @ upstream).norm() / (x.detach().t() @ upstream).norm() < 0.15
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fp8_paths_match_bf16_on_gpu() -> None:
+    from speedrun.trainer.layers.head import Fp8Matmul
+    from speedrun.trainer.layers.mlp import Fp8UpProjection
+
+    torch.manual_seed(9)
+    x = torch.randn(4096, 768, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    w1 = (0.02 * torch.randn(3072, 768, device="cuda", dtype=torch.bfloat16)).requires_grad_(True)
+    y = Fp8UpProjection.apply(x, w1)
+    exact = x.float() @ w1.float().t()
+    assert (y.float() - exact).norm() / exact.norm() < 0.06
+    head = (0.005 * torch.randn(768, 50304, device="cuda", dtype=torch.bfloat16)).requires_grad_(True)
+    logits = Fp8Matmul.apply(x, head, (100 / 448, 1.6 / 448, 0.75 / 448 / 8))
+    exact = x.float() @ head.float()
+    assert (logits.float() - exact).norm() / exact.norm() < 0.08
+    (logits.float().square().mean() / 8).backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(head.grad).all()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_compiled_model_trains_as_the_eager_one_on_gpu() -> None:
+    config = dataclasses.replace(small_config(), vocab_size=50304, bigram_vocab_size=50304 * 5)
+    torch.manual_seed(0)
+    eager = GPT2026(config, max_seq_len=4096).cuda()
+    compiled = GPT2026(config, max_seq_len=4096).cuda()
+    compiled.load_state_dict(eager.state_dict())
+    compiled.hidden_states = torch.compile(compiled.hidden_states, dynamic=False)
+    generator = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, 50257, (4097,), generator=generator).cuda()
+    cu = torch.tensor([0, 1000, 1007, 2500, 4096] + [4096] * 3, dtype=torch.int32, device="cuda")
+    inputs, targets = tokens[:-1].to(torch.int32), tokens[1:]
+    bigrams = bigram_hash(inputs, config.bigram_vocab_size)
+    weights = torch.tensor([1.0, 0.5, 0.25], device="cuda")
+    losses = [m(inputs, targets, cu, bigrams, (3, 7), weights) for m in (eager, compiled)]
+    torch.testing.assert_close(losses[1], losses[0], rtol=2e-2, atol=2e-2)
+    for loss in losses:
+        loss.sum().backward()
+    for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
+        assert (a.grad - b.grad).norm() <= 0.05 * a.grad.norm() + 1e-6, name

@@ -1,10 +1,11 @@
 """Every number of our recipes that is meant to equal the record it follows, read from that record's own script.
 
 The small recipe 2025-08 follows record 28 (`2025-08-23_SparseAttnGate`), the small recipe 2026-05 record 84
-(`2026-05-19_FP8MLPUpProj`), the medium one record 8 (`2025-04-22_Record8`). Each figure below is read from the script embedded in the record's published log,
-through the judge's parser and `ast` (never imported or run), and compared with our config. A head learning
-rate 27 times the record's, as the first version had, fails here. The differences we keep on purpose are
-listed at the bottom, each with its reason, and checked to still be differences of the kind described.
+(`2026-05-19_FP8MLPUpProj`), the medium one record 8 (`2025-04-22_Record8`). Each figure below is read from
+the script embedded in the record's published log, through the judge's parser and `ast` (never imported or
+run), and compared with our config. A head learning rate 27 times the record's, as the first version had,
+fails here. The differences we keep on purpose are listed at the bottom, each with its reason, and checked to
+still be differences of the kind described.
 """
 
 from __future__ import annotations
