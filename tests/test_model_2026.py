@@ -100,7 +100,11 @@ def copy_record_weights(theirs: torch.nn.Module, ours: GPT2026) -> None:
 
 def record_gradients(theirs: torch.nn.Module, L: int) -> dict[str, torch.Tensor]:
     """The record's gradients, named and shaped as ours."""
-    g = {name: p.grad for name, p in theirs.named_parameters()}
+    return as_ours({name: p.grad for name, p in theirs.named_parameters()}, L)
+
+
+def as_ours(g: dict[str, torch.Tensor], L: int) -> dict[str, torch.Tensor]:
+    """Tensors of the record's parameters (by its names), named and shaped as ours."""
     scalars = g["scalars"]
     grads = {
         "head": g["lm_head.weight"],
@@ -273,3 +277,81 @@ def test_the_compiled_model_trains_as_the_eager_one_on_gpu() -> None:
         loss.sum().backward()
     for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
         assert (a.grad - b.grad).norm() <= 0.05 * a.grad.norm() + 1e-6, name
+
+
+# -------------------------------------------------------------------------------------- one optimiser step
+
+
+def test_one_step_of_each_optimizer_is_the_records(upstream_records: Path, record: dict) -> None:
+    """Record 84's TrainingManager and NorMuonAndAdam stepping its model, ours stepping ours, from the same
+    weights and gradients: step 0 (NorMuon only), step 1 (Adam too, the embedding tied to the head), the untie
+    step 963 (Adam's head state copied to the embedding) and step 965 (the two apart). Equal to the bit."""
+    from speedrun.trainer.config import variant
+    from speedrun.trainer.loop_2026 import build_optimizers, optimizer_step
+    from speedrun.trainer.stages import plan
+
+    names = ["ParamConfig", "NorMuonAndAdam", "polar_express_coeffs", "polar_express", "_sparse_comms_active",
+             "TrainingStage", "TrainingSchedule", "TRAINING_STAGES", "training_schedule", "get_muon_momentum",
+             "TrainingManager"]  # fmt: skip
+    args = types.SimpleNamespace(num_scheduled_iterations=1445, num_extension_iterations=40)
+    # PyTorch's CPU build has no shifts of uint32 (the record's mantissa tracking): the same bits, as int32.
+    # The record's Triton transposes are the transposes they compute.
+    optim = load(
+        upstream_records,
+        names,
+        replace={"torch.uint32": "torch.int32"},
+        args=args,
+        transpose_add=lambda src, dst: dst.add_(src.t()),
+        transpose_copy=lambda src, dst: dst.copy_(src.t()),
+    )
+    torch.manual_seed(0)
+    theirs = record["GPT"](VOCAB, 11, HEADS, HEAD_DIM, DIM, max_seq_len=T)
+    with torch.no_grad():
+        for p in theirs.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    # as the record's main stores them: tables, head and gates in bf16, the matrix banks in bf16 (plus mantissa)
+    for p in (theirs.embed.weight, theirs.lm_head.weight, theirs.bigram_embed.weight, theirs.smear_gate.weight,
+              theirs.skip_gate.weight, theirs.attn_gate_bank, theirs.ve_gate_bank, theirs.qk_bank, theirs.vo_bank,
+              theirs.mlp_bank, theirs.value_embeds):  # fmt: skip
+        p.data = p.data.bfloat16()
+    with torch.no_grad():
+        theirs.embed.weight.copy_(theirs.lm_head.weight.t())  # tied at the start
+    ours = GPT2026(small_config(), max_seq_len=T)
+    copy_record_weights(theirs, ours)
+    for p in (ours.embed, ours.head, ours.value_embeds, ours.bigram_embed, ours.attention_gates,
+              ours.value_embed_gates, ours.skip_gate, ours.smear.gate):  # fmt: skip
+        p.data = p.data.bfloat16()
+    manager = optim["TrainingManager"](theirs)
+    config = variant(get_config("small", recipe="2026-05"), {"model": small_config()})
+    optimizers = build_optimizers(ours, config, rank=0, world_size=1)
+    optimizers.muon.dtype = torch.bfloat16  # the record orthogonalises in bf16, on any device
+    ours_named = dict(ours.named_parameters())
+    for step in (0, 1, 963, 965):
+        generator = torch.Generator().manual_seed(10 + step)
+        for p in theirs.parameters():
+            p.grad = (torch.randn(p.shape, generator=generator) * 0.01).to(p.dtype)
+        for name, grad in record_gradients(theirs, 11).items():
+            ours_named[name].grad = grad.clone().to(ours_named[name].dtype)
+        manager.step_optimizers(step)
+        optimizer_step(ours, optimizers, plan(step, config), world_size=1)
+        expected = record_weights(theirs, manager)
+        errors = {
+            name: float((ours_named[name].detach().float() - want).norm() / want.norm().clamp_min(1e-12))
+            for name, want in expected.items()
+        }
+        assert max(errors.values()) < 1e-6, (step, sorted(errors.items(), key=lambda e: -e[1])[:4])
+    assert not optimizers.tied and manager.optimizer.split_embed
+
+
+def record_weights(theirs: torch.nn.Module, manager: object) -> dict[str, torch.Tensor]:
+    """The record's weights named and shaped as ours, its bf16 matrix banks completed with their mantissas."""
+    states = manager.optimizer.param_states  # type: ignore[attr-defined]
+
+    def full(p: torch.Tensor) -> torch.Tensor:
+        mantissa = states[p].get("mantissa") if p in states else None
+        if mantissa is None:
+            return p.detach().float()
+        bits = (p.detach().view(torch.int16).to(torch.int32) << 16) | (mantissa.view(p.shape).to(torch.int32) & 0xFFFF)
+        return bits.view(torch.float32)
+
+    return as_ours({name: full(p) for name, p in theirs.named_parameters()}, 11)

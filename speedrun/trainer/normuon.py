@@ -99,8 +99,10 @@ class NorMuon(torch.optim.Optimizer):
         weight_decay: float,
         rank: int = 0,
         world_size: int = 1,
+        dtype: torch.dtype | None = None,
     ) -> None:
         self.rank, self.world_size = rank, world_size
+        self.dtype = dtype  # of the orthogonalisation: None for bf16 on CUDA, fp32 elsewhere
         defaults = dict(lr=lr, momentum=momentum, beta2=beta2, weight_decay=weight_decay, lr_factor=1.0)
         super().__init__(param_groups, defaults)
         for group in self.param_groups:
@@ -117,8 +119,9 @@ class NorMuon(torch.optim.Optimizer):
             reduced = list(grad.shape)
             reduced[reduced_dim(grad.shape)] = 1
             state["second_moment"] = grad.new_zeros(reduced)
-        direction = nesterov_momentum_(grad, state["momentum_buffer"], group["momentum"])
-        return normuon_normalize_(polar_express(direction), state["second_moment"], group["beta2"])
+        momentum = float(torch.tensor(group["momentum"], dtype=torch.float32))  # as the record rounds it
+        direction = nesterov_momentum_(grad, state["momentum_buffer"], momentum)
+        return normuon_normalize_(polar_express(direction, self.dtype), state["second_moment"], group["beta2"])
 
     @torch.no_grad()
     def step(self) -> None:  # type: ignore[override]
