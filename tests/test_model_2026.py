@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from speedrun.trainer import flash_flex
+from speedrun.trainer import flash_flex, model_2026
 from speedrun.trainer.config import Model2026Config, get_config
 from speedrun.trainer.layers.embeddings import bigram_hash
 from speedrun.trainer.layers.head import mtp_losses_reference, mtp_softcapped_cross_entropy
@@ -151,7 +151,10 @@ def test_the_bigram_hash_is_the_records(record: dict) -> None:
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["evaluation", "training"])
-def test_losses_and_gradients_are_the_records_on_the_same_weights(record: dict, training: bool) -> None:
+def test_losses_and_gradients_are_the_records_on_the_same_weights(
+    record: dict, training: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_2026, "EVAL_SLICE_ROWS", 100)  # evaluation in slices, the last one partial
     torch.manual_seed(0)
     theirs = record["GPT"](VOCAB, 11, HEADS, HEAD_DIM, DIM, max_seq_len=T).float()
     with torch.no_grad():  # the record starts several weights at zero: give every one a value, so each path counts
@@ -275,8 +278,12 @@ def test_the_compiled_model_trains_as_the_eager_one_on_gpu() -> None:
     torch.testing.assert_close(losses[1], losses[0], rtol=2e-2, atol=2e-2)
     for loss in losses:
         loss.sum().backward()
+    # a scalar's gradient sums over every token in bf16, so it gets a wider margin than a matrix's
     for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
-        assert (a.grad - b.grad).norm() <= 0.05 * a.grad.norm() + 1e-6, name
+        tolerance = 0.05 if a.numel() > 64 else 0.2
+        assert (a.grad - b.grad).norm() <= tolerance * a.grad.norm() + 1e-6, name
+    every = [torch.cat([p.grad.flatten() for p in m.parameters()]) for m in (eager, compiled)]
+    assert (every[0] - every[1]).norm() <= 0.05 * every[0].norm()
 
 
 # -------------------------------------------------------------------------------------- one optimiser step

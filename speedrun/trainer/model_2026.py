@@ -18,8 +18,8 @@ key offset on the long-window layers 3 and 10, gated value embeddings on layers 
 output gate. The embedding is tied to the head until the trainer unties them (at 2/3 of training); the
 optimisers see the parameters through `adam_groups` and `muon_groups`.
 
-Not yet run on a GPU: tests/test_model_2026.py holds it to record 84's own model on CPU (same weights, same
-batch: the same losses and gradients); its FP8 paths and the compiled whole are to be checked on a GPU.
+tests/test_model_2026.py holds it to record 84's own model on CPU (same weights, same batch: the same losses
+and gradients) and, on a GPU, its FP8 paths to bf16 and the compiled model to the eager one.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from speedrun.trainer.layers.attention import ATTENTION_BLOCK, Attention, Yarn, 
 from speedrun.trainer.layers.embeddings import Smear
 from speedrun.trainer.layers.head import Fp8Matmul, eval_losses, mtp_softcapped_cross_entropy
 from speedrun.trainer.layers.mlp import MLP
+
+EVAL_SLICE_ROWS = 32768  # rows of logits evaluated at a time (6.6 GiB in fp32)
 
 
 class GPT2026(nn.Module):
@@ -126,7 +128,14 @@ class GPT2026(nn.Module):
             fp8 = self.fp8_head and x.is_cuda
             logits = Fp8Matmul.apply(x, self.head, self.fp8_head_scales) if fp8 else x @ self.head.type_as(x)
             return mtp_softcapped_cross_entropy(logits, targets, mtp_weights, self.config.logit_rescale)
-        return eval_losses(x @ self.head.type_as(x), targets, self.config.logit_rescale)
+        # in slices: a validation micro-batch of 262,144 tokens would need 49 GiB for its fp32 logits at once;
+        # record 84's compiler fuses that away, eager PyTorch does not
+        rows = x.view(-1, x.size(-1))
+        return torch.cat([
+            eval_losses(rows[i : i + EVAL_SLICE_ROWS] @ self.head.type_as(x), targets[i : i + EVAL_SLICE_ROWS],
+                        self.config.logit_rescale)
+            for i in range(0, rows.size(0), EVAL_SLICE_ROWS)
+        ])  # fmt: skip
 
     def hidden_states(
         self, inputs: Tensor, cu_seqlens: Tensor, bigram_inputs: Tensor, windows: tuple[int, int]
