@@ -20,6 +20,7 @@ from speedrun.trainer.reproduce import (
     attention_stand_in,
     check_can_run,
     log_subfolders,
+    missing_packages,
     override,
     read_record_code,
     split_side_files,
@@ -176,8 +177,8 @@ def test_split_step_counts_are_edited_where_they_are_numbers() -> None:
     )
     edited, edits = override(script, steps=120, val_every=40, data_dir=None)
     assert [str(e) for e in edits] == [
-        "train_gpt.py:2 num_scheduled_iterations: 2275 -> 120",
-        "train_gpt.py:3 num_extension_iterations: 40 -> 0",
+        "train_gpt.py:2 num_scheduled_iterations: 2275 -> 118",
+        "train_gpt.py:3 num_extension_iterations: 40 -> 2",
         "train_gpt.py:6 val_loss_every: 250 -> 40",
     ]
     assert "num_iterations: int = num_scheduled_iterations + num_extension_iterations" in edited.text
@@ -214,6 +215,16 @@ def test_a_missing_package_is_named_before_anything_runs(tmp_path: Path, data_di
     line = one_line_error(reproduce(log, "--data-dir", data_dir, "--out", tmp_path / "out", "--nproc-per-node", "2"))
     assert "`kernels_for_a_test_only`" in line and "train_gpt.py:12" in line and "not installed" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_an_import_under_an_if_or_a_try_is_optional(tmp_path: Path) -> None:
+    optional = (
+        "if run_evals:\n    from evals_for_a_test_only import hellaswag\n"
+        "try:\n    import absent_for_a_test\nexcept ImportError:\n    pass\n"
+    )
+    needed = "def f():\n    import needed_for_a_test_only\n"
+    code = RecordCode(tmp_path / "r.txt", (SourceFile("train_gpt.py", optional + needed),))
+    assert missing_packages(code) == [("needed_for_a_test_only", "train_gpt.py", 8)]
 
 
 def test_a_missing_flash_attention_points_at_the_stand_in(tmp_path: Path, data_dir: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Literal
 import typer
 
 from speedrun.errors import BadInput
-from speedrun.trainer.config import DEFAULT_DATA_DIR
+from speedrun.trainer.config import DEFAULT_DATA_DIR, shortened_split
 
 MAIN_SCRIPT = "train_gpt.py"
 WORK_FOLDER = ".reproduce"  # inside --out; a dot-folder, so the judge never looks in it
@@ -224,13 +224,23 @@ def _trees(code: RecordCode) -> Iterator[tuple[SourceFile, ast.Module]]:
         yield f, ast.parse(f.text)
 
 
+def _unguarded(node: ast.AST) -> Iterator[ast.AST]:
+    """The nodes below `node` outside any `if` or `try`: an import under one is optional (record 84 imports
+    its extra evaluations only `if args.run_evals`), so a machine without the package still runs the script."""
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, ast.If | ast.Try | ast.TryStar):
+            yield child
+            yield from _unguarded(child)
+
+
 def missing_packages(code: RecordCode, provided: tuple[SourceFile, ...] = ()) -> list[tuple[str, str, int]]:
-    """(package, file, line) for each top-level package the code imports that this Python cannot find. The
+    """(package, file, line) for each top-level package the code imports, outside an `if` or `try`, that this
+    Python cannot find. The
     code's own side files, and the `provided` files written beside them, count as present."""
     own = {PurePosixPath(f.name).stem for f in (*code.files, *provided)}
     missing: dict[str, tuple[str, str, int]] = {}
     for f, tree in _trees(code):
-        for node in ast.walk(tree):
+        for node in _unguarded(tree):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -397,10 +407,11 @@ def override(
 ) -> tuple[SourceFile, list[Edit]]:
     """The script with its step count, validation frequency and shard paths replaced, and the list of edits.
 
-    Steps: `num_scheduled_iterations` (and `num_extension_iterations` set to 0) where the script splits its
-    steps that way, else every `num_iterations` set to a number. Validation: `val_loss_every`. Data: every
-    string ending in `fineweb_train_*.bin` or `fineweb_val_*.bin` points into `data_dir` instead, which is
-    relative to the folder the script runs in. A requested change the script has no line for is bad input.
+    Steps: `num_scheduled_iterations` and `num_extension_iterations` where the script splits its steps that
+    way (`steps` in all, split as `shortened_split` says), else every `num_iterations` set to a number.
+    Validation: `val_loss_every`. Data: every string ending in `fineweb_train_*.bin` or `fineweb_val_*.bin`
+    points into `data_dir` instead, which is relative to the folder the script runs in. A requested change the
+    script has no line for is bad input.
     """
     tree = ast.parse(script.text)
     changes: list[tuple[ast.expr, str, str]] = []  # (node, name, new source text)
@@ -413,8 +424,11 @@ def override(
     if steps is not None:
         scheduled = _assigned_numbers(tree, _SCHEDULED)
         if scheduled:
-            changes += [(node, _SCHEDULED, str(steps)) for node in scheduled]
-            changes += [(node, _EXTENSION, "0") for node in _assigned_numbers(tree, _EXTENSION)]
+            extension = _assigned_numbers(tree, _EXTENSION)
+            numbers = [int(ast.literal_eval(nodes[0])) if nodes else 0 for nodes in (scheduled, extension)]
+            split = shortened_split(steps, *numbers)
+            changes += [(node, _SCHEDULED, str(split[0])) for node in scheduled]
+            changes += [(node, _EXTENSION, str(split[1])) for node in extension]
         else:
             nodes = require(_assigned_numbers(tree, _STEPS), "--steps", f"`{_STEPS}` set to a number")
             changes += [(node, _STEPS, str(steps)) for node in nodes]
