@@ -2,7 +2,7 @@
 
     python benchmarks/versus_record.py --record-log RECORD_LOG [--track small] [--recipe NAME] [--steps 120]
         [--val-every 40] [--nproc-per-node 1] [--data-dir DIR] [--out DIR] [--deadline SECONDS]
-        [--attention fa3|flex] [--only record|ours|table]
+        [--attention fa3|flex] [--cache-root DIR] [--only record|ours|table]
 
 Writes synthetic shards of the `zipf` language (hard enough that a wrong recipe shows; kept between calls in
 --data-dir), then runs `speedrun reproduce RECORD_LOG` (the record's own script, from its published log) and
@@ -16,11 +16,14 @@ all read from the two run logs with the judge's parser. The table is also writte
 --deadline stops both programs (Ctrl-C, so each sets its partial log aside) that many seconds after the start
 and prints the table of what they reached: use it to fit a session limit. --only runs one side, or only the
 table from logs already in OUT, so the two programs can also run in separate sessions on one GPU.
+--cache-root keeps each program's compiled kernels (inductor's and Triton's caches) in DIR/record and DIR/ours,
+so that a later call can start from one side's cache alone.
 
 Small track: against record 28 (2025-08-23_SparseAttnGate), which runs on 1, 2, 4 or 8 GPUs; with
 `--recipe 2026-05`, against record 84 (2026-05-19_FP8MLPUpProj), whose Flash Attention 3 needs `--attention flex`
 on machines without the Hugging Face Hub (both programs then attend through the same FlexAttention stand-in).
-Both sides shorten a staged schedule the same way: `--steps N` schedules N steps and drops the extension. Medium track:
+Both sides shorten a staged schedule the same way: `--steps N` steps in all, the extension kept in proportion
+(see `shortened_split`). Medium track:
 against medium record 8 (2025-04-22_Record8), which asserts 8 GPUs, so on an 8-GPU machine only:
 `--track medium --nproc-per-node 8` (one program after the other).
 """
@@ -70,12 +73,15 @@ def write_shards(data_dir: Path, track: str, steps: int, seed: int, recipe: str 
     command += ["--train-shards", str(shard_count(track, steps, recipe)), "--tokens-per-shard", str(TOKENS_PER_SHARD)]
     command += ["--val-tokens", str(VAL_SHARD_TOKENS), "--seed", str(seed)]
     started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=ROOT, env=_env(None))
+    subprocess.run(command, check=True, cwd=ROOT, env=_env(None, "data", None))
     print(f"shards ready in {data_dir} ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
-def _env(gpus: list[int] | None) -> dict[str, str]:
+def _env(gpus: list[int] | None, side: str, cache_root: Path | None) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    if cache_root is not None:  # each program's compiled kernels apart, so each side's cache can be carried alone
+        env["TORCHINDUCTOR_CACHE_DIR"] = str(cache_root / side / "inductor")
+        env["TRITON_CACHE_DIR"] = str(cache_root / side / "triton")
     if gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
     return env
@@ -141,7 +147,7 @@ def run(sides: list[str], args: argparse.Namespace) -> dict[str, int | None]:
             process = subprocess.Popen(
                 commands(args)[side],
                 cwd=ROOT,
-                env=_env(gpus[side]),
+                env=_env(gpus[side], side, args.cache_root),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # so that the deadline can Ctrl-C its whole process group
@@ -229,6 +235,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("versus-out"))
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic language")
     parser.add_argument("--deadline", type=float, default=0, help="stop both programs after this many seconds")
+    parser.add_argument("--cache-root", type=Path, help="compile caches of each side in DIR/record and DIR/ours")
     parser.add_argument("--only", choices=("record", "ours", "table"), help="run one side, or only the table")
     args = parser.parse_args()
     args.started = time.perf_counter()

@@ -4,30 +4,28 @@ length and shortened the way `speedrun reproduce --steps` shortens it."""
 
 from __future__ import annotations
 
-import dataclasses
 import types
 from pathlib import Path
 
 import pytest
 
 from speedrun.trainer import stages
-from speedrun.trainer.config import TrainConfig, get_config
+from speedrun.trainer.config import TrainConfig, TrainOptions, get_config, shortened_split
 from tests.record84 import load
 
 pytestmark = pytest.mark.archive
 
 
-def shortened(config: TrainConfig, steps: int) -> TrainConfig:
-    """What --steps does to the staged recipe: `steps` scheduled steps, no extension."""
-    schedule = dataclasses.replace(config.schedule, scheduled_iterations=steps, extension_iterations=0)
-    return dataclasses.replace(config, schedule=schedule, num_iterations=steps)
+def shortened(steps: int) -> TrainConfig:
+    """What --steps does to the staged recipe: `steps` in all, the extension kept in proportion."""
+    return TrainOptions(track="small", recipe="2026-05", steps=steps).resolve_config()
 
 
 @pytest.mark.parametrize("steps", [None, 320])
 def test_every_step_trains_with_what_the_record_schedules(upstream_records: Path, steps: int | None) -> None:
     config = get_config("small", recipe="2026-05")
     if steps is not None:
-        config = shortened(config, steps)
+        config = shortened(steps)
     schedule = config.schedule
     args = types.SimpleNamespace(
         num_scheduled_iterations=schedule.scheduled_iterations, num_extension_iterations=schedule.extension_iterations
@@ -36,6 +34,11 @@ def test_every_step_trains_with_what_the_record_schedules(upstream_records: Path
     record = load(upstream_records, names, args=args)
     theirs = record["training_schedule"]
     assert theirs.total_steps == config.num_iterations
+    # the record's warm-up runs the first and last two steps around each stage change, the extension's too: each
+    # must be a step its schedule has (cut to no extension, it asked for step 301 of 300 and stopped)
+    changes = [start for start, _ in theirs.boundaries[1:]]
+    warm_up = {0, 1} | {s + offset for s in changes for offset in (-2, -1, 0, 1) if s + offset >= 2}
+    assert max(warm_up) < len(theirs.mtp_weights)
     assert theirs.split_step == stages.untie_step(schedule)
     assert [start for start, _ in theirs.boundaries[1:]] == stages.transition_steps(schedule)
     for step in range(config.num_iterations + 1):
@@ -57,3 +60,14 @@ def test_the_schedule_grows_batches_and_windows_and_unties_at_two_thirds() -> No
     assert plans[0].mtp_weights == (1.0, 0.5, 0.25) and plans[-1].mtp_weights == (1.0,)
     assert [p.step for p in plans if p.untie] == [963]  # 2/3 of 1445 is 963, odd
     assert plans[0].lr_multiplier == 1.0 and plans[1445].lr_multiplier == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize(
+    ("steps", "scheduled", "extension", "split"),
+    [(300, 1445, 40, (292, 8)), (1485, 1445, 40, (1445, 40)), (10, 1445, 40, (8, 2)), (2, 1445, 40, (1, 1)),
+     (120, 1750, 0, (120, 0))],
+)  # fmt: skip
+def test_a_shortened_schedule_keeps_its_extension_in_proportion(
+    steps: int, scheduled: int, extension: int, split: tuple[int, int]
+) -> None:
+    assert shortened_split(steps, scheduled, extension) == split

@@ -293,6 +293,19 @@ class Stage:
     mtp_end: tuple[float, ...]  # ... and at its end, linearly in between
 
 
+MIN_EXTENSION = 2  # record 84's warm-up runs the two steps after the schedule's end, so a shortened one keeps them
+
+
+def shortened_split(steps: int, scheduled: int, extension: int) -> tuple[int, int]:
+    """(scheduled, extension) steps of a staged schedule cut to `steps` in all, the extension kept in its
+    proportion (record 84: 1445 + 40 steps; cut to 300, 292 + 8), and at least MIN_EXTENSION steps long when
+    the schedule has one. `speedrun train --steps` and `speedrun reproduce --steps` both cut this way."""
+    if extension == 0:
+        return steps, 0
+    kept = min(steps - 1, max(MIN_EXTENSION, round(steps * extension / (scheduled + extension))))
+    return steps - kept, kept
+
+
 @dataclass(frozen=True)
 class StagedSchedule:
     """Record 84's schedule: stages of growing batches and windows (records 46, 72), then an extension at the
@@ -446,7 +459,7 @@ RECORD_84_ADAM_GROUPS = (
 
 def small_2026_05() -> TrainConfig:
     """Record 84 (`2026-05-19_FP8MLPUpProj`, 1.320 minutes): 1445 scheduled steps plus 40 at the last stage's
-    settings, batches growing from 8 to 24 x 16Ki tokens. Not yet run on a GPU (see benchmarks/README)."""
+    settings, batches growing from 8 to 24 x 16Ki tokens. Trains on a GPU; not yet as fast as record 84 (README)."""
     schedule = StagedSchedule(stages=RECORD_84_STAGES)
     return TrainConfig(
         track="track_1_short",
@@ -588,8 +601,10 @@ class TrainOptions:
                 raise BadInput(None, f"--steps must be at least 1, got {self.steps}")
             changes["num_iterations"] = self.steps
             if isinstance(config.schedule, StagedSchedule):  # shortened as `speedrun reproduce --steps` shortens it
+                schedule = config.schedule
+                split = shortened_split(self.steps, schedule.scheduled_iterations, schedule.extension_iterations)
                 changes["schedule"] = dataclasses.replace(
-                    config.schedule, scheduled_iterations=self.steps, extension_iterations=0
+                    schedule, scheduled_iterations=split[0], extension_iterations=split[1]
                 )
         if self.val_every is not None:
             if self.val_every < 0:
