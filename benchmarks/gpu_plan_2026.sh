@@ -1,51 +1,60 @@
 #!/usr/bin/env bash
 # GPU validation of the 2026-05 recipe (record 84's) and of the FlexAttention stand-in of Flash Attention 3, in
-# stages that each fit one command of under 10 minutes on a fresh machine. None of it has run yet.
+# stages that each fit one command of under 10 minutes on a fresh machine.
 #
 #   STAGE=tests   bash benchmarks/gpu_plan_2026.sh   # 1 GPU: GPU tests, then a 60-step run of ours
 #   STAGE=versus  bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: record 84 (stand-in) and ours side by side
+#   STAGE=record  bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: record 84 alone from its carried compile cache,
+#                                                    # the GPU tests beside it on the second GPU
 #   STAGE=table   bash benchmarks/gpu_plan_2026.sh   # anywhere: the table from logs already in $OUT/versus
 #
 # RECORD_LOG: record 84's published log, copied into the working tree (it is not committed), by default
-# benchmarks/record84.txt. STEPS (300) and VAL_EVERY (100) shorten both schedules the same way: STEPS scheduled
-# steps, no extension. DEADLINE (555 s) stops both programs and keeps what they reached.
+# benchmarks/record84.txt. STEPS (300) and VAL_EVERY (100) shorten both schedules the same way: STEPS steps in
+# all, the extension kept in proportion (300: 292 + 8). DEADLINE (530 s) stops both programs and keeps what they
+# reached.
 #
-# Compile caches: inductor's and Triton's caches live in /tmp/speedrun-cache; at the end of a stage they are
-# packed into $OUT/cache.tar.part-NN (15 MiB each, at most 4), and a stage starts by unpacking any parts it
-# finds in gpu-cache/ (copy the parts of the previous command there and carry that folder).
+# Compile caches: each program's inductor and Triton caches live in /tmp/speedrun-cache/<ours|record>; at the
+# end of a stage the side it compiled is packed into $OUT/<side>.tar.part-NN (15 MiB each, at most 4), and a
+# stage starts by unpacking any parts it finds in gpu-cache/ (copy the parts of earlier commands there and
+# carry that folder).
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 STAGE=${STAGE:-tests}
 STEPS=${STEPS:-300}
 VAL_EVERY=${VAL_EVERY:-100}
-DEADLINE=${DEADLINE:-555}
+DEADLINE=${DEADLINE:-530}
 RECORD_LOG=${RECORD_LOG:-benchmarks/record84.txt}
 DATA=/tmp/speedrun-versus-2026
 CACHE=/tmp/speedrun-cache
 mkdir -p "$OUT" "$CACHE"
 export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 NO_COLOR=1
-export TORCHINDUCTOR_CACHE_DIR=$CACHE/inductor TRITON_CACHE_DIR=$CACHE/triton
+export TORCHINDUCTOR_CACHE_DIR=$CACHE/ours/inductor TRITON_CACHE_DIR=$CACHE/ours/triton  # versus: per side
 started=$(date +%s)
 
 # at most 8 files come back from a command, each under 16 MiB: logs go back as one archive per stage and the
 # cache in at most 4 parts
 if command -v zstd >/dev/null; then PACK="zstd -q -3 -T0" UNPACK="zstd -dc"; else PACK="gzip -1" UNPACK="gzip -dc"; fi
 
-unpack_cache() {
-  if ls gpu-cache/cache.tar.part-* >/dev/null 2>&1; then
-    cat gpu-cache/cache.tar.part-* | $UNPACK | tar -x -C "$CACHE" && echo "compile cache: unpacked $(du -sh "$CACHE" | cut -f1)"
-  fi
+unpack_cache() {  # gpu-cache/<side>.tar.part-* into $CACHE/<side>
+  local side
+  for side in ours record; do
+    if ls gpu-cache/$side.tar.part-* >/dev/null 2>&1; then
+      mkdir -p "$CACHE/$side"
+      cat gpu-cache/$side.tar.part-* | $UNPACK | tar -x -C "$CACHE/$side" &&
+        echo "compile cache of $side: unpacked $(du -sh "$CACHE/$side" | cut -f1)"
+    fi
+  done
 }
 
-pack_cache() {
-  (cd "$CACHE" && tar -c . | $PACK) | split -b 15M -d - "$OUT/cache.tar.part-"
-  local parts
-  parts=$(ls "$OUT"/cache.tar.part-* | wc -l)
-  echo "compile cache: $(du -sh "$CACHE" | cut -f1) in $parts part(s) of $OUT"
+pack_cache() {  # $CACHE/<side> into $OUT/<side>.tar.part-*
+  local side=$1 parts
+  (cd "$CACHE/$side" && tar -c . | $PACK) | split -b 15M -d - "$OUT/$side.tar.part-"
+  parts=$(ls "$OUT/$side".tar.part-* | wc -l)
+  echo "compile cache of $side: $(du -sh "$CACHE/$side" | cut -f1) in $parts part(s) of $OUT"
   if [ "$parts" -gt 4 ]; then
-    echo "compile cache too large to come back whole (over 4 parts): keeping the inductor cache only"
-    rm -f "$OUT"/cache.tar.part-*
-    (cd "$CACHE" && tar -c inductor | $PACK) | split -b 15M -d - "$OUT/cache.tar.part-"
+    echo "compile cache of $side too large to come back whole (over 4 parts): keeping its inductor cache only"
+    rm -f "$OUT/$side".tar.part-*
+    (cd "$CACHE/$side" && tar -c inductor | $PACK) | split -b 15M -d - "$OUT/$side.tar.part-"
   fi
 }
 
@@ -72,14 +81,28 @@ tests)
   grep -E "compile and warmup|val_loss|peak|Error|error" "$OUT/ours-60/out.txt" | tail -12
   tail -3 "$OUT/ours-60/out.txt"
   pack_logs ours-60
+  pack_cache ours
   ;;
 versus)
   [ -f "$RECORD_LOG" ] || { echo "RECORD_LOG $RECORD_LOG not found: copy record 84's log into the tree"; exit 2; }
   echo "== record 84 (FlexAttention stand-in) and ours, $STEPS steps, validation every $VAL_EVERY"
   python3 benchmarks/versus_record.py --record-log "$RECORD_LOG" --recipe 2026-05 --attention flex \
     --steps "$STEPS" --val-every "$VAL_EVERY" --data-dir "$DATA" --out "$OUT/versus" \
-    --deadline $((DEADLINE - $(date +%s) + started)) 2>&1 | tail -25
+    --cache-root "$CACHE" --deadline $((DEADLINE - $(date +%s) + started)) 2>&1 | tail -25
   grep -hE "Sampling steps|Resetting|compile and warmup|Error|error" "$OUT/versus/record.out" "$OUT/versus/ours.out" | head
+  pack_logs versus
+  pack_cache record
+  ;;
+record)  # when record 84's compile did not fit in the versus command: again, from the cache that one left
+  [ -f "$RECORD_LOG" ] || { echo "RECORD_LOG $RECORD_LOG not found: copy record 84's log into the tree"; exit 2; }
+  CUDA_VISIBLE_DEVICES=1 timeout 300 python3 -m pytest -q tests/test_flash_flex.py tests/test_model_2026.py \
+    -k gpu >"$OUT/tests.txt" 2>&1 &
+  CUDA_VISIBLE_DEVICES=0 python3 benchmarks/versus_record.py --record-log "$RECORD_LOG" --recipe 2026-05 \
+    --attention flex --steps "$STEPS" --val-every "$VAL_EVERY" --data-dir "$DATA" --out "$OUT/versus" \
+    --cache-root "$CACHE" --only record --deadline $((DEADLINE - $(date +%s) + started)) 2>&1 | tail -5
+  wait
+  tail -3 "$OUT/tests.txt"
+  grep -hE "^step:.*val_loss" "$OUT"/versus/record/*.txt* | head
   pack_logs versus
   ;;
 table)  # from the versus.tar.gz of an earlier command, carried as gpu-cache/versus.tar.gz
@@ -87,5 +110,4 @@ table)  # from the versus.tar.gz of an earlier command, carried as gpu-cache/ver
   exit
   ;;
 esac
-pack_cache
 echo "stage $STAGE: $(($(date +%s) - started)) s"
