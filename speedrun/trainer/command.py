@@ -252,7 +252,7 @@ def train(
         None,
         "--recipe",
         help="The recipe, named after the month of the record it follows: small 2025-08 (record 28, the "
-        "default) or 2026-05 (record 84; not yet run on a GPU), medium 2025-04 (medium record 8, the default).",
+        "default) or 2026-05 (record 84; slower than its record), medium 2025-04 (medium record 8, the default).",
     ),
     preset: str | None = typer.Option(
         None, "--preset", help="A variant of the track's recipe: 'tiny' trains a few-layer model on a CPU."

@@ -22,9 +22,9 @@ the partly allowed blocks consult one mask function per device and length, which
 the window from buffers, so the compiled FlexAttention kernels are made once per shape, not per call. The
 backward pass recomputes the forward (FlexAttention exposes no separate backward).
 
-Not yet run on a GPU: the CPU tests check the values, masks and gradients (FlexAttention's forward runs
-eagerly on CPU; its backward does not, so on CPU the gradient comes from the same mask applied densely);
-tests/test_flash_flex.py holds the GPU test (bf16) that still has to run.
+The CPU tests check the values, masks and gradients (FlexAttention's forward runs eagerly on CPU; its
+backward does not, so on CPU the gradient comes from the same mask applied densely); on a GPU,
+tests/test_flash_flex.py checks forward and backward in bf16 against the dense reference.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ One step, as record 84 takes it:
    tied, the embedding's gradient (transposed) joins the head's and the head's new weights are copied back
    into the embedding; at the untie step Adam's state of the head is copied (transposed) to the embedding.
 
-train.py runs the log, the clock and validation around it, as for every recipe. Not yet run on a GPU.
+train.py runs the log, the clock and validation around it, as for every recipe.
 """
 
 from __future__ import annotations

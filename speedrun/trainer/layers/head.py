@@ -87,7 +87,7 @@ class Fp8Matmul(torch.autograd.Function):
     """x @ w (w stored (in, out)) with float8 operands and fixed scales, forward and backward, as record 84's
     head does: x / x_s and w / w_s in e4m3 forward; the output gradient / grad_s in e5m2 backward.
 
-    On CUDA the products are `torch._scaled_mm` (not yet run on a GPU); elsewhere the quantised operands are
+    On CUDA the products are `torch._scaled_mm`; elsewhere the quantised operands are
     multiplied in fp32, the same arithmetic up to the order of the sums."""
 
     @staticmethod

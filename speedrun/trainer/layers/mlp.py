@@ -20,7 +20,7 @@ class Fp8UpProjection(torch.autograd.Function):
     """x @ w.T with both operands in float8 e4m3 (one scale per tensor, from its largest magnitude) in the
     forward pass; the backward pass uses the bf16 operands, as record 84's kernel does.
 
-    On CUDA the product is `torch._scaled_mm` (not yet run on a GPU); elsewhere the quantised operands are
+    On CUDA the product is `torch._scaled_mm`; elsewhere the quantised operands are
     multiplied in fp32, the same arithmetic up to the order of the sums."""
 
     @staticmethod
