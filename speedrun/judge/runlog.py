@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import compress, repeat
-from operator import is_not, itemgetter
+from itertools import compress, count, repeat
+from operator import is_, is_not, itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,7 +41,33 @@ class StepLine(NamedTuple):
     step_avg_ms: float | None = None
 
 
-_VAL_LOSS = itemgetter(StepLine._fields.index("val_loss"))  # faster than attrgetter, for columns of steps
+# Columns of steps, read with itemgetter: faster than attrgetter over thousands of StepLines.
+_STEP = itemgetter(StepLine._fields.index("step"))
+_TOTAL = itemgetter(StepLine._fields.index("total_steps"))
+_VAL_LOSS = itemgetter(StepLine._fields.index("val_loss"))
+_TRAIN_TIME = itemgetter(StepLine._fields.index("train_time_ms"))
+
+
+class StepColumns(NamedTuple):
+    """A run's step lines as columns, in line order, and which of them carry a val loss."""
+
+    step: tuple[int, ...]
+    total_steps: tuple[int | None, ...]
+    val_loss: tuple[float | None, ...]
+    train_time_ms: tuple[float | None, ...]
+    val_rows: tuple[int, ...]  # the indexes of the lines with a val loss: a few among thousands
+    untimed: int  # how many lines carry no train_time (counted once: comparing floats with None is slow)
+
+    def train(self, column: tuple[Any, ...]) -> list[Any]:
+        """A column without the val lines: the training steps'. The few val lines are cut out and the pieces
+        between them copied whole, far faster than testing every line."""
+        kept: list[Any] = []
+        start = 0
+        for row in self.val_rows:
+            kept += column[start:row]
+            start = row + 1
+        kept += column[start:]
+        return kept
 
 
 @dataclass(frozen=True)
@@ -81,12 +107,18 @@ class RunLog:
     seed: int | None = None
     seed_line: int = 0
     # Lines only our own trainer writes (None / 0 in upstream logs): the resolved run config as parsed JSON,
-    # the hash of the data pipeline source, the token shards it read, and how many processes trained.
+    # the hash of the data pipeline source, the token shards it read (names, and the facts of their headers),
+    # and how many processes trained.
     config: dict[str, Any] | None = None
     config_line: int = 0
     data_pipeline_sha256: str | None = None
     train_files: str | None = None
+    train_files_line: int = 0
     val_files: str | None = None
+    val_files_line: int = 0
+    # The `data:` line: what the shards' headers said (names, token counts, a synthetic language or null).
+    data: dict[str, Any] | None = None
+    data_line: int = 0
     world_size: int | None = None
     world_size_line: int = 0
     # Why the embedded source is not Python as a whole (None when it is, or when there is none), and the line of
@@ -96,12 +128,55 @@ class RunLog:
     # Our trainer's own log: its source is the trainer's files, each under a `# >>> speedrun/trainer/<file>` line.
     sectioned: bool = False
 
+    @property
+    def is_ours(self) -> bool:
+        """Written by our own trainer: its source sections, its config line or its data line say so."""
+        return self.sectioned or self.config is not None or self.data is not None
+
+    def keep_columns(self, columns: StepColumns) -> None:
+        """Keep the columns of `steps` the parser built on the way, so that `columns` need not build them."""
+        self.__dict__["columns"] = columns  # where cached_property keeps its value
+
+    @cached_property
+    def columns(self) -> StepColumns:
+        """The step lines column by column, kept: the rules scan thousands of steps per run several times, and a
+        column is scanned with `map` far faster than the lines one by one. The parser hands over the columns it
+        built (`keep_columns`); otherwise they are built here."""
+        steps = self.steps
+        val_loss = tuple(map(_VAL_LOSS, steps))
+        times = tuple(map(_TRAIN_TIME, steps))
+        return StepColumns(
+            tuple(map(_STEP, steps)),
+            tuple(map(_TOTAL, steps)),
+            val_loss,
+            times,
+            tuple(compress(count(), map(is_not, val_loss, repeat(None)))),
+            sum(map(is_, times, repeat(None))),
+        )
+
+    @cached_property
+    def train_columns(self) -> tuple[list[int], list[float | None]]:
+        """(step numbers, train_time) of the training steps' lines: the step lines without a val loss."""
+        columns = self.columns
+        return columns.train(columns.step), columns.train(columns.train_time_ms)
+
     @cached_property
     def val_steps(self) -> tuple[StepLine, ...]:
-        # Cached: the rules ask for it several times per run, and a run holds thousands of steps. A frozen
-        # dataclass without slots keeps an instance __dict__, where cached_property stores the tuple.
-        has_val_loss = map(is_not, map(_VAL_LOSS, self.steps), repeat(None))
-        return tuple(compress(self.steps, has_val_loss))
+        # Cached: the rules ask for it several times per run. A frozen dataclass without slots keeps an instance
+        # __dict__, where cached_property stores the tuple.
+        steps = self.steps
+        return tuple(steps[row] for row in self.columns.val_rows)
+
+    def train_step(self, index: int) -> StepLine:
+        """The `index`-th training step's line (the step lines without a val loss, in order)."""
+        rows = self.columns.val_rows
+        row = index
+        for val_row in rows:  # each val line before it shifts it by one
+            if val_row <= row:
+                row += 1
+            else:
+                break
+        return self.steps[row]
 
     @property
     def final(self) -> StepLine | None:
