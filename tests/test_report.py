@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
@@ -21,7 +22,10 @@ from tests.test_rules import SOURCE, edit_step, make_run
 
 SMALL = load_track("small")
 LOSSES = [3.2770, 3.2775, 3.2768, 3.2781, 3.2772]
-PRIOR = PriorRecord(84, 100.0, "record 84", data_pipeline_hash(SOURCE))
+# The record the runs are measured against; its pinned code is the runs' own, so a baseline of them runs it.
+PRIOR = PriorRecord(
+    84, 100.0, "record 84", data_pipeline_hash(SOURCE), code_sha256=(hashlib.sha256(SOURCE.encode()).hexdigest(),)
+)
 
 
 def judgement(
@@ -51,6 +55,7 @@ def test_json_is_strict_and_has_the_documented_layout() -> None:
         ("SR008", "hardware"),
         ("SR009", "independence"),
         ("SR010", "complete runs"),
+        ("SR011", "recipe"),
     ]
     assert all(c["waived"] is None for c in doc["checks"])
     assert doc["baseline"] is None and doc["role"] == "candidate" and doc["incomplete"] == []

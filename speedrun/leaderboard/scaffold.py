@@ -45,7 +45,17 @@ class Scaffold:
             f"{s.n} runs, mean loss {s.mean_val_loss:.4f}, p={p}"
         )
         if self.written:
-            return f"wrote {self.folder / RECORD_FILE}: {figures}; judge verdict: {self.judgement.verdict.value}"
+            verdict = self.judgement.verdict.value
+            if (
+                self.judgement.verdict is Verdict.REVIEW
+            ):  # not a record until a maintainer confirms what the judge cannot
+                unsure = [
+                    f"{c.rule_id} {c.rule}: {c.detail}"
+                    for c in self.judgement.checks
+                    if c.status in (Status.WARN, Status.UNCHECKED) and self.judgement.waiver_of(c) is None
+                ]
+                verdict += f", not a record until a maintainer confirms: {'; '.join(unsure)}"
+            return f"wrote {self.folder / RECORD_FILE}: {figures}; judge verdict: {verdict}"
         failing = "; ".join(f"{c.rule}: {c.detail}" for c in self.judgement.checks if c.status is Status.FAIL)
         return f"not written (the judge fails these logs; --force writes anyway): {failing}. {figures}"
 
