@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from speedrun.errors import BadInput
@@ -114,15 +115,21 @@ def _local(record: Record, link: str, records_root: Path | None) -> Path | None:
     return None
 
 
-def _linked_folders(record: Record) -> set[str]:
+def _linked_folders(record: Record) -> frozenset[str]:
     """The record folder names a record's log links point into (upstream folder names can differ from ours)."""
+    return _folders_linked(record.log_urls)
+
+
+@lru_cache(maxsize=1024)
+def _folders_linked(links: tuple[str, ...]) -> frozenset[str]:
+    # Cached: every judged path asks it of every record of the store.
     found = set()
-    for link in record.log_urls:
+    for link in links:
         below = repository_path(link) if is_url(link) else None
         parts = PurePosixPath(below).parts if below else ()
         if len(parts) >= 2:
             found.add(parts[1])
-    return found
+    return frozenset(found)
 
 
 def _own_record(

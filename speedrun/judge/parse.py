@@ -23,7 +23,7 @@ import math
 import re
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import lru_cache
 from itertools import chain, compress, count, islice, repeat
@@ -39,7 +39,7 @@ from speedrun.judge.embedded import (
     is_sectioned,
     source_structure,
 )
-from speedrun.judge.runlog import GpuInfo, RunLog, StepColumns, StepLine
+from speedrun.judge.runlog import GpuInfo, RunLog, StepColumns, StepLine, StepLines
 
 # Bounds far above any real log (the largest of the upstream history: 1.6 MB, 19,227 step lines), far below what
 # hurts: a log at every bound is read in well under a second and 1 GB, and a gzip bomb stops at the first.
@@ -418,7 +418,7 @@ def _cap_long_lines(text: str) -> str:
 class _TailLines(NamedTuple):
     """What the step reader takes from the lines after the source."""
 
-    steps: list[StepLine]
+    steps: Sequence[StepLine]  # StepLines from the block reader, a list from the line reader
     step_lines: bool  # `step:N` lines (else llm.c lines)
     around: Iterable[tuple[str, int]]  # the other lines, with their line numbers, for the environment
     cut_number: int  # the line number of a last line that has no newline (0: none)
@@ -450,7 +450,7 @@ def _parse_tail(path: Path, data: bytes, tail: str, split: _Split) -> RunLog:
         path=path,
         format=log_format,
         sha256=hashlib.sha256(data).hexdigest(),
-        steps=tuple(read.steps),
+        steps=read.steps if isinstance(read.steps, StepLines) else tuple(read.steps),
         source=source,
         source_lines=source_lines,
         versions=env.versions,
@@ -647,19 +647,18 @@ def collector_paused() -> Iterator[None]:
 
 def _build_steps(matched: list[tuple[str | Any, ...]], numbers: Iterable[int]) -> list[StepLine]:
     """StepLines from the regex groups of common-shape lines (see `_build_step_columns`)."""
-    return _build_step_columns(matched, numbers)[0]
+    return list(_build_step_columns(matched, numbers)[0])
 
 
-def _build_step_columns(
-    matched: list[tuple[str | Any, ...]], numbers: Iterable[int]
-) -> tuple[list[StepLine], StepColumns]:
-    """StepLines from the regex groups of common-shape lines, column by column.
+def _build_step_columns(matched: list[tuple[str | Any, ...]], numbers: Iterable[int]) -> tuple[StepLines, StepColumns]:
+    """The step lines from the regex groups of common-shape lines, column by column: StepLines, which keeps
+    the columns and makes a StepLine only when one is asked for, and the columns the rules scan.
 
-    Raises ValueError on a number that does not convert. `zip(*matched)` turns rows into columns and
-    `tuple.__new__` builds each NamedTuple straight from its fields: `map` and `zip` keep the loops in C.
+    Raises ValueError on a number that does not convert. `zip(*matched)` turns rows into columns, and `map`
+    converts each column whole: the loops stay in C.
     """
     if not matched:
-        return [], StepColumns((), (), (), (), (), 0)
+        return StepLines(((),) * len(StepLine._fields)), StepColumns((), (), (), (), (), 0)
     step, total, kind, loss, train_time, step_avg = list(zip(*matched, strict=True))[:6]
     size = len(matched)
     val_loss: list[float | None] = [None] * size
@@ -675,11 +674,9 @@ def _build_step_columns(
         totals: tuple[int | None, ...] = (int(total[0]) if total[0] else None,) * size
     else:
         totals = tuple(int(t) if t else None for t in total)
-    # The columns the rules scan are kept: built here, they cost a conversion the lines need anyway.
-    steps, times = tuple(map(int, step)), tuple(map(float, train_time))
-    fields = zip(steps, totals, numbers, val_loss, train_loss, times, map(float, step_avg), strict=True)
-    built = list(map(tuple.__new__, repeat(StepLine), fields))
-    return built, StepColumns(steps, totals, tuple(val_loss), times, tuple(val_rows), 0)
+    steps, times, val = tuple(map(int, step)), tuple(map(float, train_time)), tuple(val_loss)
+    fields = (steps, totals, tuple(numbers), val, tuple(train_loss), times, tuple(map(float, step_avg)))
+    return StepLines(fields), StepColumns(steps, totals, val, times, tuple(val_rows), 0)
 
 
 def _read_llmc_lines(path: Path, lines: list[str], rows: list[int], first_number: int, cut_row: int) -> list[StepLine]:

@@ -5,12 +5,13 @@ Every figure keeps the 1-based line number it was read from, so any check can ci
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import compress, count, repeat
 from operator import is_, is_not, itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,57 @@ _STEP = itemgetter(StepLine._fields.index("step"))
 _TOTAL = itemgetter(StepLine._fields.index("total_steps"))
 _VAL_LOSS = itemgetter(StepLine._fields.index("val_loss"))
 _TRAIN_TIME = itemgetter(StepLine._fields.index("train_time_ms"))
+_NEW_STEP = tuple.__new__  # builds a StepLine straight from its fields: StepLine's own __new__ is slower
+
+
+class StepLines(Sequence[StepLine]):
+    """A run's step lines kept as columns, one tuple per field, each StepLine made when it is asked for.
+
+    Logs hold thousands of step lines (the archive a million and a half), and after parsing the rules read them
+    as columns, and only a few lines whole (the val lines, the final one, a line they cite): making a StepLine
+    for every line cost as much as reading them. It reads as a tuple of StepLines: indexes, slices (tuples),
+    iteration, equality and repr are a tuple's.
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: tuple[tuple[Any, ...], ...]) -> None:
+        self.fields = fields  # StepLine's fields, in its order, one tuple each
+
+    def __len__(self) -> int:
+        return len(self.fields[0])
+
+    @overload
+    def __getitem__(self, index: int) -> StepLine: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[StepLine, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> StepLine | tuple[StepLine, ...]:
+        step, total, line, val_loss, train_loss, train_time, step_avg = self.fields
+        if isinstance(index, slice):
+            return tuple(map(_NEW_STEP, repeat(StepLine), zip(*(f[index] for f in self.fields), strict=True)))
+        i = index
+        return _NEW_STEP(StepLine, (step[i], total[i], line[i], val_loss[i], train_loss[i], train_time[i], step_avg[i]))
+
+    def __iter__(self) -> Iterator[StepLine]:
+        return map(_NEW_STEP, repeat(StepLine), zip(*self.fields, strict=True))
+
+    def __reversed__(self) -> Iterator[StepLine]:
+        return map(_NEW_STEP, repeat(StepLine), zip(*(reversed(f) for f in self.fields), strict=True))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StepLines):
+            return self.fields == other.fields
+        if isinstance(other, (tuple, list)):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
 
 
 class StepColumns(NamedTuple):
@@ -96,7 +148,7 @@ class RunLog:
     path: Path
     format: str  # "llmc", "step-lines" (2024 plain), "speedrun" (code + `=` line + env + steps)
     sha256: str
-    steps: tuple[StepLine, ...]
+    steps: Sequence[StepLine]  # a tuple, or StepLines (the same, kept as columns)
     source: str | None = None
     source_lines: int = 0  # the embedded source is lines 1..source_lines of the file
     versions: dict[str, str] = field(default_factory=dict)  # python, torch, triton, cuda -> version
@@ -178,13 +230,11 @@ class RunLog:
                 break
         return self.steps[row]
 
-    @property
+    @cached_property
     def final(self) -> StepLine | None:
         """The last line that carries a val loss: the run's result."""
-        for s in reversed(self.steps):
-            if s.val_loss is not None:
-                return s
-        return None
+        rows = self.columns.val_rows
+        return self.steps[rows[-1]] if rows else None
 
     @property
     def final_val_loss(self) -> float | None:
