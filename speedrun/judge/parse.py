@@ -675,7 +675,9 @@ def _build_step_columns(matched: list[tuple[str | Any, ...]], numbers: Iterable[
     else:
         totals = tuple(int(t) if t else None for t in total)
     steps, times, val = tuple(map(int, step)), tuple(map(float, train_time)), tuple(val_loss)
-    fields = (steps, totals, tuple(numbers), val, tuple(train_loss), times, tuple(map(float, step_avg)))
+    losses = (None,) * size if train_loss.count(None) == size else tuple(train_loss)  # modern logs print none
+    lines = numbers if isinstance(numbers, range) else tuple(numbers)  # a range indexes like a tuple, for free
+    fields = (steps, totals, lines, val, losses, times, tuple(map(float, step_avg)))
     return StepLines(fields), StepColumns(steps, totals, val, times, tuple(val_rows), 0)
 
 

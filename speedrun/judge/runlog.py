@@ -61,7 +61,7 @@ class StepLines(Sequence[StepLine]):
 
     __slots__ = ("fields",)
 
-    def __init__(self, fields: tuple[tuple[Any, ...], ...]) -> None:
+    def __init__(self, fields: tuple[Sequence[Any], ...]) -> None:
         self.fields = fields  # StepLine's fields, in its order, one tuple each
 
     def __len__(self) -> int:
@@ -87,8 +87,8 @@ class StepLines(Sequence[StepLine]):
         return map(_NEW_STEP, repeat(StepLine), zip(*(reversed(f) for f in self.fields), strict=True))
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, StepLines):
-            return self.fields == other.fields
+        if isinstance(other, StepLines):  # a column may be a range or a tuple: compared by value
+            return all(tuple(a) == tuple(b) for a, b in zip(self.fields, other.fields, strict=True))
         if isinstance(other, (tuple, list)):
             return tuple(self) == tuple(other)
         return NotImplemented

@@ -23,7 +23,7 @@ from operator import eq, gt, is_not, le, lt, sub, truediv
 
 from speedrun.judge import stats
 from speedrun.judge.rules.base import Rule, RuleInput, final_evidence, seconds, timed_runs
-from speedrun.judge.runlog import Evidence, RunLog, StepLine
+from speedrun.judge.runlog import Evidence, RunLog
 from speedrun.judge.verdict import Check, Status
 
 GRACE_ID, TIMED_ID = "SR006", "SR007"
@@ -34,8 +34,6 @@ FROZEN_FRACTION = 0.25
 FROZEN_STEPS = 10
 # The pre-record-21 scripts' grace period: the clock restarts once step 10 is reached.
 _GRACE_RESET = re.compile(r"\bif\s+step\s*==\s*10\s*:[^\n]*\n(?:[^\n]*\n){0,3}?[^\n]*_time\w*\s*=\s*0\b")
-
-# Columns of a run's steps, read with itemgetter (faster than attrgetter over thousands of StepLines).
 
 
 def step_avg_offset(run: RunLog, offsets: Sequence[int] = (0, GRACE_STEPS)) -> int | None:
@@ -124,15 +122,15 @@ def _first_time_not_growing(run: RunLog, first_timed: int) -> tuple[int, str] | 
 
     Column by column with `map` and `compress`, so that the loops over a run's thousands of steps stay in C.
     """
-    lines: Sequence[StepLine] = run.steps
     numbers: Sequence[int] = run.columns.step
     times: Sequence[float | None] = run.columns.train_time_ms
+    rows: Sequence[int] = range(len(numbers))  # where each time stands among the step lines, to cite it
     if first_timed > 0:  # the grace steps' clock restarts after them: from there on (the steps are in order)
         start = bisect_left(numbers, first_timed)
-        lines, numbers, times = lines[start:], numbers[start:], times[start:]
+        rows, numbers, times = rows[start:], numbers[start:], times[start:]
     if run.columns.untimed:
         keep = list(map(is_not, times, repeat(None)))
-        lines, numbers, times = list(compress(lines, keep)), list(compress(numbers, keep)), list(compress(times, keep))
+        rows, numbers, times = list(compress(rows, keep)), list(compress(numbers, keep)), list(compress(times, keep))
     later = islice(times, 1, None)
     if all(map(lt, times, later)):
         return None  # strictly growing: the usual case, settled in C
@@ -140,10 +138,11 @@ def _first_time_not_growing(run: RunLog, first_timed: int) -> tuple[int, str] | 
         # Never back: only the lines repeating the time before them need a look (a val line after its step's).
         for i in compress(count(1), map(eq, times, islice(times, 1, None))):
             if numbers[i] != numbers[i - 1]:
-                return lines[i].line, f"train_time stands still from step {numbers[i - 1]} to step {numbers[i]}"
+                why = f"train_time stands still from step {numbers[i - 1]} to step {numbers[i]}"
+                return run.steps[rows[i]].line, why
         return None
     i = next(compress(count(1), map(gt, times, islice(times, 1, None))))
-    return lines[i].line, "train_time goes backwards"
+    return run.steps[rows[i]].line, "train_time goes backwards"
 
 
 def frozen_stretch(run: RunLog, grace_steps: int = 0) -> tuple[Evidence, str] | None:
