@@ -684,6 +684,8 @@ def test_a_baseline_is_evidence_only_as_the_prior_record_re_run() -> None:
     assert check.status is Status.WARN and "does not run record 82's code (it runs record 81's code)" in check.detail
     unpinned = PriorRecord(82, 85.0, "record 82")
     assert "pins no code_sha256" in check_speed(baseline_input(BASELINE, prior=unpinned)).detail
+    alone = check_speed(baseline_input(BASELINE, prior=None))
+    assert alone.status is Status.WARN and "no prior record whose pinned code it should run" in alone.detail
     slowed = PriorRecord(82, 70.0, "record 82", code_sha256=(SOURCE_SHA256,))
     check = check_speed(baseline_input(BASELINE, prior=slowed))
     assert check.status is Status.WARN and "+22.0% off record 82's published 70.000s" in check.detail

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from itertools import islice
 from operator import itemgetter, le, lt
+from typing import NamedTuple
 
 from speedrun.judge.discover import code_hash
 from speedrun.judge.embedded import Block, code_difference
@@ -99,15 +100,25 @@ def final_result_problems(run: RunLog) -> Iterator[tuple[Evidence, str]]:
             yield run.at(line.line), f"two {kind} lines at step {steps[at]}"
 
 
-def scheduled_steps(run: RunLog) -> tuple[int, int, str] | None:
-    """(the steps a run's embedded code schedules, the source line that says so, how), for the upstream scripts'
-    literal settings, or our trainer's config; None when the code does not say in a way read without running it."""
+class Schedule(NamedTuple):
+    """The steps a run's code schedules, and where it says so."""
+
+    steps: int
+    line: int  # of the embedded source (upstream scripts) or of the log (our trainer's config line)
+    how: str  # "num_iterations = 2290 + iteration_extension = 40"
+    in_config: bool  # our trainer's config line, which every step line repeats
+
+
+def scheduled_steps(run: RunLog) -> Schedule | None:
+    """The steps a run's code schedules: the upstream scripts' literal settings, or our trainer's config; None
+    when the code does not say in a way read without running it."""
     if run.is_ours:
         value = (run.config or {}).get("num_iterations")
         if isinstance(value, int) and not isinstance(value, bool):
-            return value, -run.config_line, f"num_iterations {value} in the config line"
+            return Schedule(value, run.config_line, f"num_iterations {value} in the config line", True)
         return None
-    return _upstream_schedule(run.source) if run.source else None
+    found = _upstream_schedule(run.source) if run.source else None
+    return None if found is None else Schedule(*found, False)
 
 
 @lru_cache(maxsize=512)
@@ -137,14 +148,15 @@ def _schedule_problem(run: RunLog) -> tuple[Status, Evidence, str] | None:
     final = run.final
     total = final.total_steps if final else None
     scheduled = scheduled_steps(run)
-    if total is None or scheduled is None or scheduled[0] == total:
+    if total is None or scheduled is None or scheduled.steps == total:
         return None
-    steps, line, how = scheduled
-    if line < 0:  # our trainer prints its config's count in every step line: a log that disagrees is no log of it
-        why = f"the log prints /{total}, its config schedules {steps} steps ({how})"
-        return Status.FAIL, run.at(-line), why
-    why = f"the log prints /{total}, but its code schedules {steps} steps ({how})"
-    return Status.WARN, source_evidence(run, line), why
+    if (
+        scheduled.in_config
+    ):  # our trainer prints its config's count in every step line: a log that disagrees is no log of it
+        why = f"the log prints /{total}, its config schedules {scheduled.steps} steps ({scheduled.how})"
+        return Status.FAIL, run.at(scheduled.line), why
+    why = f"the log prints /{total}, but its code schedules {scheduled.steps} steps ({scheduled.how})"
+    return Status.WARN, source_evidence(run, scheduled.line), why
 
 
 def _group_problems(ri: RuleInput) -> list[tuple[Status, tuple[Evidence, ...], str]]:

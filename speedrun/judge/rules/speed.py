@@ -102,7 +102,9 @@ def baseline_doubts(ri: RuleInput) -> list[str]:
     elif unsure:
         doubts.append("its own checks need a review (" + ", ".join(f"{c.rule_id} {c.rule}" for c in unsure) + ")")
     codes = {h for r in ri.baseline or () if (h := code_hash(r))}
-    if ri.prior is not None:
+    if ri.prior is None:
+        doubts.append("there is no prior record whose pinned code it should run")
+    else:
         if not ri.prior.code_sha256:
             doubts.append(f"{ri.prior.label} pins no code_sha256, so its code cannot be compared")
         elif not codes or not codes <= set(ri.prior.code_sha256):
