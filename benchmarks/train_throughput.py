@@ -89,7 +89,7 @@ def forward_flops(model: ModelConfig, tokens: int, pairs_long: int, pairs_short:
 
 def kernel_gain(config: TrainConfig, repeats: int = 10) -> dict[str, float]:
     """Milliseconds per forward+backward of the cross-entropy at (micro_batch_tokens, vocab), fused vs reference."""
-    rows, vocab = config.micro_batch_tokens, config.model.vocab_size
+    rows, vocab = config.data.micro_batch_tokens, config.model.vocab_size
     base = (torch.randn(rows, vocab, device="cuda") * 20).bfloat16()
     targets = torch.randint(0, vocab, (rows,), device="cuda")
     cap, kind = config.model.logit_softcap, config.model.softcap_kind
@@ -190,33 +190,33 @@ def main() -> None:
     window = window_blocks(step, config)
     loader = data.DistributedTokenLoader(
         data.train_files(args.data_dir),
-        config.micro_batch_tokens,
+        config.data.micro_batch_tokens,
         0,
         1,
-        config.align_to_bos,
+        config.data.align_to_bos,
         proc.device,
-        micro_steps_per_step=config.micro_steps_per_step,
+        micro_steps_per_step=config.data.micro_steps_per_step,
     )
     # count the FLOPs of the exact micro-batches that will be timed, from a second loader over the same stream
     counter = data.DistributedTokenLoader(
         data.train_files(args.data_dir),
-        config.micro_batch_tokens,
+        config.data.micro_batch_tokens,
         0,
         1,
-        config.align_to_bos,
+        config.data.align_to_bos,
         proc.device,
-        micro_steps_per_step=config.micro_steps_per_step,
+        micro_steps_per_step=config.data.micro_steps_per_step,
     )
     next(counter)  # the batch of the untimed settling step below
     flops = 0
-    for _ in range(args.steps * config.micro_steps_per_step):
+    for _ in range(args.steps * config.data.micro_steps_per_step):
         inputs, _ = next(counter)
         pairs_long = attended_keys(inputs, window)
         pairs_short = attended_keys(inputs, max(window // 2, 1))
         flops += 3 * forward_flops(config.model, inputs.numel(), pairs_long, pairs_short)
     counter.close()
 
-    train_step(model, optimizers, _repeat_first(loader, config.micro_steps_per_step), step, config, proc)  # settle
+    train_step(model, optimizers, _repeat_first(loader, config.data.micro_steps_per_step), step, config, proc)  # settle
     torch.cuda.reset_peak_memory_stats()
     torch.cuda.synchronize()
     start = time.perf_counter()
@@ -240,8 +240,8 @@ def main() -> None:
         "gpu": gpu,
         "track": config.track,
         "preset": config.preset,
-        "micro_batch_tokens": config.micro_batch_tokens,
-        "micro_steps_per_step": config.micro_steps_per_step,
+        "micro_batch_tokens": config.data.micro_batch_tokens,
+        "micro_steps_per_step": config.data.micro_steps_per_step,
         "window_blocks": window,
         "timed_steps": args.steps,
         "step_ms": 1000 * elapsed / args.steps,

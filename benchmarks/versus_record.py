@@ -1,7 +1,8 @@
 """Our trainer beside the record script it follows: same shards, same steps, same machine, one table.
 
-    python benchmarks/versus_record.py --record-log RECORD_LOG [--track small] [--steps 120] [--val-every 40]
-        [--nproc-per-node 1] [--data-dir DIR] [--out DIR] [--deadline SECONDS] [--only record|ours|table]
+    python benchmarks/versus_record.py --record-log RECORD_LOG [--track small] [--recipe NAME] [--steps 120]
+        [--val-every 40] [--nproc-per-node 1] [--data-dir DIR] [--out DIR] [--deadline SECONDS]
+        [--attention fa3|flex] [--only record|ours|table]
 
 Writes synthetic shards of the `zipf` language (hard enough that a wrong recipe shows; kept between calls in
 --data-dir), then runs `speedrun reproduce RECORD_LOG` (the record's own script, from its published log) and
@@ -16,7 +17,10 @@ all read from the two run logs with the judge's parser. The table is also writte
 and prints the table of what they reached: use it to fit a session limit. --only runs one side, or only the
 table from logs already in OUT, so the two programs can also run in separate sessions on one GPU.
 
-Small track: against record 28 (2025-08-23_SparseAttnGate), which runs on 1, 2, 4 or 8 GPUs. Medium track:
+Small track: against record 28 (2025-08-23_SparseAttnGate), which runs on 1, 2, 4 or 8 GPUs; with
+`--recipe 2026-05`, against record 84 (2026-05-19_FP8MLPUpProj), whose Flash Attention 3 needs `--attention flex`
+on machines without the Hugging Face Hub (both programs then attend through the same FlexAttention stand-in).
+Both sides shorten a staged schedule the same way: `--steps N` schedules N steps and drops the extension. Medium track:
 against medium record 8 (2025-04-22_Record8), which asserts 8 GPUs, so on an 8-GPU machine only:
 `--track medium --nproc-per-node 8` (one program after the other).
 """
@@ -39,27 +43,31 @@ sys.path.insert(0, str(ROOT))
 from speedrun.errors import BadInput  # noqa: E402
 from speedrun.judge.parse import parse_log  # noqa: E402
 from speedrun.judge.runlog import RunLog  # noqa: E402
-from speedrun.trainer.config import get_config  # noqa: E402
+from speedrun.trainer.config import StagedSchedule, get_config  # noqa: E402
 
 TOKENS_PER_SHARD = 25_000_000
 # the records' validation loaders read a look-ahead window past the 10,485,760 tokens they validate on
 VAL_SHARD_TOKENS = 10_485_760 + 2**20
 
 
-def shard_count(track: str, steps: int) -> int:
+def shard_count(track: str, steps: int, recipe: str | None = None) -> int:
     """Training shards enough for `steps` steps of the record's loader, which skips the cut tail of the document
     at the end of each sequence (under 900 tokens on average in the zipf language, against 48Ki per sequence:
     10% is ample) and the last look-ahead window of each shard, and which stops, rather than starting over, when
-    the shards run out."""
-    config = get_config(track)
-    per_step = config.global_batch_tokens * 1.1
-    usable = TOKENS_PER_SHARD - 2 * config.global_batch_tokens - 1
-    return max(2, math.ceil(steps * per_step / usable))
+    the shards run out. A staged recipe is counted at its largest batch, and its document cap skips the rest of
+    every longer document (a third or more of the zipf language's tokens under a cap of 896): 1.6 times."""
+    config = get_config(track, recipe=recipe)
+    batch = config.global_batch_tokens
+    margin = 1.1
+    if isinstance(config.schedule, StagedSchedule):
+        batch, margin = max(stage.batch_tokens for stage in config.schedule.stages), 1.6
+    usable = TOKENS_PER_SHARD - 2 * batch - 1
+    return max(2, math.ceil(steps * batch * margin / usable))
 
 
-def write_shards(data_dir: Path, track: str, steps: int, seed: int) -> None:
+def write_shards(data_dir: Path, track: str, steps: int, seed: int, recipe: str | None = None) -> None:
     command = [sys.executable, "-m", "speedrun", "data", "synthetic", "--dir", str(data_dir), "--language", "zipf"]
-    command += ["--train-shards", str(shard_count(track, steps)), "--tokens-per-shard", str(TOKENS_PER_SHARD)]
+    command += ["--train-shards", str(shard_count(track, steps, recipe)), "--tokens-per-shard", str(TOKENS_PER_SHARD)]
     command += ["--val-tokens", str(VAL_SHARD_TOKENS), "--seed", str(seed)]
     started = time.perf_counter()
     subprocess.run(command, check=True, cwd=ROOT, env=_env(None))
@@ -77,9 +85,30 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
     common = ["--steps", str(args.steps), "--val-every", str(args.val_every), "--data-dir", str(args.data_dir)]
     nproc = ["--nproc-per-node", str(args.nproc_per_node)]
     speedrun = [sys.executable, "-m", "speedrun"]
+    attention = ["--attention", args.attention]
+    recipe = ["--recipe", args.recipe] if args.recipe else []
     return {
-        "record": [*speedrun, "reproduce", str(args.record_log), *nproc, *common, "--out", str(args.out / "record")],
-        "ours": [*speedrun, "train", "--track", args.track, *nproc, *common, "--log-dir", str(args.out / "ours")],
+        "record": [
+            *speedrun,
+            "reproduce",
+            str(args.record_log),
+            *nproc,
+            *common,
+            *attention,
+            "--out",
+            str(args.out / "record"),
+        ],
+        "ours": [
+            *speedrun,
+            "train",
+            "--track",
+            args.track,
+            *recipe,
+            *nproc,
+            *common,
+            "--log-dir",
+            str(args.out / "ours"),
+        ],
     }
 
 
@@ -191,6 +220,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--record-log", type=Path, help="the published log of the record the recipe follows")
     parser.add_argument("--track", default="small", help="small (against record 28) or medium (medium record 8)")
+    parser.add_argument("--recipe", default=None, help="our recipe (default: the track's); 2026-05: against record 84")
+    parser.add_argument("--attention", choices=("fa3", "flex"), default="fa3", help="passed to speedrun reproduce")
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--val-every", type=int, default=40)
     parser.add_argument("--nproc-per-node", type=int, default=1, help="processes of each program (medium: 8)")
@@ -210,7 +241,7 @@ def main() -> int:
             parser.error(f"--record-log must name the record's published log file (got {args.record_log})")
         if args.only != "ours":
             args.record_log = args.record_log.resolve()
-        write_shards(args.data_dir, args.track, args.steps, args.seed)
+        write_shards(args.data_dir, args.track, args.steps, args.seed, args.recipe)
         sides = [args.only] if args.only else ["record", "ours"]
         codes = run(sides, args)
         (args.out / "exit_codes.json").write_text(json.dumps(codes) + "\n", encoding="utf-8")

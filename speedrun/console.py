@@ -3,7 +3,9 @@ reaches the terminal. Rich colours only on a TTY and honours NO_COLOR, as the CL
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
+from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
@@ -46,3 +48,39 @@ def _escape(c: str, newlines: bool) -> str:
 def error(message: str) -> None:
     """Print a one-line error (the message names the file first) to stderr, escaped, never read as markup."""
     err.print(Text.assemble(("error:", "bold red"), " ", printable(message)), soft_wrap=True)
+
+
+MIN_WRAP = 40  # never wrap into a column narrower than this, however narrow the terminal
+
+
+def wrap(text: str, width: int, indent: int = 0, hang: int = 2) -> list[str]:
+    """`text` in lines of at most `width` characters where it can be, broken at spaces only, never inside a word:
+    a path (`records/.../run.txt:4601`) stays whole on one line, to be grepped or clicked, however narrow the
+    terminal. The first line is indented by `indent` spaces, the lines continuing it by `indent + hang`."""
+    first, rest = " " * indent, " " * (indent + hang)
+    return textwrap.wrap(
+        text,
+        width=max(width, len(rest) + MIN_WRAP),
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ) or [first]
+
+
+def say(console: Console, text: str, hang: int = 2) -> None:
+    """Print `text` (escaped, never read as markup) wrapped to the console's width by `wrap`: each of its lines
+    keeps its own indentation, and the lines continuing it hang `hang` spaces further in."""
+    for line in printable(text, newlines=True).replace("\t", " ").splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        for part in wrap(line.strip(), console.width, indent, hang):
+            console.print(Text(part), soft_wrap=True)
+
+
+def shown_path(path: Path) -> str:
+    """`path` as a message names it: relative to the working folder when it lies inside it (shorter, and the
+    same on every machine), else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except (OSError, ValueError):
+        return str(path)

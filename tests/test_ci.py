@@ -548,26 +548,35 @@ def test_a_record_folder_that_is_a_link_is_not_followed(tmp_path: Path) -> None:
 def test_report_of_a_real_upstream_record(
     project_origin: Path, upstream_records: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Record 76's logs (a baseline/ re-run of record 75 and this_pr/) added to its folder, as a PR would."""
-    name = "2026-02-28_TransposeCopyBackward"
+    """Record 82's logs added to its folder, as a PR would: its runs and its baseline (a re-run of record 81) are
+    on H200s, so the baseline's own hardware check needs a review. That is the prior record's, reported apart and
+    never among the submission's own checks, yet it leaves the speed comparison to a review."""
+    name = "2026-04-29_XSAGatedLayers"
+    folder = f"records/track_1_short/{name}"
 
     def add_logs(repo: Path) -> None:
         source = upstream_records / "track_1_short" / name
-        for group in ("baseline", "this_pr"):
-            shutil.copytree(source / group, repo / "records" / "track_1_short" / name / group)
+        for group in ("baseline-s1440", "this_pr_v1-s1410"):
+            shutil.copytree(source / group, repo / folder / group)
 
     pr = open_pr(project_origin, tmp_path, add_logs, regenerate=False)
     code, report, stderr = run_ci_in(pr, tmp_path)
     with capsys.disabled():
-        print(f"\n\n--- speedrun ci on upstream record 76 (exit {code}) ---\n{report}")
-    assert code in (0, 1, 4), stderr
-    assert f"### records/track_1_short/{name}: " in report
-    assert f"`records/track_1_short/{name}/baseline` (baseline)" in report
-    assert f"`records/track_1_short/{name}/this_pr`" in report
-    # Its speed is reported against its baseline, under "Speed:" or, since the baseline does not run the code
-    # record 75 pins, under "Needs review:".
-    speed = next(line for line in report.splitlines() if line.startswith("- **speed** (SR005"))
-    assert f"`records/track_1_short/{name}/this_pr`): " in speed and "vs baseline" in speed
+        print(f"\n\n--- speedrun ci on upstream record 82 (exit {code}) ---\n{report}")
+    assert code == 4, report + stderr
+    assert f"### {folder}: review" in report
+    assert f"| `{folder}/baseline-s1440` (baseline) | track_1_short | (review on its own) |" in report
+    assert f"| `{folder}/this_pr_v1-s1410` | track_1_short | review |" in report
+    assert "Failing checks:" not in report and "Speed:" not in report
+    review = report.split("Needs review:")[1].split("The baseline's own checks")[0]
+    speed = next(line for line in review.splitlines() if line.startswith("- **speed** (SR005"))
+    assert f"`{folder}/this_pr_v1-s1410`): " in speed and "vs baseline" in speed
+    assert "its own checks need a review (SR008 hardware)" in speed  # the baseline's H200s: no evidence of speed
+    assert f"- **hardware** (SR008, `{folder}/this_pr_v1-s1410`): " in review
+    assert f"`{folder}/baseline-s1440" not in review  # the baseline's own checks are not the submission's
+    apart = report.split("The baseline's own checks")[1].split("<details>")[0]
+    assert f"- **hardware** (SR008, `{folder}/baseline-s1440` (baseline)): " in apart
+    assert f"`{folder}/baseline-s1440/" in apart  # the evidence: the baseline's own runs
 
 
 def test_roles_a_change_names_are_listed_for_the_maintainers(tmp_path: Path) -> None:

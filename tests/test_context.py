@@ -128,3 +128,13 @@ def test_logs_outside_any_record_folder_are_judged_by_todays_rules_against_the_c
     write_runs(tmp_path / "loose", GOOD)
     context = record_context(tmp_path / "loose", "track_1_short", store)
     assert context.rules_date.source == "today" and context.prior is not None and context.prior.number == 2
+
+
+def test_a_dated_folder_outside_the_tracks_is_judged_by_the_rules_of_its_date(tmp_path: Path) -> None:
+    store = store_with(tmp_path, ("2024-07-01_A", 1, "2024-07-01", "", ""), ("2026-08-01_B", 2, "2026-08-01", "", ""))
+    write_runs(tmp_path / "2025-01-15_MyIdea", GOOD)
+    context = record_context(tmp_path / "2025-01-15_MyIdea", "track_1_short", store)
+    assert str(context.rules_date) == "2025-01-15 (folder name)"
+    assert context.prior is not None and context.prior.number == 1  # the record before that date
+    single = record_context(next((tmp_path / "2025-01-15_MyIdea").glob("*.txt")), "track_1_short", store)
+    assert str(single.rules_date) == "2025-01-15 (folder name)"

@@ -360,8 +360,8 @@ def test_records_new_scaffolds_a_folder_the_leaderboard_verifies(project: Path, 
     assert (result["number"], result["n"], result["time"]) == (3, 5, "2.345 minutes")  # README.md there: 140.697 s
     folder = project / "records" / "track_1_short" / "2025-10-04_Backout"
     (record,) = [r for r in load_records(project / "records") if r.folder == folder]
-    assert len(record.log_urls) == 5 and all((folder / link).is_file() for link in record.log_urls)
-    assert record.contributors == ("@me",)
+    assert record.log_urls == ("514e7581-fbd4-4338-a3e4-e556f9c958ce.txt",)  # one link, as published rows have
+    assert (folder / record.log_urls[0]).is_file() and record.contributors == ("@me",)
 
     again = speedrun(*args, cwd=project)
     assert again.returncode == 2 and "already exists" in again.stderr
@@ -370,6 +370,33 @@ def test_records_new_scaffolds_a_folder_the_leaderboard_verifies(project: Path, 
     verification = board.verifications[record]
     assert verification.n == 5 and verification.mean_time_s == pytest.approx(140.6968)
     assert verification.time_agrees  # the time is the runs' mean, and the first linked run's own time rounds the same
+    (row,) = [line for line in board.readme_new.splitlines() if line.startswith("| 3 |")]
+    assert row.count("](") == 1 and "[log](records/track_1_short/2025-10-04_Backout/514e7581-" in row
+
+
+@pytest.mark.archive
+def test_records_new_cites_the_files_given_or_written_never_its_staging_folder(
+    project: Path, upstream_records: Path
+) -> None:
+    """Record 5's log breaks today's compile-flag rule at line 372: the report names that line in the file given
+    (nothing is written), then, with --force, in the record folder written; a bad log is named as given."""
+    source = upstream_records / "track_1_short" / "2024-10-14_ModernArch"
+    args = records_new_args(source, name="Old", description="d", date="2024-10-14")
+    log = "dabaaddd-237c-4ec9-939d-6608a9ed5e27.txt"
+    refused = speedrun(*args, cwd=project)
+    assert refused.returncode == 1 and "not written" in refused.stdout, refused.stdout + refused.stderr
+    assert f"\n    {source / log}:372\n" in refused.stdout and ".new-" not in refused.stdout
+    forced = speedrun(*args, "--force", cwd=project)
+    written = f"records/track_1_short/2024-10-14_Old/{log}"  # as the new folder's file, from where it was run
+    assert forced.returncode == 0 and (project / written).is_file(), forced.stdout + forced.stderr
+    assert f"\n    {written}:372\n" in forced.stdout
+    assert ".new-" not in forced.stdout
+
+    cut = project / "cut.txt"
+    cut.write_bytes((source / log).read_bytes()[:60_000])  # ends before its first val line
+    bad = speedrun(*records_new_args(cut, name="Cut", description="d", date="2024-10-14"), cwd=project)
+    assert bad.returncode == 2 and bad.stderr.startswith(f"error: {cut}:"), bad.stderr
+    assert ".new-" not in bad.stderr
 
 
 def test_records_new_refuses_bad_names_and_missing_logs(project: Path) -> None:

@@ -76,8 +76,8 @@ def test_learning_rate_is_stable_then_decays() -> None:
     config = get_config("small")
     n = config.num_iterations
     assert lr_multiplier(0, config) == 1.0
-    assert lr_multiplier(int(n * (1 - config.cooldown_frac)) - 1, config) == 1.0
-    assert lr_multiplier(n, config) == pytest.approx(config.final_lr_fraction)
+    assert lr_multiplier(int(n * (1 - config.schedule.cooldown_frac)) - 1, config) == 1.0
+    assert lr_multiplier(n, config) == pytest.approx(config.schedule.final_lr_fraction)
     values = [lr_multiplier(s, config) for s in range(n + 1)]
     assert all(a >= b for a, b in itertools.pairwise(values))
     medium = get_config("medium")
@@ -87,7 +87,7 @@ def test_learning_rate_is_stable_then_decays() -> None:
 def test_momentum_warms_up_and_window_grows() -> None:
     config = get_config("small")
     assert muon_momentum(0, config) == pytest.approx(0.85)
-    assert muon_momentum(config.muon_momentum_warmup_steps, config) == pytest.approx(0.95)
+    assert muon_momentum(config.optim.muon.momentum_warmup_steps, config) == pytest.approx(0.95)
     windows = [window_blocks(s, config) for s in range(config.num_iterations + 1)]
     assert windows[0] == 1 and windows[-1] == 1792 // 128
     assert all(a <= b for a, b in itertools.pairwise(windows))
@@ -102,7 +102,7 @@ def test_window_is_the_records_next_multiple_of_128() -> None:
         n = config.num_iterations
         for step in range(n + 1):
             x = step / n
-            growth = x if config.window_schedule == "linear" else 4 * x**3 - 6 * x**2 + 3 * x
-            tokens = config.window_tokens * growth
+            growth = x if config.schedule.window_schedule == "linear" else 4 * x**3 - 6 * x**2 + 3 * x
+            tokens = config.schedule.window_tokens * growth
             record = next(m for m in range(128, int(tokens) + 1 + 128, 128) if m >= tokens) // 128
             assert window_blocks(step, config) == record, (config.track, step)

@@ -6,18 +6,24 @@ import hashlib
 import io
 import json
 import math
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 from rich.console import Console
 
-from speedrun.judge.judging import judge_runs
+from speedrun.judge.judging import judge_path, judge_runs
 from speedrun.judge.pipeline import data_pipeline_hash
 from speedrun.judge.report import JSON_VERSION, print_table, to_json, to_markdown
 from speedrun.judge.rules import PriorRecord
 from speedrun.judge.verdict import Judgement, Role
 from speedrun.store import Waiver
 from speedrun.tracks import load_track
+from tests.conftest import ROOT
 from tests.test_rules import SOURCE, edit_step, make_run
 
 SMALL = load_track("small")
@@ -119,3 +125,70 @@ def test_table_names_verdict_runs_and_every_rule() -> None:
     assert "run0.txt:" in text
     for rule in ("loss", "timing", "speed", "compile flags", "data pipeline", "hardware", "independence"):
         assert rule in text
+
+
+# --- file:line whole at any width -------------------------------------------------------------------------------
+
+EXAMPLE = ROOT / "records" / "examples" / "2026-11-30_synthetic-h200"
+# A baseline (record 83), an incomplete run (64), groups that are not the submission (81), and compile-flag
+# failures whose details name long paths (the 2024-10-20 1.5B run).
+ARCHIVE_FOLDERS = (
+    "2026-05-20_BigramsSignTrick",
+    "2026-01-30_MimeticValueOutput",
+    "2026-04-22_MuddFormer",
+    "2024-10-20_ScaleUp1B",
+)
+
+
+def cited(docs: list[dict[str, Any]]) -> list[str]:
+    """Every file:line a --json document cites for a group that decides: its runs, incomplete runs and checks,
+    and its baseline's runs; the groups that are not the submission by their folder."""
+    found: list[str] = []
+    for doc in docs:
+        if doc["role"] != "candidate":
+            found.append(doc["path"])
+            continue
+        found += [r["evidence"] for r in doc["runs"]] + [r["evidence"] for r in doc["incomplete"]]
+        found += [e for c in doc["checks"] for e in c["evidence"]]
+        if doc["baseline"]:
+            found += [r["evidence"] for r in doc["baseline"]["runs"] + doc["baseline"]["incomplete"]]
+    return found
+
+
+def judge_text_and_json(paths: list[str], cwd: Path, columns: int) -> tuple[str, list[dict[str, Any]]]:
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "speedrun", "judge", *paths]
+    text = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True).stdout
+    docs = json.loads(subprocess.run([*command, "--json"], cwd=cwd, env=env, capture_output=True, text=True).stdout)
+    return text, docs
+
+
+def printed_at_80_columns(judgements: list[Judgement]) -> str:
+    buffer = io.StringIO()
+    print_table(judgements, Console(file=buffer, width=80, color_system=None))
+    return buffer.getvalue()
+
+
+def assert_whole(cites: list[str], text: str) -> None:
+    lines = text.splitlines()
+    broken = [c for c in cites if not any(c in line for line in lines)]
+    assert len(cites) > 5 and broken == [], f"not on one line: {broken}\n{text}"
+
+
+def test_every_cited_line_of_the_example_is_printed_whole_at_80_columns() -> None:
+    text, docs = judge_text_and_json([str(EXAMPLE.relative_to(ROOT))], ROOT, 80)
+    assert_whole(cited(docs), text)
+    assert_whole([str(ROOT / c) for c in cited(docs)], printed_at_80_columns(judge_path(EXAMPLE)))
+    assert max(len(line) for line in text.splitlines() if ".txt:" not in line) <= 80  # the rest is wrapped
+
+
+@pytest.mark.archive
+def test_every_cited_line_of_real_records_is_printed_whole_at_80_columns(upstream_records: Path) -> None:
+    paths = [f"records/track_1_short/{name}" for name in ARCHIVE_FOLDERS]
+    text, docs = judge_text_and_json(paths, upstream_records.parent, 80)
+    assert {d["path"].split("/")[2] for d in docs} == set(ARCHIVE_FOLDERS)
+    cites = cited(docs)
+    assert any("README.md" not in c and ".txt:" in c and len(c) > 80 for c in cites)
+    assert_whole(cites, text)
+    judgements = [j for name in ARCHIVE_FOLDERS for j in judge_path(upstream_records / "track_1_short" / name)]
+    assert_whole(cited(to_json(judgements)), printed_at_80_columns(judgements))

@@ -4,6 +4,7 @@ ranks, with a side file appended the way 2026 logs append `triton_kernels.py`; a
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from speedrun.judge.parse import parse_log
 from speedrun.trainer.reproduce import (
     RecordCode,
     SourceFile,
+    attention_stand_in,
     check_can_run,
     log_subfolders,
     override,
@@ -214,6 +216,23 @@ def test_a_missing_package_is_named_before_anything_runs(tmp_path: Path, data_di
     assert not (tmp_path / "out").exists()
 
 
+def test_a_missing_flash_attention_points_at_the_stand_in(tmp_path: Path, data_dir: Path) -> None:
+    script = SCRIPT.replace("import torch\n", "import torch\nfrom kernels import get_kernel\n", 1)
+    code = RecordCode(tmp_path / "r.txt", (SourceFile("train_gpt.py", script), SourceFile(SIDE_FILE, HELPER)))
+    if importlib.util.find_spec("kernels") is None:
+        with pytest.raises(BadInput, match=r"`kernels` \(train_gpt.py:12\).*`--attention flex`"):
+            check_can_run(code, nproc_per_node=2)
+    check_can_run(code, nproc_per_node=2, provided=attention_stand_in())  # the stand-in provides it
+    old = RecordCode(tmp_path / "r.txt", (SourceFile("train_gpt.py", "from flash_attn_interface import f\n"),))
+    check_can_run(old, nproc_per_node=2, provided=attention_stand_in())
+
+
+def test_a_record_with_its_own_file_of_a_stand_in_name_is_refused(tmp_path: Path) -> None:
+    code = RecordCode(tmp_path / "r.txt", (SourceFile("train_gpt.py", "x = 1\n"), SourceFile("kernels.py", "y = 2\n")))
+    with pytest.raises(BadInput, match=r"has its own kernels\.py"):
+        check_can_run(code, nproc_per_node=1, provided=attention_stand_in())
+
+
 def test_a_script_that_insists_on_8_processes_says_so(tmp_path: Path) -> None:
     code = RecordCode(Path("r.txt"), (SourceFile("train_gpt.py", "world_size = 2\nassert world_size == 8\n"),))
     with pytest.raises(BadInput, match=r"asserts world_size == 8 \(train_gpt.py:2\).*--nproc-per-node 8"):
@@ -247,6 +266,38 @@ def test_two_gloo_runs_collect_their_logs_and_print_record_edits_and_sha256(tmp_
     work = next((out / ".reproduce").iterdir())
     sums = (work / "SHA256SUMS").read_text()
     assert hashlib.sha256(HELPER.encode()).hexdigest() + "  helper_ops.py" in sums
+
+
+FLEX_SCRIPT_LINES = """from kernels import get_kernel
+
+interface = get_kernel("kernels-community/flash-attn3").flash_attn_interface
+q = torch.randn(256, 2, 16)
+cu = torch.tensor([0, 100, 256, 256], dtype=torch.int32)
+y = interface.flash_attn_varlen_func(q, q, q, cu_seqlens_q=cu, cu_seqlens_k=cu, max_seqlen_q=256,
+                                     max_seqlen_k=256, causal=True, softmax_scale=0.1, window_size=(128, 0))
+assert y.shape == q.shape and torch.isfinite(y).all()
+"""
+
+
+@pytest.mark.slow
+def test_with_attention_flex_the_script_runs_with_the_stand_in_beside_it(tmp_path: Path, data_dir: Path) -> None:
+    script = SCRIPT.replace(
+        "from helper_ops import mean_square\n", "from helper_ops import mean_square\n" + FLEX_SCRIPT_LINES
+    )
+    log = fake_record_log(tmp_path / "rec", script)
+    out = tmp_path / "baseline"
+    args = ["--nproc-per-node", "2", "--steps", "2", "--val-every", "0", "--data-dir", data_dir, "--attention", "flex"]
+    proc = reproduce(log, *args, "--out", out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = " ".join(proc.stdout.split())
+    stand_in, shim = attention_stand_in()
+    assert "Flash Attention 3 replaced by speedrun's FlexAttention stand-in" in text
+    assert f"flash_attn_interface.py sha256 {stand_in.sha256} written beside the script" in text
+    assert f"kernels.py sha256 {shim.sha256}" in text
+    (new,) = out.glob("*.txt")
+    assert parse_log(new).final is not None
+    work = next((out / ".reproduce").iterdir())
+    assert f"{stand_in.sha256}  flash_attn_interface.py" in (work / "SHA256SUMS").read_text()
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -17,25 +18,28 @@ from speedrun.judge.judging import judge_path
 from speedrun.judge.parse import parse_log
 from speedrun.judge.pipeline import data_pipeline_hash
 from speedrun.trainer import data
-from speedrun.trainer.config import TrainConfig, TrainOptions, get_config
+from speedrun.trainer.config import TrainConfig, TrainOptions, get_config, variant
 from speedrun.trainer.shards import write_synthetic
 from speedrun.trainer.train import Process, build_model, build_optimizers, train, train_step, warm_up
 
 pytestmark = pytest.mark.slow
 
 
-def small_test_config(**changes: object) -> TrainConfig:
+def small_test_config(**changes: Any) -> TrainConfig:
     """The tiny preset, cut down further so a run takes seconds on two CPU cores."""
-    base = get_config("small", "tiny").replace(
-        num_iterations=8,
-        micro_batch_tokens=256,
-        micro_steps_per_step=2,
-        val_tokens=1024,
-        val_micro_batch_tokens=512,
-        val_every=4,
-        warmup_steps=1,
+    base = variant(
+        get_config("small", "tiny"),
+        {
+            "num_iterations": 8,
+            "data.micro_batch_tokens": 256,
+            "data.micro_steps_per_step": 2,
+            "data.val_tokens": 1024,
+            "data.val_micro_batch_tokens": 512,
+            "val_every": 4,
+            "warmup_steps": 1,
+        },
     )
-    return base.replace(**changes) if changes else base
+    return variant(base, changes)
 
 
 @pytest.fixture(scope="module")
@@ -93,11 +97,11 @@ def _worker(rank: int, world_size: int, init_file: str, shards: str, out: str) -
 
 
 def _two_steps(proc: Process, shards: Path) -> tuple[list[float], dict[str, torch.Tensor]]:
-    config = small_test_config(micro_steps_per_step=4)
+    config = small_test_config(**{"data.micro_steps_per_step": 4})
     model = build_model(config, proc, compiled=False)
     optimizers = build_optimizers(model, config, proc)
     loader = data.DistributedTokenLoader(
-        data.train_files(shards), config.micro_batch_tokens, proc.rank, proc.world_size, device="cpu"
+        data.train_files(shards), config.data.micro_batch_tokens, proc.rank, proc.world_size, device="cpu"
     )
     losses = []
     for step in range(2):
@@ -149,7 +153,7 @@ def test_a_process_count_that_does_not_divide_the_step_is_refused(
 
 
 def test_a_diverging_run_stops_with_a_log_the_judge_rejects(shards: Path, tmp_path: Path) -> None:
-    config = small_test_config(num_iterations=6, val_every=0, lr_embed=float("nan"))
+    config = small_test_config(num_iterations=6, val_every=0, **{"optim.adam.lr_embed": float("nan")})
     options = TrainOptions(track="small", preset="tiny", device="cpu", data_dir=shards, log_dir=tmp_path)
     with pytest.raises(BadInput, match="became nan"):
         train(options, config)

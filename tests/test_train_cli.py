@@ -64,10 +64,11 @@ def test_a_validation_shard_too_short_for_the_recipe_is_refused(tiny_data: Path)
         (["--device", "tpu"], "--device must be auto, cuda or cpu"),
         (["--track", "large"], "unknown track"),
         (["--preset", "huge"], "unknown preset 'huge' for track track_1_short: use none or 'tiny'"),
+        (["--recipe", "1999-01"], "unknown recipe '1999-01' for track track_1_short: use '2025-08'"),
         (["--run-id", "../escape"], "--run-id"),
         (["--steps", "0"], "--steps"),
     ],
-    ids=["nproc", "nodes", "device", "track", "preset", "run-id", "steps"],
+    ids=["nproc", "nodes", "device", "track", "preset", "recipe", "run-id", "steps"],
 )
 def test_bad_options_are_refused_before_any_work(tiny_data: Path, args: list[str], problem: str) -> None:
     line = one_line_error(speedrun("train", "--preset", "tiny", "--data-dir", tiny_data, *args))

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from speedrun.errors import BadInput
-from speedrun.judge.verdict import BAD_INPUT_EXIT, EXIT_CODES, Check, Judgement, Role, Status, Verdict, verdict_of
+from speedrun.judge.verdict import BAD_INPUT_EXIT, EXIT_CODES, Check, Judgement, Status, Verdict, verdict_of
 from speedrun.tracks import TRACK_NAMES
 
 RECORDS = "records"
@@ -333,14 +333,14 @@ def _relative(root: Path, path: Path | str) -> str:
         return path.as_posix()
 
 
-def _figures_row(label: str, j: Judgement) -> str:
+def _figures_row(label: str, j: Judgement, decides: bool = True) -> str:
     from speedrun.judge.report import verdict_text
 
     s = j.summary
     cells = [
         label,
         j.track,
-        verdict_text(j) if j.role is not Role.OTHER else f"({j.verdict.value} on its own)",
+        verdict_text(j) if decides else f"({j.verdict.value} on its own)",
         str(s.n),
         f"{_fmt(s.mean_val_loss, '.4f')} ± {_fmt(s.std_val_loss, '.4f')}",
         _fmt(s.p_value, ".2g"),
@@ -371,13 +371,17 @@ def _record_markdown(root: Path, result: RecordResult) -> list[str]:
         "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     candidates = [j for j in result.judgements if j.decides]
-    groups: list[tuple[str, Judgement]] = []
+    groups = [(f"`{_relative(root, j.path)}`", j) for j in candidates]
+    # A baseline is the prior record re-run: its own checks (often a loss short of p < 0.01 over a few runs) are
+    # the prior record's, shown apart, and never among the submission's failing checks.
+    baselines: list[tuple[str, Judgement]] = []
     for j in candidates:
-        if j.baseline is not None and all(j.baseline is not g for _, g in groups):
-            groups.append((f"`{_relative(root, j.baseline.path)}` (baseline)", j.baseline))
-        groups.append((f"`{_relative(root, j.path)}`", j))
+        if j.baseline is not None and all(j.baseline is not b for _, b in baselines):
+            baselines.append((f"`{_relative(root, j.baseline.path)}` (baseline)", j.baseline))
     others = [(f"`{_relative(root, j.path)}` (not the submission)", j) for j in result.judgements if not j.decides]
-    out += [_figures_row(label, j) for label, j in [*groups, *others]]
+    out += [_figures_row(label, j, decides=False) for label, j in baselines]
+    out += [_figures_row(label, j) for label, j in groups]
+    out += [_figures_row(label, j, decides=False) for label, j in others]
     speed = [
         _check_line(root, f"`{_relative(root, j.path)}`", c, evidence=False)
         for j in candidates
@@ -394,7 +398,20 @@ def _record_markdown(root: Path, result: RecordResult) -> list[str]:
                 failing.append(_check_line(root, label, c))
             elif c.status in (Status.WARN, Status.UNCHECKED):
                 review.append(_check_line(root, label, c))
-    for title, lines in (("Speed", speed), ("Failing checks", failing), ("Needs review", review), ("Waived", waived)):
+    baseline_notes = [
+        _check_line(root, label, c)
+        for label, j in baselines
+        for c in j.checks
+        if c.status in (Status.FAIL, Status.WARN, Status.UNCHECKED)
+    ]
+    sections = (
+        ("Speed", speed),
+        ("Failing checks", failing),
+        ("Needs review", review),
+        ("Waived", waived),
+        ("The baseline's own checks (the prior record re-run, for information: they never decide)", baseline_notes),
+    )
+    for title, lines in sections:
         if lines:
             out += ["", f"{title}:", "", *lines]
     if others:

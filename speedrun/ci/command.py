@@ -37,7 +37,7 @@ def ci(
     4 a record needs a maintainer's review.
     """
     from speedrun.ci import check as pr_check
-    from speedrun.console import error, out, printable
+    from speedrun.console import error, printable
 
     report = pr_check.run_ci(repo, base)
     markdown = pr_check.to_markdown(report)
@@ -45,11 +45,9 @@ def ci(
         pr_check.append_summary(summary, markdown)
     if as_json:
         sys.stdout.write(pr_check.dumps(report) + "\n")
-    elif out.is_terminal:
-        from rich.markdown import Markdown
-
-        out.print(Markdown(printable(markdown, newlines=True)))
     else:
+        # The Markdown as it is, on a terminal too: rendered, its tables and paragraphs would be folded at the
+        # terminal's width, cutting the file:line of each check in two.
         sys.stdout.write(printable(markdown, newlines=True))
     for problem in report.problems:
         error(problem)

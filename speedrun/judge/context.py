@@ -77,7 +77,7 @@ def record_context(
     folder = records_root / track / split[1][0] if split and split[1] and records_root else None
     store, note = _store(track, records_dir)
     own = _own_record(path, folder, track, store, records_root)
-    rules_date = _rules_date(as_of, own, folder)
+    rules_date = _rules_date(as_of, own, folder or _logs_folder(path))
     prior, prior_note, first = _prior(own, folder, track, store, records_root, rules_date.day)
     if note and prior is None:
         prior_note = note
@@ -160,6 +160,12 @@ def _own_record(
                 if local is not None and (local.resolve() == target or target in local.resolve().parents):
                     return record
     return max(named, key=lambda r: (r.number, r.date or datetime.date.min))
+
+
+def _logs_folder(path: Path) -> Path:
+    """The folder that holds the judged logs, whose dated name (2026-11-30_Name) gives the rules' date when it
+    is not a record folder of a track (a submission being prepared, the examples)."""
+    return path if path.is_dir() else path.parent
 
 
 def _rules_date(as_of: datetime.date | None, own: Record | None, folder: Path | None) -> RulesDate:

@@ -1,4 +1,4 @@
-"""What the judge prints: a rich table for people, JSON for machines, and statistics.md-style Markdown for PRs.
+"""What the judge prints: a report for people (each file:line whole), JSON for machines, and Markdown for PRs.
 
 The JSON layout is stable (`JSON_VERSION` changes when it does not stay backward compatible):
 a list with one object per judged group of runs (a path, or each group of a record folder), each
@@ -24,7 +24,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from speedrun.console import printable
+from speedrun.console import printable, wrap
 from speedrun.judge.rules import finite_losses, format_p, independent_runs, why_incomplete
 from speedrun.judge.rules.complete_runs import incomplete_evidence
 from speedrun.judge.runlog import RunLog
@@ -287,81 +287,118 @@ def to_markdown(judgements: Sequence[Judgement], records_dir: Path | None = None
     return "\n".join(parts) + "\n"
 
 
-# --- the terminal table ----------------------------------------------------------------------------------------
+# --- the terminal report -------------------------------------------------------------------------------------
+#
+# Lines rather than rich tables: a table folds a long cell wherever its column ends, and a file:line broken across
+# two lines can be neither grepped nor clicked. Here text breaks only at spaces, a continuation line hangs indented
+# under the line it continues (so a report reads as units: a line and the lines indented below it), and a word
+# longer than the line, such as a path, keeps a line of its own, whole, for the terminal to soft-wrap.
+
+
+def _line(console: Console, text: str, style: str | None = None, spans: Sequence[tuple[int, int, str]] = ()) -> None:
+    """One line as it is: rich neither wraps nor crops it (soft wrap), nor reads it as markup."""
+    from rich.text import Text
+
+    line = Text(text, style=style or "")
+    for start, end, span_style in spans:
+        line.stylize(span_style, start, end)
+    console.print(line, soft_wrap=True)
+
+
+def _final_line(run: RunLog) -> str:
+    return printable(str(run.at(run.final.line)) if run.final else str(run.path))
+
+
+def _run_lines(
+    runs: Sequence[RunLog], incomplete: Sequence[RunLog], counted: set[int], steps_width: int, width: int
+) -> list[tuple[str, str | None]]:
+    """(line, style) for each run, the file:line of its final val line last, where no column can cut it; an
+    incomplete run's last line, and below it why it is left out."""
+    lines: list[tuple[str, str | None]] = []
+    for run in runs:
+        ms = run.train_time_ms
+        time = f"{ms / 1000:.3f}s" if ms is not None else "n/a"
+        steps = str(run.final.step) if run.final else "n/a"
+        copy = "" if id(run) in counted else "  (a copy: not counted)"
+        figures = f"{steps:>{steps_width}}  {_num(run.final_val_loss, 4):>8}  {time:>10}"
+        lines.append((f"{figures}  {_final_line(run)}{copy}", None if not copy else "dim strike"))
+    for run in incomplete:
+        figures = f"{'-':>{steps_width}}  {'-':>8}  {'-':>10}"
+        why = printable(why_incomplete(run) or "")
+        lines.append((f"{figures}  {printable(str(incomplete_evidence(run)))}", "dim"))
+        lines += [(line, "dim") for line in wrap(f"incomplete, not counted: {why}", width, len(figures) + 2)]
+    return lines
+
+
+def _steps_width(*groups: Sequence[RunLog]) -> int:
+    return max([len("steps"), *(len(str(r.final.step)) for runs in groups for r in runs if r.final)])
+
+
+def _print_judgement(j: Judgement, console: Console) -> None:
+    width = console.width
+    s = j.summary
+    when = f"  rules of {j.rules_date}" if j.rules_date else ""
+    verdict = printable(j.verdict.value.upper() + verdict_text(j)[len(j.verdict.value) :])
+    head = wrap(f"{verdict}  {printable(str(j.path))}  track {j.track} ({printable(j.track_reason)}){when}", width)
+    _line(console, head[0], spans=[(0, len(verdict), VERDICT_STYLE[j.verdict])])
+    for line in head[1:]:
+        _line(console, line)
+
+    baseline = j.baseline
+    steps_width = _steps_width(j.runs, j.incomplete, *((baseline.runs, baseline.incomplete) if baseline else ()))
+    _line(console, f"{'steps':>{steps_width}}  {'val_loss':>8}  {'train_time':>10}  run (final val line)", "bold")
+    for line, style in _run_lines(j.runs, j.incomplete, _counted_ids(j), steps_width, width):
+        _line(console, line, style)
+    time = f", time mean {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
+    loss = f"mean val loss {_num(s.mean_val_loss, 4)}  std {_num(s.std_val_loss, 4)}"
+    _line(console, f"n={s.n}  {loss}  p={format_p(s.p_value)}{time}")
+    if baseline is not None:
+        b = baseline.summary
+        base_time = f", time mean {b.mean_train_time_s:.3f}s" if b.mean_train_time_s is not None else ""
+        about = f"baseline {printable(str(baseline.path))} ({printable(baseline.role_reason)}): n={b.n}{base_time}"
+        for line in wrap(about, width):
+            _line(console, line)
+        for line, style in _run_lines(baseline.runs, baseline.incomplete, _counted_ids(baseline), steps_width, width):
+            _line(console, line, style)
+
+    # The checks: rule, status, then the detail, hanging under its own column; below it, the lines the check
+    # cites, unless they are just the final val line of every run listed above.
+    shown = {str(r.at(r.final.line)) for r in j.runs if r.final}
+    statuses = [status_text(j, c) for c in j.checks]
+    rule_width = max([len("rule"), *(len(f"{c.rule_id} {c.rule}") for c in j.checks)])
+    status_width = max([len("status"), *map(len, statuses)])
+    indent = rule_width + status_width + 4
+    _line(console, f"{'rule':<{rule_width}}  {'status':<{status_width}}  detail", "bold")
+    for c, status in zip(j.checks, statuses, strict=True):
+        text = f"{f'{c.rule_id} {c.rule}':<{rule_width}}  {status:<{status_width}}  {printable(detail_text(j, c))}"
+        lines = wrap(text, width, hang=indent)
+        start = rule_width + 2
+        _line(console, lines[0], spans=[(start, start + len(status), STATUS_STYLE[c.status])])
+        for line in lines[1:]:
+            _line(console, line)
+        cited = [str(e) for e in c.evidence]
+        if cited and set(cited) != shown:
+            for where in dict.fromkeys(cited):
+                _line(console, f"{' ' * indent}at {printable(where)}", "dim")
+    console.print()
 
 
 def print_table(judgements: Sequence[Judgement], console: Console) -> None:
-    """One block per candidate: the headline, the runs, and the checks with their status; then the groups
-    that are not the submission, one line each."""
-    from rich.table import Table
-    from rich.text import Text
-
+    """One block per candidate: the headline, the runs (and the baseline's), each with the file:line of its final
+    val line, the statistics, and every check with its status, detail and the lines it cites; then the groups that
+    are not the submission. Every path is printed whole on one line, at any console width."""
     for j in judgements:
-        if not j.decides:
-            continue
-        s = j.summary
-        when = f"  rules of {j.rules_date}" if j.rules_date else ""
-        head = Text.assemble(
-            (j.verdict.value.upper() + printable(verdict_text(j)[len(j.verdict.value) :]), VERDICT_STYLE[j.verdict]),
-            printable(f"  {j.path}  track {j.track} ({j.track_reason}){when}"),
-        )
-        console.print(head)
-        runs = Table(show_edge=False, pad_edge=False, box=None)
-        for column in ("run (final val line)", "steps", "val_loss", "train_time"):
-            runs.add_column(column, justify="left" if column.startswith("run") else "right", overflow="fold")
-        counted = _counted_ids(j)
-        for run in j.runs:
-            final = run.final
-            where = str(run.at(final.line)) if final else str(run.path)
-            ms = run.train_time_ms
-            time = f"{ms / 1000:.3f}s" if ms is not None else "n/a"
-            style = None if id(run) in counted else "dim strike"
-            runs.add_row(
-                Text(printable(where)),
-                str(final.step if final else "n/a"),
-                _num(run.final_val_loss, 4),
-                time,
-                style=style,
-            )
-        for run in j.incomplete:
-            incomplete = f"{incomplete_evidence(run)} (incomplete: {why_incomplete(run)})"
-            runs.add_row(Text(printable(incomplete)), "", "", "", style="dim")
-        console.print(runs)
-        time = f", time mean {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
-        loss = f"mean val loss {_num(s.mean_val_loss, 4)}  std {_num(s.std_val_loss, 4)}"
-        console.print(f"n={s.n}  {loss}  p={format_p(s.p_value)}{time}")
-        if j.baseline is not None:
-            b = j.baseline.summary
-            base_time = f", time mean {b.mean_train_time_s:.3f}s" if b.mean_train_time_s is not None else ""
-            console.print(Text(printable(f"baseline {j.baseline.path} ({j.baseline.role_reason}): n={b.n}{base_time}")))
-        checks = Table(show_header=True, header_style="bold", expand=False)
-        checks.add_column("rule", no_wrap=True)
-        checks.add_column("status", no_wrap=True)
-        checks.add_column("detail", overflow="fold")
-        for c in j.checks:
-            checks.add_row(
-                f"{c.rule_id} {c.rule}",
-                Text(status_text(j, c), style=STATUS_STYLE[c.status]),
-                Text(printable(detail_text(j, c))),
-            )
-        console.print(checks)
-        console.print()
+        if j.decides:
+            _print_judgement(j, console)
     others = [j for j in judgements if not j.decides]
-    if others:
-        console.print(Text("Not the submission (never decides the verdict):", style="bold"))
-        table = Table(show_edge=False, pad_edge=False, box=None)
-        for column in ("group", "what it is", "n", "mean val_loss", "p", "mean time"):
-            table.add_column(column, overflow="fold")
-        for j in others:
-            s = j.summary
-            time = f"{s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else "n/a"
-            table.add_row(
-                Text(printable(str(j.path))),
-                Text(printable(j.role_reason)),
-                str(s.n),
-                _num(s.mean_val_loss, 4),
-                format_p(s.p_value),
-                time,
-            )
-        console.print(table)
-        console.print()
+    if not others:
+        return
+    _line(console, "Not the submission (never decides the verdict):", "bold")
+    for j in others:
+        s = j.summary
+        time = f"  mean time {s.mean_train_time_s:.3f}s" if s.mean_train_time_s is not None else ""
+        figures = f"n={s.n}  mean val_loss {_num(s.mean_val_loss, 4)}  p={format_p(s.p_value)}{time}"
+        _line(console, printable(str(j.path)))
+        for line in wrap(f"{printable(j.role_reason)}: {figures}", console.width, indent=2):
+            _line(console, line)
+    console.print()

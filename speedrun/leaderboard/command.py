@@ -59,7 +59,7 @@ def leaderboard(
 
     Exit 0 up to date or written, 1 out of date with --check, 2 bad input.
     """
-    from speedrun.console import err, out, printable
+    from speedrun.console import err, out, printable, say
     from speedrun.leaderboard.generate import diff, generate, to_json, write
 
     board = generate(records, readme, chart=chart, logs_dir=logs, templates=templates)
@@ -77,26 +77,23 @@ def leaderboard(
     )
     if check and stale:
         out.print(printable(diff(board), newlines=True), markup=False, highlight=False, soft_wrap=True)
-        stale_list = printable(_files(stale))
-        out.print(
-            f"out of date: {stale_list} ({summary}); run `speedrun leaderboard` to regenerate",
-            markup=False,
-            soft_wrap=True,
-        )
+        say(out, f"out of date: {_files(stale)} ({summary}); run `speedrun leaderboard` to regenerate")
         raise typer.Exit(1)
     written = [] if check else write(board)
     if written:
-        out.print(printable(f"wrote {_files(written)} ({summary})"), markup=False, soft_wrap=True)
+        say(out, f"wrote {_files(written)} ({summary})")
     else:
-        out.print(printable(f"up to date: {board.readme}, {board.chart} ({summary})"), markup=False, soft_wrap=True)
+        say(out, f"up to date: {_files([board.readme, board.chart])} ({summary})")
 
 
 def _files(paths: list[Path]) -> str:
     """The files by name, the record.toml files by count: a regeneration can touch a hundred of them."""
+    from speedrun.console import shown_path
+
     tomls = [p for p in paths if p.name == "record.toml"]
-    named = [str(p) for p in paths if p.name != "record.toml"]
+    named = [shown_path(p) for p in paths if p.name != "record.toml"]
     if len(tomls) == 1:
-        named.append(str(tomls[0]))
+        named.append(shown_path(tomls[0]))
     elif tomls:
         named.append(f"{len(tomls)} record.toml files")
     return ", ".join(named)
@@ -126,7 +123,7 @@ def new(
     The logs are copied into records/<track>/<date>_<name>/ beside a record.toml. Nothing is overwritten.
     Exit 0 written, 1 the judge fails the logs (nothing written without --force), 2 bad input.
     """
-    from speedrun.console import out, printable
+    from speedrun.console import out, say
     from speedrun.errors import BadInput
     from speedrun.leaderboard.scaffold import scaffold
 
@@ -148,5 +145,5 @@ def new(
     if as_json:
         typer.echo(json.dumps(result.to_json()))
     else:
-        out.print(printable(result.summary(), newlines=True), markup=False, soft_wrap=True)
+        say(out, result.summary(), hang=4)
     raise typer.Exit(0 if result.written else 1)

@@ -2,6 +2,8 @@
 
 The logs are copied into a hidden staging folder beside the target, judged there, and the staging folder
 is renamed into place only when everything succeeded, so a failure never leaves a half-written record.
+The staging folder is gone by the time anything is printed, so every file:line the judge cites is shown as
+the file it names: in the new record folder once written, else the file that was given.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from speedrun.console import shown_path
 from speedrun.errors import BadInput
 from speedrun.judge.discover import is_hidden
 from speedrun.judge.verdict import Judgement, Status, Verdict
@@ -36,8 +39,13 @@ class Scaffold:
     record_toml: str
     judgement: Judgement
     written: bool
+    cited_as: tuple[tuple[str, str], ...] = ()  # (a path in the staging folder, the path it is shown as)
+
+    def cite(self, text: str) -> str:
+        return _cite(self.cited_as, text)
 
     def summary(self) -> str:
+        """What was done and the figures, then each check that fails or needs a review, with the lines it cites."""
         s = self.judgement.summary
         p = "n/a" if s.p_value is None else f"{s.p_value:.3g}"
         figures = (
@@ -46,18 +54,12 @@ class Scaffold:
         )
         if self.written:
             verdict = self.judgement.verdict.value
-            if (
-                self.judgement.verdict is Verdict.REVIEW
-            ):  # not a record until a maintainer confirms what the judge cannot
-                unsure = [
-                    f"{c.rule_id} {c.rule}: {c.detail}"
-                    for c in self.judgement.checks
-                    if c.status in (Status.WARN, Status.UNCHECKED) and self.judgement.waiver_of(c) is None
-                ]
-                verdict += f", not a record until a maintainer confirms: {'; '.join(unsure)}"
-            return f"wrote {self.folder / RECORD_FILE}: {figures}; judge verdict: {verdict}"
-        failing = "; ".join(f"{c.rule}: {c.detail}" for c in self.judgement.checks if c.status is Status.FAIL)
-        return f"not written (the judge fails these logs; --force writes anyway): {failing}. {figures}"
+            if self.judgement.verdict is Verdict.REVIEW:  # what the judge cannot confirm, a maintainer must
+                verdict += ", not a record until a maintainer confirms:"
+            head = f"wrote {shown_path(self.folder / RECORD_FILE)}: {figures}; judge verdict: {verdict}"
+        else:
+            head = f"not written (the judge fails these logs; --force writes anyway): {figures}"
+        return self.cite("\n".join([head, *_notes(self.judgement)]))
 
     def to_json(self) -> dict[str, Any]:
         s = self.judgement.summary
@@ -105,12 +107,17 @@ def scaffold(
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".new-{name}-", dir=folder.parent))
+    given = logs[0] if len(logs) == 1 and logs[0].is_dir() else folder
+    as_given = _citations(stage, [(str(source), relative) for source, relative in files], str(given))
     try:
         for source, relative in files:
             target = stage / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-        judgement = _main_judgement(judge_path(stage, track=track, records_dir=root), stage)
+        try:
+            judgement = _main_judgement(judge_path(stage, track=track, records_dir=root), stage)
+        except BadInput as e:
+            raise BadInput(_cite(as_given, e.path or str(stage)), _cite(as_given, e.problem)) from None
         normalised = normalised_time_s(judgement)
         if normalised is not None:
             seconds, source_text = normalised, "normalised against the baseline"
@@ -119,14 +126,18 @@ def scaffold(
         else:
             raise BadInput(logs[0], "the judge found no train_time in these logs, so there is no record time")
         time_text = f"{seconds / 60:.3f} minutes"
-        run_links = sorted(run.path.resolve().relative_to(stage.resolve()).as_posix() for run in judgement.runs)
-        text = _record_toml(number, time_text, day, description, contributors, run_links, pull_requests, judgement)
+        # One link, to the submission's first log, as the published rows have: the leaderboard judges the whole
+        # record folder from it and lists every run's sha256 in the [verified] block.
+        main_log = min(run.path.resolve().relative_to(stage.resolve()).as_posix() for run in judgement.runs)
+        text = _record_toml(number, time_text, day, description, contributors, [main_log], pull_requests, judgement)
         written = judgement.verdict is not Verdict.FAIL or force  # a review is for the maintainers to do
         if written:
             (stage / RECORD_FILE).write_text(text, encoding="utf-8")
             read_record(stage / RECORD_FILE, track)  # what we wrote must load
             stage.rename(folder)
-        return Scaffold(folder, number, time_text, source_text, text, judgement, written)
+        shown = shown_path(folder)
+        cited_as = _citations(stage, [(f"{shown}/{r.as_posix()}", r) for _, r in files], shown) if written else as_given
+        return Scaffold(folder, number, time_text, source_text, text, judgement, written, cited_as)
     finally:
         if stage.exists():
             shutil.rmtree(stage)
@@ -159,6 +170,49 @@ def _files_to_copy(logs: list[Path]) -> list[tuple[Path, Path]]:
     if not files:
         raise BadInput(logs[0] if logs else None, "no files to put in the record folder")
     return files
+
+
+def _citations(stage: Path, files: list[tuple[str, Path]], folder: str) -> tuple[tuple[str, str], ...]:
+    """(path in the staging folder, path to show) for each file and for the staging folder itself, longest
+    first so that no path is rewritten by a shorter one it starts with."""
+    pairs = []
+    for prefix in dict.fromkeys((str(stage), str(stage.resolve()))):
+        pairs += [(f"{prefix}/{relative.as_posix()}", shown) for shown, relative in files]
+        pairs.append((prefix, folder))
+    return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
+
+
+CITED_PER_CHECK = 3  # the lines shown under a check; the judge's report has them all
+
+
+def _notes(judgement: Judgement) -> list[str]:
+    """`fail: rule: detail` or `review: ...` for each check that fails or needs a review, and what it cites."""
+    from speedrun.judge.report import detail_text
+
+    notes = []
+    for check in judgement.checks:
+        used = judgement.waiver_of(check)
+        if used is not None and used.holds:
+            continue
+        if check.status is Status.FAIL:
+            kind = "fail"
+        elif used is not None or check.status in (Status.WARN, Status.UNCHECKED):
+            kind = "review"
+        else:
+            continue
+        notes.append(f"  {kind}: {check.rule}: {detail_text(judgement, check)}")
+        cited = list(dict.fromkeys(str(e) for e in check.evidence))
+        notes += [f"    {where}" for where in cited[:CITED_PER_CHECK]]
+        if len(cited) > CITED_PER_CHECK:
+            notes.append(f"    and {len(cited) - CITED_PER_CHECK} more lines")
+    return notes
+
+
+def _cite(cited_as: tuple[tuple[str, str], ...], text: str) -> str:
+    """`text` with every path into the staging folder replaced by the file it names."""
+    for staged, shown in cited_as:
+        text = text.replace(staged, shown)
+    return text
 
 
 def _main_judgement(judgements: list[Judgement], stage: Path) -> Judgement:

@@ -1,6 +1,6 @@
 """`speedrun train` and `speedrun data`: the command-line face of the trainer.
 
-Everything that can be wrong with a run (track, preset, GPU count, data, log file) is checked here, before
+Everything that can be wrong with a run (track, recipe, preset, GPU count, data, log file) is checked here, before
 any worker starts, so a mistake costs a one-line error rather than a failed multi-GPU launch.
 """
 
@@ -248,6 +248,12 @@ def _report_synthetic(paths: list[Path], data_dir: Path, as_json: bool, reused: 
 
 def train(
     track: str = typer.Option("small", "--track", help="small (GPT-2 Small, target 3.28) or medium (2.92)."),
+    recipe: str | None = typer.Option(
+        None,
+        "--recipe",
+        help="The recipe, named after the month of the record it follows: small 2025-08 (record 28, the "
+        "default) or 2026-05 (record 84; not yet run on a GPU), medium 2025-04 (medium record 8, the default).",
+    ),
     preset: str | None = typer.Option(
         None, "--preset", help="A variant of the track's recipe: 'tiny' trains a few-layer model on a CPU."
     ),
@@ -305,6 +311,7 @@ def train(
     options = TrainOptions(
         track=track,
         preset=preset,
+        recipe=recipe,
         device=device,  # type: ignore[arg-type]  # checked above
         data_dir=data_dir,
         log_dir=log_dir,
@@ -318,9 +325,9 @@ def train(
     in_worker = inside_torchrun()
     topology = Topology(nproc_per_node, nnodes, node_rank, master_addr, master_port)
     if in_worker:
-        check_world_size(world_size_from_env(), config.micro_steps_per_step)
+        check_world_size(world_size_from_env(), config.data.micro_steps_per_step)
     else:
-        topology.validate(config.micro_steps_per_step)
+        topology.validate(config.data.micro_steps_per_step)
     check_data(data_dir, config)
     check_log_dir(log_dir, run_id)
 
@@ -359,11 +366,12 @@ def check_data(data_dir: Path, config: TrainConfig) -> None:
     train_files(data_dir)
     val = val_files(data_dir)
     have = sum(read_shard_header(f) for f in val)
-    if have < config.val_tokens + 1:
+    need = config.data.val_tokens + 1
+    if have < need:
         raise BadInput(
             val[0],
-            f"holds {have:,} validation tokens but the recipe validates on {config.val_tokens:,} (plus one target); "
-            f"write a longer one with `speedrun data synthetic --dir {data_dir} --val-tokens {config.val_tokens + 1} "
+            f"holds {have:,} validation tokens but the recipe validates on {need - 1:,} (plus one target); "
+            f"write a longer one with `speedrun data synthetic --dir {data_dir} --val-tokens {need} "
             "--force` or fetch FineWeb",
         )
 
@@ -403,6 +411,8 @@ def _worker_args(options: TrainOptions, run_id: str) -> list[str]:
     args += ["--data-dir", str(options.data_dir), "--log-dir", str(options.log_dir), "--run-id", run_id]
     if options.preset:
         args += ["--preset", options.preset]
+    if options.recipe:
+        args += ["--recipe", options.recipe]
     for flag, value in (("--steps", options.steps), ("--val-every", options.val_every), ("--seed", options.seed)):
         if value is not None:
             args += [flag, str(value)]

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 import typer
 
@@ -43,7 +44,19 @@ _STEPS, _SCHEDULED, _EXTENSION, _VAL_EVERY = (
     "val_loss_every",
 )
 # Packages some records fetch or import that a machine may lack, and why they need them.
-_PACKAGE_HINTS = {"kernels": "records from #29 on load Flash Attention 3 through it from the Hugging Face Hub"}
+_FLEX_HINT = "`--attention flex` runs the script with a FlexAttention stand-in instead"
+_PACKAGE_HINTS = {
+    "kernels": f"records from #38 on load Flash Attention 3 through it from the Hugging Face Hub; {_FLEX_HINT}",
+    "flash_attn_interface": f"records #29 to #37 import Flash Attention 3 from it; {_FLEX_HINT}",
+}
+AttentionChoice = Literal["fa3", "flex"]
+STAND_IN = "flash_attn_interface.py"  # speedrun/trainer/flash_flex.py, copied beside the script
+KERNELS_SHIM = "kernels.py"
+_KERNELS_SHIM_TEXT = '''"""`kernels.get_kernel` for a record script run by `speedrun reproduce --attention flex`:
+every kernel asked for is the FlexAttention stand-in of Flash Attention 3 in flash_attn_interface.py."""
+
+from flash_attn_interface import get_kernel  # noqa: F401
+'''
 
 
 @dataclass(frozen=True)
@@ -95,6 +108,7 @@ class Outcome:
     edits: list[Edit] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
     work: Path | None = None
+    provided: tuple[SourceFile, ...] = ()  # written beside the record's code (the attention stand-in)
 
 
 # ------------------------------------------------------------------------------------ the log and its code
@@ -210,10 +224,10 @@ def _trees(code: RecordCode) -> Iterator[tuple[SourceFile, ast.Module]]:
         yield f, ast.parse(f.text)
 
 
-def missing_packages(code: RecordCode) -> list[tuple[str, str, int]]:
+def missing_packages(code: RecordCode, provided: tuple[SourceFile, ...] = ()) -> list[tuple[str, str, int]]:
     """(package, file, line) for each top-level package the code imports that this Python cannot find. The
-    code's own side files count as present."""
-    own = {PurePosixPath(f.name).stem for f in code.files}
+    code's own side files, and the `provided` files written beside them, count as present."""
+    own = {PurePosixPath(f.name).stem for f in (*code.files, *provided)}
     missing: dict[str, tuple[str, str, int]] = {}
     for f, tree in _trees(code):
         for node in ast.walk(tree):
@@ -270,10 +284,21 @@ def _int_value(node: ast.expr) -> int | None:
     return node.value if isinstance(node, ast.Constant) and type(node.value) is int else None
 
 
-def check_can_run(code: RecordCode, nproc_per_node: int) -> None:
+def attention_stand_in() -> tuple[SourceFile, SourceFile]:
+    """The files `--attention flex` writes beside the script: the FlexAttention stand-in of Flash Attention 3 as
+    `flash_attn_interface.py` (what records #29-37 import) and a `kernels.py` whose `get_kernel` returns it (what
+    records #38 on call)."""
+    text = (Path(__file__).with_name("flash_flex.py")).read_text(encoding="utf-8")
+    return SourceFile(STAND_IN, text), SourceFile(KERNELS_SHIM, _KERNELS_SHIM_TEXT)
+
+
+def check_can_run(code: RecordCode, nproc_per_node: int, provided: tuple[SourceFile, ...] = ()) -> None:
     """Refuse up front, in one line, what would only fail minutes later: a missing package, a process count the
-    script asserts against."""
-    missing = sorted(missing_packages(code), key=lambda m: m[0] not in _PACKAGE_HINTS)  # the explained one first
+    script asserts against, a stand-in whose name one of the record's own files already has."""
+    for f in provided:
+        if any(own.name == f.name for own in code.files):
+            raise BadInput(code.log, f"the record has its own {f.name}; the attention stand-in cannot take its place")
+    missing = sorted(missing_packages(code, provided), key=lambda m: m[0] not in _PACKAGE_HINTS)
     if missing:
         package, file, line = missing[0]
         hint = _PACKAGE_HINTS.get(package)
@@ -455,6 +480,7 @@ def run_record(
     data_dir: Path,
     say: Callable[[str], None],
     stdout: object = None,
+    attention: AttentionChoice = "fa3",
 ) -> Outcome:
     """Check, edit, write and run the record's code `runs` times under torch.distributed.run; move each run's
     logs into `out`. A failed or interrupted run's logs are kept beside the others under `<name>.failed` or
@@ -462,7 +488,8 @@ def run_record(
     from speedrun.trainer.data import train_files, val_files
     from speedrun.trainer.launch import run_to_the_end
 
-    check_can_run(code, nproc_per_node)
+    provided = attention_stand_in() if attention == "flex" else ()
+    check_can_run(code, nproc_per_node, provided)
     train_files(data_dir)
     val_files(data_dir)
     if out.exists() and not out.is_dir():
@@ -475,10 +502,10 @@ def run_record(
     except BadInput as e:
         raise BadInput(code.log, e.problem) from None
     files = [main, *code.files[1:]]
-    write_work_folder(work, files)
+    write_work_folder(work, [*files, *provided])
     for folder in log_subfolders(code):
         (work / "logs" / folder).mkdir(parents=True, exist_ok=True)
-    outcome = Outcome(code, files, edits, [], work)
+    outcome = Outcome(code, files, edits, [], work, provided)
 
     say(f"reproducing {code.record}: the script embedded in {code.log}")
     if code.chosen_because:
@@ -490,6 +517,11 @@ def run_record(
             say(f"  {written.name}  sha256 {written.sha256}  as run")
     for edit in edits:
         say(f"  edit {edit}")
+    if provided:
+        say("  attention: Flash Attention 3 replaced by speedrun's FlexAttention stand-in (--attention flex),")
+        say("  the same function computed more slowly; not part of the record:")
+        for f in provided:
+            say(f"  {f.name}  sha256 {f.sha256}  written beside the script")
     for folder in log_subfolders(code):
         say(f"  made logs/{folder}/ in the work folder: the script writes its log there without making it")
     say(f"  work folder {work}, {runs} run(s) on {nproc_per_node} process(es), logs into {out}")
@@ -552,6 +584,12 @@ def reproduce(
         DEFAULT_DATA_DIR, "--data-dir", help="Folder holding the token shards; the script's shard paths point here."
     ),
     out: Path = typer.Option(Path("baseline"), "--out", help="Folder the new run logs go into."),
+    attention: str = typer.Option(
+        "fa3",
+        "--attention",
+        help="fa3: the script's own Flash Attention 3 (records from #29 need it); flex: put a FlexAttention "
+        "stand-in of it (flash_attn_interface.py, kernels.py) beside the script, for machines without it.",
+    ),
     as_json: bool = typer.Option(
         False, "--json", help="Progress to stderr; one JSON object (record, files, sha256, edits, logs) to stdout."
     ),
@@ -565,8 +603,10 @@ def reproduce(
     re-timed on your own hardware. This runs code from the log: check the
     record and sha256 it prints. A script that needs a missing package, or
     asserts a GPU count other than --nproc-per-node, is refused before it
-    starts. Exit codes: 0 done, 2 bad input or a run that failed (logs of
-    finished runs are kept), 130 interrupted.
+    starts. Records from #29 need Flash Attention 3; --attention flex runs
+    them with a FlexAttention stand-in written beside the script (slower,
+    the same function). Exit codes: 0 done, 2 bad input or a run that failed
+    (logs of finished runs are kept), 130 interrupted.
     """
     from speedrun.console import err, error
     from speedrun.console import out as console
@@ -576,11 +616,22 @@ def reproduce(
         if as_json
         else (lambda text: console.print(text, soft_wrap=True))
     )
+    if attention not in ("fa3", "flex"):
+        raise BadInput(None, f"--attention must be fa3 or flex, got {attention!r}")
     log, why = choose_log(path)
     code = read_record_code(log, why)
     try:
         outcome = run_record(
-            code, out, runs, nproc_per_node, steps, val_every, data_dir, say, stdout=sys.stderr if as_json else None
+            code,
+            out,
+            runs,
+            nproc_per_node,
+            steps,
+            val_every,
+            data_dir,
+            say,
+            stdout=sys.stderr if as_json else None,
+            attention=attention,  # type: ignore[arg-type]  # checked above
         )
     except ReproduceInterrupted as stopped:
         aside = f"; partial log set aside as {stopped.aside[0]}" if stopped.aside else ""
@@ -592,6 +643,7 @@ def reproduce(
             "log": str(code.log),
             "files": {f.name: f.sha256 for f in code.files},
             "files_as_run": {f.name: f.sha256 for f in outcome.files},
+            "stand_in": {f.name: f.sha256 for f in outcome.provided},
             "edits": [str(e) for e in outcome.edits],
             "work": str(outcome.work),
             "logs": [str(p) for p in outcome.logs],

@@ -15,14 +15,16 @@ def progress(step: int, config: TrainConfig) -> float:
 def lr_multiplier(step: int, config: TrainConfig) -> float:
     """Stable then decay: 1 until the last `cooldown_frac` of training, then linearly down to `final_lr_fraction`."""
     x = progress(step, config)
-    remaining = min((1 - x) / config.cooldown_frac, 1.0) if config.cooldown_frac > 0 else 1.0
-    return remaining + (1 - remaining) * config.final_lr_fraction
+    cooldown = config.schedule.cooldown_frac
+    remaining = min((1 - x) / cooldown, 1.0) if cooldown > 0 else 1.0
+    return remaining + (1 - remaining) * config.schedule.final_lr_fraction
 
 
 def muon_momentum(step: int, config: TrainConfig) -> float:
     """Momentum warms up linearly from `muon_momentum_start` to `muon_momentum`."""
-    frac = min(step / config.muon_momentum_warmup_steps, 1.0) if config.muon_momentum_warmup_steps > 0 else 1.0
-    return (1 - frac) * config.muon_momentum_start + frac * config.muon_momentum
+    muon = config.optim.muon
+    frac = min(step / muon.momentum_warmup_steps, 1.0) if muon.momentum_warmup_steps > 0 else 1.0
+    return (1 - frac) * muon.momentum_start + frac * muon.momentum
 
 
 def window_blocks(step: int, config: TrainConfig) -> int:
@@ -33,6 +35,6 @@ def window_blocks(step: int, config: TrainConfig) -> int:
     as the records compute it (the rounding decides the window on hundreds of steps).
     """
     x = progress(step, config)
-    growth = x if config.window_schedule == "linear" else 4 * x**3 - 6 * x**2 + 3 * x
+    growth = x if config.schedule.window_schedule == "linear" else 4 * x**3 - 6 * x**2 + 3 * x
     # dividing by a power of two is exact, so this ceiling is the record's "next multiple of 128 at or above"
-    return max(1, math.ceil(config.window_tokens * growth / ATTENTION_BLOCK_SIZE))
+    return max(1, math.ceil(config.schedule.window_tokens * growth / ATTENTION_BLOCK_SIZE))

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from speedrun.errors import BadInput
 from speedrun.trainer import data
-from speedrun.trainer.config import TrainConfig, TrainOptions
+from speedrun.trainer.config import Model2026Config, TrainConfig, TrainOptions
 from speedrun.trainer.launch import check_world_size, env_int, rank_from_env, world_size_from_env
 from speedrun.trainer.model import EOT_TOKEN, GPT, fp8_supported
 from speedrun.trainer.optim import Muon, all_reduce_gradients, set_initial_lr
@@ -35,6 +35,11 @@ from speedrun.trainer.schedule import lr_multiplier, muon_momentum, window_block
 
 TRAINER_DIR = Path(__file__).resolve().parent
 LOGGED_SOURCES = ("config.py", "model.py", "optim.py", "schedule.py", "kernels.py", "data.py", "launch.py", "train.py")
+# the 2026-05 recipe's own modules, logged when it runs
+LOGGED_SOURCES_2026 = (
+    "model_2026.py", "layers/attention.py", "layers/embeddings.py", "layers/mlp.py", "layers/head.py",
+    "normuon.py", "adam.py", "stages.py", "documents.py", "flash_flex.py", "loop_2026.py",
+)  # fmt: skip
 RULE = "=" * 100
 
 
@@ -93,9 +98,13 @@ class RunLogWriter:
             self._file.close()
 
 
-def embedded_sources() -> str:
+def embedded_sources(config: TrainConfig | None = None) -> str:
+    """The trainer's files the run uses, each under a `# >>> speedrun/trainer/<file>` line."""
+    names = LOGGED_SOURCES
+    if config is not None and isinstance(config.model, Model2026Config):
+        names += LOGGED_SOURCES_2026
     parts = []
-    for name in LOGGED_SOURCES:
+    for name in names:
         text = (TRAINER_DIR / name).read_text(encoding="utf-8")
         parts.append(f"# >>> speedrun/trainer/{name}\n{text.rstrip(chr(10))}")
     return "\n".join(parts)
@@ -161,26 +170,30 @@ def step_line(step: int, total: int, train_time_ms: float, val_loss: float | Non
 
 def build_optimizers(model: GPT, config: TrainConfig, proc: Process) -> list[torch.optim.Optimizer]:
     """Adam for the embeddings, the head and the scalars; Muon for the hidden matrices."""
+    adam_config, muon_config = config.optim.adam, config.optim.muon
     adam_groups = [
-        dict(params=list(model.embed.parameters()), lr=config.lr_embed),
-        dict(params=list(model.value_embeds.parameters()), lr=config.lr_value_embed),
-        dict(params=[model.head_w], lr=config.lr_head),
-        dict(params=[model.skip_weights, model.residual_lambdas, model.value_lambdas], lr=config.lr_scalars),
+        dict(params=list(model.embed.parameters()), lr=adam_config.lr_embed),
+        dict(params=list(model.value_embeds.parameters()), lr=adam_config.lr_value_embed),
+        dict(params=[model.head_w], lr=adam_config.lr_head),
+        dict(params=[model.skip_weights, model.residual_lambdas, model.value_lambdas], lr=adam_config.lr_scalars),
     ]
     adam_groups = [g for g in adam_groups if g["params"]]
     # torch's Adam adds eps after the bias correction, the records' DistAdam before it (eps / sqrt(1 - beta2^t)
     # in effect): at eps 1e-10 against summed-loss gradients the steps agree to float rounding
     fused = proc.device.type == "cuda"
-    adam = torch.optim.Adam(adam_groups, betas=config.adam_betas, eps=config.adam_eps, fused=fused)
+    adam = torch.optim.Adam(adam_groups, betas=adam_config.betas, eps=adam_config.eps, fused=fused)
     mlp = [p for block in model.blocks for p in block.mlp.parameters()]
     mlp_ids = {id(p) for p in mlp}
     attention = [p for p in model.hidden_matrices() if id(p) not in mlp_ids]
-    wd = config.muon_weight_decay
+    wd = muon_config.weight_decay
     muon = Muon(
-        [dict(params=attention, weight_decay=wd), dict(params=mlp, weight_decay=wd * config.mlp_weight_decay_mult)],
-        lr=config.muon_lr,
-        momentum=config.muon_momentum,
-        newton_schulz=config.newton_schulz,
+        [
+            dict(params=attention, weight_decay=wd),
+            dict(params=mlp, weight_decay=wd * muon_config.mlp_weight_decay_mult),
+        ],
+        lr=muon_config.lr,
+        momentum=muon_config.momentum,
+        newton_schulz=muon_config.newton_schulz,
         rank=proc.rank,
         world_size=proc.world_size,
     )
@@ -205,8 +218,8 @@ def micro_step_scale(config: TrainConfig, tokens: int) -> float:
     """What a micro-batch's mean loss is multiplied by before its backward pass: its token count for a summed
     loss, then divided by the global micro-step count, so that the gradients summed over micro-steps and
     processes equal what each of the record's 8 GPUs holds after averaging, on any number of processes."""
-    per_batch = tokens if config.loss_reduction == "sum" else 1
-    return per_batch / config.micro_steps_per_step
+    per_batch = tokens if config.optim.loss_reduction == "sum" else 1
+    return per_batch / config.data.micro_steps_per_step
 
 
 def train_step(
@@ -218,7 +231,7 @@ def train_step(
     proc: Process,
 ) -> Tensor:
     """One optimiser step over this process's share of the global batch; returns its share of the scaled loss."""
-    local_micro_steps = config.micro_steps_per_step // proc.world_size
+    local_micro_steps = config.data.micro_steps_per_step // proc.world_size
     window = window_blocks(step, config)
     loss_sum = torch.zeros((), device=proc.device)
     for _ in range(local_micro_steps):
@@ -241,7 +254,7 @@ def evaluate(model: nn.Module, config: TrainConfig, files: list[Path], step: int
     window = window_blocks(step, config)
     totals = torch.zeros(2, device=proc.device, dtype=torch.float64)  # summed loss, token count
     batches = data.val_batches(
-        files, config.val_tokens, config.val_micro_batch_tokens, proc.rank, proc.world_size, proc.device
+        files, config.data.val_tokens, config.data.val_micro_batch_tokens, proc.rank, proc.world_size, proc.device
     )
     for inputs, targets in batches:
         totals[0] += model(inputs, targets, window).double() * targets.numel()
@@ -271,12 +284,12 @@ def warm_up(model: GPT, optimizers: list[torch.optim.Optimizer], config: TrainCo
     model_state = copy.deepcopy(model.state_dict())
     optimizer_states = [copy.deepcopy(opt.state_dict()) for opt in optimizers]
     vocab = min(config.model.vocab_size, EOT_TOKEN + 1)
-    batches = dummy_batches(config.micro_batch_tokens, vocab, proc.device, seed=1234 + proc.rank)
+    batches = dummy_batches(config.data.micro_batch_tokens, vocab, proc.device, seed=1234 + proc.rank)
     for step in range(config.warmup_steps):
         train_step(model, optimizers, batches, step, config, proc)
     model.eval()
     with torch.no_grad():
-        inputs, targets = next(dummy_batches(config.val_micro_batch_tokens, vocab, proc.device, seed=99))
+        inputs, targets = next(dummy_batches(config.data.val_micro_batch_tokens, vocab, proc.device, seed=99))
         model(inputs, targets, window_blocks(0, config))
     model.train()
     model.load_state_dict(model_state)
@@ -300,7 +313,7 @@ def train(options: TrainOptions, config: TrainConfig | None = None) -> Path:
     """
     config = config or options.resolve_config()
     proc = resolve_process(options.device)
-    check_world_size(proc.world_size, config.micro_steps_per_step)
+    check_world_size(proc.world_size, config.data.micro_steps_per_step)
     train_paths = data.train_files(options.data_dir)
     val_paths = data.val_files(options.data_dir)
 
@@ -341,7 +354,7 @@ def _train(
         raise BadInput(log_path, "a run log with this id already exists; it is never overwritten")
     log = RunLogWriter(log_path if proc.is_main else None, echo=proc.is_main)
     try:
-        log.write(embedded_sources())
+        log.write(embedded_sources(config))
         log.write(RULE)
         for line in environment_lines(proc.device):
             log.write(line)
@@ -402,7 +415,7 @@ def use_expandable_segments(device: torch.device) -> None:
 def build_model(config: TrainConfig, proc: Process, compiled: bool) -> GPT:
     """The recipe's model on this process's device, with the same initial weights on every process."""
     torch.manual_seed(config.seed)
-    max_seq_len = max(config.micro_batch_tokens, config.val_micro_batch_tokens)
+    max_seq_len = max(config.data.micro_batch_tokens, config.data.val_micro_batch_tokens)
     model = GPT(config.model, max_seq_len).to(proc.device)
     if proc.device.type == "cuda":
         # the embedding tables are stored in bf16, as the records do: half the memory traffic for lookups,
@@ -455,6 +468,9 @@ def _run(
     log: RunLogWriter,
     log_path: Path,
 ) -> None:
+    if isinstance(config.model, Model2026Config):
+        _run_2026(options, config, proc, train_paths, val_paths, log, log_path)
+        return
     model = build_model(config, proc, options.compile)
     optimizers = build_optimizers(model, config, proc)
     if proc.device.type == "cuda":  # on CPU nothing is compiled or autotuned, so a warmup would only cost time
@@ -467,12 +483,12 @@ def _run(
 
     loader = data.DistributedTokenLoader(
         train_paths,
-        config.micro_batch_tokens,
+        config.data.micro_batch_tokens,
         proc.rank,
         proc.world_size,
-        align_to_bos=config.align_to_bos,
+        align_to_bos=config.data.align_to_bos,
         device=proc.device,
-        micro_steps_per_step=config.micro_steps_per_step,
+        micro_steps_per_step=config.data.micro_steps_per_step,
     )
     total = config.num_iterations
     train_time_ms = 0.0
@@ -505,4 +521,57 @@ def _run(
             log.write(step_line(step + 1, total, elapsed), console=True)
     finally:
         loader.close()
+    log.write(peak_memory_line(proc.device), console=True)
+
+
+def _run_2026(
+    options: TrainOptions,
+    config: TrainConfig,
+    proc: Process,
+    train_paths: list[Path],
+    val_paths: list[Path],
+    log: RunLogWriter,
+    log_path: Path,
+) -> None:
+    """The loop of the 2026-05 recipe (loop_2026.py): the same log, clock and validation as `_run`."""
+    from speedrun.trainer.loop_2026 import Trainer2026
+
+    fp8 = proc.device.type == "cuda" and fp8_supported(proc.device)
+    trainer = Trainer2026(config, proc.device, proc.rank, proc.world_size, fp8, options.compile, train_paths)
+    if proc.device.type == "cuda":
+        started = time.perf_counter()
+        trainer.warm_up()
+        synchronize(proc.device)
+        if proc.is_main:
+            print(f"compile and warmup: {time.perf_counter() - started:.1f}s (not timed)", flush=True)
+        torch.cuda.reset_peak_memory_stats(proc.device)
+    total = config.num_iterations
+    train_time_ms = 0.0
+    pending_loss: LossReadback | None = None
+    synchronize(proc.device)
+    t0 = time.perf_counter()
+    for step in range(total + 1):
+        last = step == total
+        step_plan = trainer.advance(step)
+        if last or (config.val_every > 0 and step % config.val_every == 0):
+            synchronize(proc.device)
+            train_time_ms += 1000 * (time.perf_counter() - t0)
+            val_loss = trainer.evaluate(step_plan, val_paths, last)
+            log.write(step_line(step, total, train_time_ms, val_loss), console=True)
+            if not math.isfinite(val_loss):
+                raise BadInput(log_path, f"validation loss became {val_loss} at step {step}; the run stopped")
+            synchronize(proc.device)
+            t0 = time.perf_counter()
+        if last:
+            if pending_loss is not None:
+                _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
+            break
+        loss = trainer.train_step(step_plan)
+        if proc.world_size > 1:
+            dist.all_reduce(loss, op=dist.ReduceOp.SUM)
+        if pending_loss is not None:
+            _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
+        pending_loss = LossReadback(loss)
+        elapsed = train_time_ms + 1000 * (time.perf_counter() - t0)
+        log.write(step_line(step + 1, total, elapsed), console=True)
     log.write(peak_memory_line(proc.device), console=True)

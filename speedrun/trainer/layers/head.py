@@ -1,0 +1,120 @@
+"""The head and the loss of the 2026-05 recipe: logits rescaled asymmetrically (record 54) and a weighted
+cross-entropy on the next few tokens (multi-token prediction, record 53), the head's matmul in FP8 on Hopper.
+
+The loss of position i is sum_k w_k * (logsumexp(z_i) - z_i[target_{i+k}]) over the k with i + k inside the
+batch, z = a * sigmoid((logits + b) / c): one softmax serves every predicted token. Record 84 fuses the
+rescale, the loss and its gradient in one CUDA kernel (records 60, 79); here the same arithmetic is one PyTorch
+function that computes the gradient in the forward pass, slice by slice, so no fp32 copy of all the logits is
+ever kept (the fused kernel is not written yet). One deliberate difference: for the last one or two rows of a
+micro-batch, whose loss leaves out the tokens past its end, record 84's kernel still takes the gradient with
+every weight; ours takes the gradient of the loss it reports.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+SLICE_ROWS = 8192  # rows of logits turned into fp32 at a time
+
+
+def rescale(logits: Tensor, a: float, b: float, c: float) -> tuple[Tensor, Tensor]:
+    """z = a * sigmoid((logits + b) / c), and sigmoid itself (rounded to bf16, as the record's kernel keeps it)."""
+    s = torch.sigmoid((logits.float() + b) / c).to(torch.bfloat16).float()
+    return a * s, s
+
+
+def mtp_losses_reference(logits: Tensor, targets: Tensor, weights: Tensor, abc: tuple[float, float, float]) -> Tensor:
+    """The definition, differentiable by autograd (tests): per-row losses of the rescaled logits."""
+    a, b, c = abc
+    z = a * torch.sigmoid((logits.float() + b) / c)
+    lse = torch.logsumexp(z, dim=-1)
+    losses = torch.zeros_like(lse)
+    n = targets.numel()
+    for k, w in enumerate(weights.tolist()):
+        rows = n - k
+        losses[:rows] += w * (lse[:rows] - z[:rows].gather(1, targets[k:, None]).squeeze(1))
+    return losses
+
+
+class MtpSoftcappedCrossEntropy(torch.autograd.Function):
+    """Per-row multi-token losses of bf16 logits; the gradient is computed with the losses and kept in bf16."""
+
+    @staticmethod
+    def forward(ctx, logits: Tensor, targets: Tensor, weights: Tensor, abc: tuple[float, float, float]) -> Tensor:  # type: ignore[override]
+        a, b, c = abc
+        n = logits.size(0)
+        w = weights.tolist()
+        losses = torch.empty(n, dtype=torch.float32, device=logits.device)
+        grad = torch.empty_like(logits)
+        for start in range(0, n, SLICE_ROWS):
+            stop = min(start + SLICE_ROWS, n)
+            z, s = rescale(logits[start:stop], a, b, c)
+            lse = torch.logsumexp(z, dim=-1)
+            rows = torch.arange(start, stop, device=logits.device)
+            # the weight of each predicted token k, zero where i + k falls past the batch
+            row_weights = torch.stack([wk * (rows + k < n).float() for k, wk in enumerate(w)], dim=1)
+            targets_ahead = torch.stack([targets[torch.clamp_max(rows + k, n - 1)] for k in range(len(w))], dim=1)
+            losses[start:stop] = row_weights.sum(1) * lse - (row_weights * z.gather(1, targets_ahead)).sum(1)
+            # d loss / d z = (sum of the row's weights) * softmax(z) - sum_k w_k onehot(target_{i+k})
+            dz = row_weights.sum(1, keepdim=True) * torch.exp(z - lse[:, None])
+            dz.scatter_add_(1, targets_ahead, -row_weights)
+            grad[start:stop] = (dz * (a / c) * s * (1 - s)).to(grad.dtype)
+        ctx.save_for_backward(grad)
+        return losses
+
+    @staticmethod
+    def backward(ctx, grad_losses: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return grad * grad_losses[:, None].to(grad.dtype), None, None, None
+
+
+def eval_losses(logits: Tensor, targets: Tensor, abc: tuple[float, float, float]) -> Tensor:
+    """Per-token next-token losses in evaluation: the rescale in the logits' dtype (bf16 on a GPU), the
+    cross-entropy in fp32, as record 84 evaluates."""
+    a, b, c = abc
+    z = a * torch.sigmoid((logits + b) / c)
+    return torch.nn.functional.cross_entropy(z.float(), targets, reduction="none")
+
+
+def mtp_softcapped_cross_entropy(
+    logits: Tensor, targets: Tensor, weights: Tensor, abc: tuple[float, float, float]
+) -> Tensor:
+    return MtpSoftcappedCrossEntropy.apply(logits, targets, weights, abc)
+
+
+class Fp8Matmul(torch.autograd.Function):
+    """x @ w (w stored (in, out)) with float8 operands and fixed scales, forward and backward, as record 84's
+    head does: x / x_s and w / w_s in e4m3 forward; the output gradient / grad_s in e5m2 backward.
+
+    On CUDA the products are `torch._scaled_mm` (not yet run on a GPU); elsewhere the quantised operands are
+    multiplied in fp32, the same arithmetic up to the order of the sums."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: Tensor, scales: tuple[float, float, float]) -> Tensor:  # type: ignore[override]
+        x_s, w_s, _ = scales
+        x8 = (x / x_s).to(torch.float8_e4m3fn)
+        w8 = (w / w_s).to(torch.float8_e4m3fn)
+        ctx.save_for_backward(x8, w8)
+        ctx.scales = scales
+        return _scaled_matmul(x8, w8, x_s, w_s, torch.bfloat16)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
+        x8, w8 = ctx.saved_tensors
+        x_s, w_s, grad_s = ctx.scales
+        g8 = (grad / grad_s).to(torch.float8_e5m2)
+        grad_x = _scaled_matmul(g8, w8.t(), grad_s, w_s, torch.bfloat16)
+        grad_w = _scaled_matmul(x8.t(), g8, x_s, grad_s, torch.float32)
+        return grad_x, grad_w, None
+
+
+def _scaled_matmul(a: Tensor, b: Tensor, a_scale: float, b_scale: float, out_dtype: torch.dtype) -> Tensor:
+    """(a * a_scale) @ (b * b_scale) for float8 a and b."""
+    if a.is_cuda:
+        one = torch.ones((), device=a.device, dtype=torch.float32)
+        # _scaled_mm wants a row-major and b column-major
+        return torch._scaled_mm(
+            a.contiguous(), b.t().contiguous().t(), scale_a=one * a_scale, scale_b=one * b_scale, out_dtype=out_dtype
+        )
+    return ((a.float() @ b.float()) * (a_scale * b_scale)).to(out_dtype)
