@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from speedrun.judge.fineweb import FINEWEB, OTHER, SYNTHETIC, UNKNOWN, data_facts
 from speedrun.judge.parse import parse_log
+from speedrun.trainer.config import get_config
 from tests.conftest import ROOT
 from tests.test_rules import make_run, ours
 
@@ -72,3 +74,17 @@ def test_no_data_line_or_a_malformed_one() -> None:
         facts = data_facts(replace(run, data=data))
         assert facts is not None and facts.kind == OTHER
         assert "not in the trainer's format" in facts.problems[0]
+
+
+def test_the_validation_size_of_the_trainers_nested_config() -> None:
+    """The trainer's config line nests the validation size under `data` now; it was at the top before."""
+    run = ours(make_run())
+    for recipe in ("2025-08", "2026-05"):
+        facts = data_facts(replace(run, config=json.loads(get_config("small", recipe=recipe).to_json())))
+        assert facts is not None and facts.kind == FINEWEB, facts.problems
+    tiny = json.loads(get_config("small", "tiny").to_json())
+    facts = data_facts(replace(run, config=tiny))
+    assert facts is not None and "the config validates on 4096 tokens, not FineWeb's first 10,485,760" in facts.problems
+    facts = data_facts(replace(run, config={**tiny, "val_tokens": 10_485_760}))  # two sizes are no one size
+    assert facts is not None and facts.kind == OTHER
+    assert "the config validates on [10485760, 4096] tokens" in facts.problems[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -777,14 +778,36 @@ def test_our_trainer_runs_the_record_recipe_in_full() -> None:
     assert other_track.status is Status.WARN and "names track 'track_2_medium'" in other_track.detail
 
 
+def test_the_config_lines_the_trainer_writes_now_are_judged_by_their_recipe() -> None:
+    """The config line names its recipe (and nests everything but track, recipe, preset and num_iterations)."""
+    from speedrun.trainer.config import get_config  # pure Python: no torch
+
+    for recipe in ("2025-08", "2026-05"):
+        logged = json.loads(get_config("small", recipe=recipe).to_json())
+        run = replace(ours(make_run()), config=logged)
+        check = check_recipe(rule_input([run]))
+        assert check.status is Status.PASS, check.detail
+        tiny = replace(run, config=json.loads(get_config("small", "tiny", recipe).to_json()))
+        check = check_recipe(rule_input([tiny]))
+        assert check.status is Status.WARN and "preset 'tiny'" in check.detail
+    cut = replace(run, config={**logged, "num_iterations": 1000})
+    check = check_recipe(rule_input([cut]))
+    assert check.status is Status.WARN and "num_iterations 1000, where the 2026-05 recipe trains 1485" in check.detail
+
+
 def test_the_pinned_recipe_steps_are_the_trainers() -> None:
-    from speedrun.trainer.config import CONFIGS  # pure Python: the trainer's figures, without torch
+    from speedrun.trainer.config import RECIPES, get_config, recipe_names  # pure Python: no torch
 
     for track in (SMALL, MEDIUM):
         pinned = dict(track.terms("SR011", datetime.date.today()).parameters["recipe_steps"])  # type: ignore[union-attr]
-        recipes = {name or "default": c.num_iterations for (t, name), c in CONFIGS.items() if t == track.name}
-        assert pinned == {"default": recipes.pop("default")}, track.path
-        assert set(recipes) == {"tiny"}  # presets are no recipes: a new recipe needs its step count pinned
+        names = recipe_names(track.name)
+        # a new recipe needs its step count pinned; a preset is no recipe
+        assert set(pinned) == {"default", *names} and set(names) == {n for t, n in RECIPES if t == track.name}
+        for name in names:
+            config = get_config(track.name, recipe=name)
+            assert config.recipe == name and pinned[name] == config.num_iterations, (track.path, name)
+        # a config line older than the recipe key ran the track's first recipe, the only one there was
+        assert pinned["default"] == pinned[names[0]], track.path
 
 
 # --- the history of the rules ----------------------------------------------------------------------------------

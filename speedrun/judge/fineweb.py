@@ -72,13 +72,23 @@ def data_facts(run: RunLog) -> DataFacts | None:
     else:  # where the log contradicts itself first, then how its shards differ from FineWeb's
         problems += _listing_problems(run, train, val)
         problems += _train_problems(train) + _val_problems(val)
-    config = run.config or {}
-    val_tokens = config.get("val_tokens")
+    val_tokens = _val_tokens(run.config or {})
     if val_tokens != VAL_TOKENS:
         problems.append(f"the config validates on {val_tokens!r} tokens, not FineWeb's first {VAL_TOKENS:,}")
     if not problems:
         return DataFacts(FINEWEB, (), evidence)
     return DataFacts(SYNTHETIC if synthetic else OTHER, tuple(problems), evidence)
+
+
+def _val_tokens(config: dict[str, Any]) -> object:
+    """The validation size a config line gives: under `data` in the trainer's nested config, at the top in its
+    flat config of before. A config that gives two sizes gives no one size: both are returned."""
+    data = config.get("data")
+    nested = data.get("val_tokens") if isinstance(data, dict) else None
+    sizes = [size for size in (config.get("val_tokens"), nested) if size is not None]
+    if len(sizes) == 2 and sizes[0] != sizes[1]:
+        return sizes
+    return sizes[0] if sizes else None
 
 
 def _synthetic_languages(data: dict[str, Any]) -> set[str]:
