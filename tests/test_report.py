@@ -179,7 +179,10 @@ def test_every_cited_line_of_the_example_is_printed_whole_at_80_columns() -> Non
     text, docs = judge_text_and_json([str(EXAMPLE.relative_to(ROOT))], ROOT, 80)
     assert_whole(cited(docs), text)
     assert_whole([str(ROOT / c) for c in cited(docs)], printed_at_80_columns(judge_path(EXAMPLE)))
-    assert max(len(line) for line in text.splitlines() if ".txt:" not in line) <= 80  # the rest is wrapped
+    # the rest is wrapped: past 80 columns only a cited line, or a run's file name alone on its line (no space
+    # to break it at, and the detail column starts at 33 when a check is "unchecked")
+    too_wide = [line for line in text.splitlines() if len(line) > 80 and ".txt:" not in line]
+    assert [line for line in too_wide if len(line.split()) > 1 or ".txt" not in line] == [], too_wide
 
 
 @pytest.mark.archive
