@@ -4,7 +4,7 @@
 
 A sample is a ```console block after one or more HTML comments (GitHub does not show them), one per command:
 
-    <!-- sample: speedrun judge records/track_1_short/2026-05-20_BigramsSignTrick
+    <!-- sample: speedrun judge records/track_1_short/2026-01-18_UnifiedOptimizers
     in upstream
     keep ^PASS
     keep ^steps 3

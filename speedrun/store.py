@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime
 import functools
+import os
 import re
+import stat
 import sys
 from dataclasses import dataclass
 from datetime import date
@@ -209,10 +211,32 @@ def load_records(records_dir: Path | None = None) -> list[Record]:
     root = default_records_dir() if records_dir is None else records_dir
     if not root.is_dir():
         raise BadInput(root, "records folder does not exist: pass --records with the path of one")
-    files = [(track, path) for track in TRACK_NAMES for path in sorted((root / track).glob(f"*/{RECORD_FILE}"))]
     # The judge asks for the records once per record it judges: reuse them while no file changed.
-    key = tuple((track, path, *_stamp(path)) for track, path in files)
-    return list(_load_validated(key, date.today()))
+    return list(_load_validated(_record_files(root), date.today()))
+
+
+def _record_files(root: Path) -> tuple[tuple[str, Path, int, int], ...]:
+    """(track, record.toml, mtime, size) of every record under `root`, sorted: one stat per record folder, and
+    no pathlib glob (the judge lists the store for every path it judges)."""
+    found = []
+    for track in TRACK_NAMES:
+        folder = os.path.join(root, track)
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(entry.name for entry in entries if entry.is_dir())
+        except OSError:
+            continue  # no such track folder
+        for name in names:
+            path = os.path.join(folder, name, RECORD_FILE)
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue  # a folder of logs only
+            except OSError as e:
+                raise BadInput(path, f"cannot read: {e}") from None
+            if stat.S_ISREG(st.st_mode):
+                found.append((track, Path(path), st.st_mtime_ns, st.st_size))
+    return tuple(found)
 
 
 @functools.lru_cache(maxsize=8)
@@ -220,14 +244,6 @@ def _load_validated(key: tuple[tuple[str, Path, int, int], ...], today: date) ->
     records = [read_record(path, track) for track, path, *_ in key]
     _check_numbers(records)
     return tuple(sorted(records, key=_order))
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    try:
-        st = path.stat()
-    except OSError as e:
-        raise BadInput(path, f"cannot read: {e}") from None
-    return st.st_mtime_ns, st.st_size
 
 
 def current_record(track: str, records_dir: Path | None = None) -> Record | None:

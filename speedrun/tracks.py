@@ -76,8 +76,12 @@ def canonical_name(name: str) -> str:
 
 
 def track_file(name: str, records_dir: Path | None = None) -> Path:
-    """Where a track's TOML lives: the given records/, ./records, the source tree, the wheel's copy."""
-    candidates = [d for d in (records_dir, Path.cwd() / "records", SOURCE_TREE_RECORDS, _PACKAGED_RECORDS) if d]
+    """Where a track's TOML lives: the given records/, else the project's own (the source tree, the wheel's copy).
+
+    Never a `records/` of the working directory unless it is passed: the targets and rules a submission is
+    judged by must not come from whatever folder the judge happens to be run in.
+    """
+    candidates = [d for d in (records_dir, SOURCE_TREE_RECORDS, _PACKAGED_RECORDS) if d]
     for root in candidates:
         path = root / name / "track.toml"
         if path.is_file():

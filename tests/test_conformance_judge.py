@@ -245,6 +245,11 @@ WARMUP_DRAWS = "the untimed warmup draws batches from a loader, where the prior 
 COMPILER_UNCONFIRMED = (
     "assigns torch._inductor.codecache.trace_structured and sets dynamo's compiled_autograd: unconfirmed"
 )
+# The runs of one group are pooled into one statistic; these groups pool runs of several codes (comments and
+# layout aside) or step counts, which the judge cannot confirm are one experiment.
+CODE_VERSIONS = "the runs pooled in the candidate group embed several versions of the code"
+# A baseline is evidence when it runs the code its prior record's record.toml pins; these do not.
+BASELINE_CODE = "the baseline does not run the code the prior record pins"
 
 # Records that pass or need review only because a waiver covers these rules.
 WAIVED: dict[str, tuple[str, ...]] = {
@@ -276,27 +281,55 @@ REVIEW: dict[str, tuple[tuple[str, ...], str]] = {
     "small 18 2025-01-04_SoftCap": (("SR001", "SR003"), f"{P_IN_NOTES}; {PIPELINE_CHANGED}"),
     "small 19 2025-01-13_Fp8LmHead": (("SR001", "SR003"), f"{NO_P_ONE_RUN}; {PIPELINE_CHANGED}"),
     "small 20 2025-01-16_Sub3Min": (("SR003",), P_IN_NOTES),
-    "small 21 2025-01-26_BatchSize": (("SR003",), P_IN_NOTES),
+    "small 21 2025-01-26_BatchSize": (
+        ("SR003", "SR010"),
+        f"{P_IN_NOTES}; {CODE_VERSIONS}: its 2 runs differ in CastedLinear (x_scale renamed x_s)",
+    ),
     "small 21 2025-02-01_RuleTweak": (("SR001",), WARMUP_DRAWS),
     "small 21 2025-05-24_StableTorch": (("SR001",), PIPELINE_CHANGED),
-    "small 26 2025-07-12_BosAlign": (("SR001",), f"{PIPELINE_MIXED}: the linked log's differs from the other 20"),
+    "small 26 2025-07-12_BosAlign": (
+        ("SR001", "SR010"),
+        f"{PIPELINE_MIXED}: the linked log's differs from the other 20; {CODE_VERSIONS} (the same 21st run)",
+    ),
+    "small 30 2025-09-05_SkipMLPBlocks": (
+        ("SR010",),
+        "10 comparison runs (1670 steps, every MLP kept) pooled with the record's 10 (1705 steps, MLPs skipped)",
+    ),
     "small 24 2025-05-30_noallreduce": (("SR001",), WARMUP_DRAWS),
     "small 27 2025-07-18_TritonMuon": (("SR001",), PIPELINE_CHANGED),
     "small 29 2025-09-03_FA3": (("SR001",), PIPELINE_CHANGED),
     "small 33 2025-09-15_AsyncDataLoadAttnFinalWindow": (("SR001",), PIPELINE_CHANGED),
     "small 34 2025-09-18_Smear": (("SR001",), PIPELINE_CHANGED),
     "small 44 2025-10-31_AdamSyncGradientHook": (("SR003", "SR005"), f"{P_IN_NOTES}; {SLOWER_THAN_PUBLISHED}"),
-    "small 46 2025-11-29_BatchSizeSchedule": (("SR001",), f"{PIPELINE_MIXED}: one val_every_five run"),
+    "small 46 2025-11-29_BatchSizeSchedule": (
+        ("SR001", "SR010"),
+        f"{PIPELINE_MIXED}: one val_every_five run; {CODE_VERSIONS}: the two val_every_five runs, one of 2225 steps",
+    ),
     "small 47 2025-12-10_SALambdaOnWeights": (("SR001",), f"{WARMUP_DRAWS} (a validation pass in the warmup)"),
-    "small 48 2025-12-11_NorMuonOptimsAndFixes": (("SR001", "SR005"), f"{PIPELINE_MIXED}; {SLOWER_THAN_PUBLISHED}"),
+    "small 48 2025-12-11_NorMuonOptimsAndFixes": (
+        ("SR001", "SR005", "SR010"),
+        f"{PIPELINE_MIXED}; {SLOWER_THAN_PUBLISHED}; {CODE_VERSIONS} (4 runs of one version, 10 of another)",
+    ),
+    "small 52 2025-12-21_SmoothedScalars": (
+        ("SR005",),
+        f"{BASELINE_CODE}: 12-19-Baseline runs record 51's script with its log folder changed",
+    ),
+    "small 55 2025-12-29_VeSkipGates": (
+        ("SR010",),
+        f"{CODE_VERSIONS}: 3 versions in its 7 runs (a logit skew argument, a parameter-norm logger)",
+    ),
     "small 49 2025-12-14_PartialKeyOffset": (("SR001",), PIPELINE_CHANGED),
     "small 54 2025-12-26_LogitRescale": (("SR001",), "the warmup draws train and val batches in other loops"),
     "small 62 2026-01-19_BigramHashEmbedding": (("SR001",), PIPELINE_CHANGED),
+    "small 63 2026-01-26-UntieValueEmbeddings": (
+        ("SR010",),
+        "10 runs with 3 value embeddings (1600 steps) pooled with 10 with 5 (1575 steps): two experiments",
+    ),
     "small 64 2026-01-30_MimeticValueOutput": (("SR010",), "one of 8 logs ends at step 1500 of 1555: left out"),
     "small 65 2026-01-30_VeFused": (("SR001",), PIPELINE_CHANGED),
     "small 67 2026-01-24_ImprovedLMHead": (
-        ("SR001",),
-        "record 66, its prior, has no log: the pipeline is not compared",
+        ("SR001", "SR005"),
+        "record 66, its prior, has no log: neither the pipeline nor the baseline's code can be compared",
     ),
     "small 68 2026-01-31-BigramHashH2D": (("SR001", "SR005"), f"{PIPELINE_CHANGED}; {SLOWER_THAN_PUBLISHED}"),
     "small 69 2026-02-02_KernelTuning": (
@@ -304,14 +337,36 @@ REVIEW: dict[str, tuple[tuple[str, ...], str]] = {
         f"{P_IN_NOTES}; {PIPELINE_CHANGED}; {SLOWER_THAN_PUBLISHED}",
     ),
     "small 70 2026-02-03_VeTuned": (("SR005",), SLOWER_THAN_PUBLISHED),
-    "small 71 2026-02-06_SparseBigramGradient": (("SR001", "SR005"), f"{PIPELINE_MIXED}; {SLOWER_THAN_PUBLISHED}"),
-    "small 72 2026-02-10_ShortWindow": (("SR001", "SR005"), f"{PIPELINE_CHANGED}; {SLOWER_THAN_PUBLISHED}"),
+    "small 71 2026-02-06_SparseBigramGradient": (
+        ("SR001", "SR005", "SR010"),
+        f"{PIPELINE_MIXED}; {SLOWER_THAN_PUBLISHED}; {CODE_VERSIONS} (the README tests 5 and 3 runs apart)",
+    ),
+    "small 72 2026-02-10_ShortWindow": (
+        ("SR001", "SR005", "SR010"),
+        f"{PIPELINE_CHANGED}; {SLOWER_THAN_PUBLISHED}; {CODE_VERSIONS}: 5, differing in their run_id setting",
+    ),
     "small 73 2026-02-12_ParallelResiduals": (("SR001", "SR005"), f"{PIPELINE_CHANGED}; {SLOWER_THAN_PUBLISHED}"),
-    "small 74 2026-02-16_FlattenForward": (("SR001",), PIPELINE_CHANGED),
+    "small 74 2026-02-16_FlattenForward": (("SR001", "SR005"), f"{PIPELINE_CHANGED}; {BASELINE_CODE} (record 73)"),
+    "small 76 2026-02-28_TransposeCopyBackward": (
+        ("SR005",),
+        f"{BASELINE_CODE}: another version of the cross-entropy kernel than record 75's",
+    ),
     "small 77 2026-03-06_SimplifyHC": (("SR005",), SLOWER_THAN_PUBLISHED),
-    "small 78 2026-03-22_VarlenMaxDocs": (("SR001",), PIPELINE_CHANGED),
-    "small 81 2026-04-22_MuddFormer": (("SR001",), PIPELINE_CHANGED),
-    "small 82 2026-04-29_XSAGatedLayers": (("SR008",), "its runs are on 8x H200, not 8x H100"),
+    "small 78 2026-03-22_VarlenMaxDocs": (("SR001", "SR005"), f"{PIPELINE_CHANGED}; {BASELINE_CODE} (record 77)"),
+    "small 80 2026-04-08_PairedHeadMuon": (
+        ("SR005",),
+        f"{BASELINE_CODE}: its baseline runs record 78's code, not 79's",
+    ),
+    "small 81 2026-04-22_MuddFormer": (("SR001", "SR005"), f"{PIPELINE_CHANGED}; {BASELINE_CODE} (record 80)"),
+    "small 82 2026-04-29_XSAGatedLayers": (
+        ("SR005", "SR008"),
+        f"its runs are on 8x H200, not 8x H100, and so is its baseline; {BASELINE_CODE} (record 81)",
+    ),
+    "small 83 2026-05-20_BigramsSignTrick": (("SR005",), f"{BASELINE_CODE}: its baseline lacks record 82's XSA gates"),
+    "small 84 2026-05-19_FP8MLPUpProj": (
+        ("SR005",),
+        f"{BASELINE_CODE}: its baseline lacks record 83's bigram sign trick (it predates it by a day)",
+    ),
     "medium 1 2025-01-18": (("SR006", "SR008"), LLMC),
     "medium 2 2025-01-18": (("SR001", "SR003"), f"{NO_P_ONE_RUN}; record 1 (llm.c) has no pipeline to compare"),
     "medium 3 2025-02-08_WeightDecay": (("SR001", "SR003"), f"{NO_P_ONE_RUN}; {PIPELINE_CHANGED}"),

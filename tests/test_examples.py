@@ -35,6 +35,11 @@ def test_example_runs_are_judged_from_their_own_lines(folder: Path) -> None:
             float(last_val[2]),
         )
     rules = {c["rule"]: c["status"] for c in judgement["checks"]}
+    details = {c["rule"]: c["detail"] for c in judgement["checks"]}
     assert rules["compile flags"] == "pass"
-    assert rules["hardware"] == "warn"  # H200s, not 8x H100
-    assert judgement["verdict"] == "review" and proc.returncode == 4  # which a maintainer would have to confirm
+    assert rules["hardware"] == "warn" and "NVIDIA H200" in details["hardware"]  # H200s, not 8x H100
+    # Synthetic shards, 120 steps of a 1695-step recipe: an example of the log, no record, and the judge says why.
+    assert rules["data pipeline"] == "warn" and "synthetic shards (zipf)" in details["data pipeline"]
+    assert rules["recipe"] == "warn" and "num_iterations 120" in details["recipe"]
+    assert rules["loss"] == "unchecked" and "not measured on FineWeb" in details["loss"]
+    assert judgement["verdict"] == "review" and proc.returncode == 4  # never pass

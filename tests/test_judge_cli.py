@@ -40,20 +40,27 @@ contributors = ["@tester"]
 logs = []
 pull_requests = []
 data_pipeline_sha256 = "{pipeline}"
+code_sha256 = ["{code}"]
 """
+PRIOR_CODE = f"{SOURCE}version = 'the prior record'\n"  # what a baseline of the prior record runs
 
 
 @functools.cache
 def judge_store() -> Path:
     """A records/ folder with the project's track files and one prior record per track (96 s), whose pinned
-    data-pipeline hash is SOURCE's: logs written here are then judged against a record they can beat."""
+    data-pipeline hash is SOURCE's and whose pinned code is PRIOR_CODE: logs written here are then judged
+    against a record they can beat, and a baseline of PRIOR_CODE runs its code."""
+    from speedrun.judge.discover import code_hash
+    from speedrun.judge.parse import parse_log
     from speedrun.judge.pipeline import data_pipeline_hash
 
     root = Path(tempfile.mkdtemp(prefix="speedrun-store-")) / "records"
+    prior_log = root.parent / "prior.txt"
+    prior_log.write_text(log_text(source=PRIOR_CODE), encoding="utf-8")
     for track in ("track_1_short", "track_2_medium"):
         (root / track / "2026-06-01_Prior").mkdir(parents=True)
         shutil.copy(ROOT / "records" / track / "track.toml", root / track / "track.toml")
-        text = PRIOR_RECORD.format(pipeline=data_pipeline_hash(SOURCE))
+        text = PRIOR_RECORD.format(pipeline=data_pipeline_hash(SOURCE), code=code_hash(parse_log(prior_log)))
         (root / track / "2026-06-01_Prior" / "record.toml").write_text(text, encoding="utf-8")
     return root
 
@@ -87,7 +94,9 @@ def log_text(
         t = round(time_ms * step / steps)
         avg = f"{t / step:.2f}" if step else "nan"
         if step % 250 == 0:
-            val = loss if step == steps else 4.0 + (steps - step) / steps + seed / 1e4
+            val = (
+                loss if step == steps else 4.0 + (steps - step) / steps + seed / 1e3
+            )  # runs differ as independent runs do
             lines.append(f"step:{step}/{steps} val_loss:{val:.4f} train_time:{t}ms step_avg:{avg}ms")
         elif step % 10 == 0:
             lines.append(f"step:{step}/{steps} train_time:{t}ms step_avg:{avg}ms")
@@ -171,8 +180,7 @@ def test_several_paths_are_judged_each_on_its_own(tmp_path: Path) -> None:
 
 def test_record_folder_is_judged_per_sub_folder_against_its_baseline(tmp_path: Path) -> None:
     record = tmp_path / "records" / "track_1_short" / "2030-01-01_Faster"
-    prior_code = f"{SOURCE}version = 'the prior record'\n"  # a baseline runs the prior record's code
-    write_runs(record / "baseline", GOOD, [91_000 + 50 * i for i in range(8)], source=prior_code)
+    write_runs(record / "baseline", GOOD, [91_000 + 50 * i for i in range(8)], source=PRIOR_CODE)
     write_runs(record / "this_pr", GOOD, [89_000 + 50 * i for i in range(8)])
     proc = judge(record, "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -397,12 +405,19 @@ def trainer_log_text(loss: float, seed: int, data_source: str, time_ms: int = 90
         "# >>> speedrun/trainer/model.py\nimport torch\nmodel = torch.compile(model, dynamic=False)\n"
         f"# >>> speedrun/trainer/data.py\n{data_source.rstrip()}\n"
     )
-    config = json.dumps({"track": "track_2_medium", "model": {"model_dim": 1024}})
+    config = json.dumps({"track": "track_2_medium", "model": {"model_dim": 1024}, "val_tokens": 10_485_760})
     steps = log_text(loss, time_ms, seed=seed, source="x = 1\n").split(RULE)[-1].lstrip("\n")
+    train = [f"fineweb_train_{i:06d}.bin" for i in (1, 2)]
+    data = {
+        "version": 1,
+        "synthetic": None,
+        "train": [{"file": name, "tokens": 100_000_000, "synthetic": None} for name in train],
+        "val": [{"file": "fineweb_val_000000.bin", "tokens": 100_000_000, "synthetic": None}],
+    }
     return (
         f"{head}{RULE}\nRunning Python 3.12.0\nnvidia-smi: not available (device cpu)\n{RULE}\n"
-        f"config: {config}\ndata_pipeline_sha256: {'0' * 64}\ntrain_files: a.bin\nval_files: b.bin\n"
-        f"seed: {seed}\n{steps}"
+        f"config: {config}\ndata_pipeline_sha256: {'0' * 64}\ntrain_files: {','.join(train)}\n"
+        f"val_files: fineweb_val_000000.bin\ndata: {json.dumps(data)}\nseed: {seed}\n{steps}"
     )
 
 
@@ -421,7 +436,7 @@ def test_trainer_logs_track_from_config_and_canonical_data_pipeline(tmp_path: Pa
     assert "does not trust" in checks["data pipeline"].detail  # the printed hash is wrong and ignored
     data_line = str(checks["data pipeline"].evidence[0])
     assert data_line.endswith(":5")  # the first line of the data.py section in the log
-    assert checks["hardware"].status.value == "unchecked"  # no nvidia-smi on a CPU run
+    assert checks["hardware"].status.value == "warn"  # a CPU run: not 8x H100
 
     edited = data.replace("def ", "def _unused():\n    return 0\n\n\ndef ", 1)
     (folder / "r0.txt").write_text(trainer_log_text(2.915, 0, edited), encoding="utf-8")

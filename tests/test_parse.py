@@ -568,3 +568,24 @@ def test_discovery_bad_input(tmp_path: Path, setup: object, problem: str) -> Non
         with pytest.raises(BadInput) as caught:
             call(root)
         assert str(caught.value).startswith(f"{root}: ") and problem in caught.value.problem
+
+
+def test_step_lines_kept_as_columns_read_as_a_tuple(tmp_path: Path) -> None:
+    """The parser keeps a log's step lines as columns (StepLines); they read as the tuple of StepLines the line
+    reader gives: indexes, slices, iteration, reversal, equality, repr, and the columns the rules scan."""
+    from speedrun.judge.runlog import StepLines
+
+    path = tmp_path / "run.txt"
+    path.write_text(MODERN_LOG, encoding="utf-8")
+    run = parse_log(path)
+    assert isinstance(run.steps, StepLines)
+    whole = tuple(run.steps)
+    assert run.steps == whole and whole == run.steps and repr(run.steps) == repr(whole)
+    assert run.steps[0] == whole[0] and run.steps[-1] == whole[-1] and run.steps[1:3] == whole[1:3]
+    assert list(reversed(run.steps)) == list(reversed(whole)) and len(run.steps) == len(whole)
+    assert run.columns.step == tuple(s.step for s in whole)
+    assert [whole[i] for i in run.columns.val_rows] == [s for s in whole if s.val_loss is not None]
+    assert run.final == [s for s in whole if s.val_loss is not None][-1]
+    train = [s for s in whole if s.val_loss is None]
+    assert run.train_columns == ([s.step for s in train], [s.train_time_ms for s in train])
+    assert [run.train_step(i) for i in range(len(train))] == train

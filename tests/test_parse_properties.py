@@ -171,10 +171,16 @@ def test_the_block_reader_agrees_with_the_line_reader(log_file: Path, data: byte
 @settings(max_examples=150, deadline=None, derandomize=True)
 @given(template=st.sampled_from(TEMPLATES), cut=st.floats(0.0, 1.0))
 def test_a_cut_log_keeps_the_steps_before_the_cut(log_file: Path, template: str, cut: float) -> None:
-    """Truncation only ever loses the steps after the cut, never misreads those before it."""
+    """Truncation only ever loses the steps after the cut, never misreads those before it.
+
+    A cut inside the embedded source leaves a text with no end to its source: what it holds (a docstring may
+    hold a step line) is then read as a log of its own, with nothing to tell it from one. The property is about
+    logs cut while the run printed, after its source and the `=` line that ends it: the cut falls there."""
     whole = parse_or_refuse(log_file, template.encode())
     assert whole is not None
-    data = template.encode()[: int(len(template) * cut)]
+    lines = template.splitlines(keepends=True)
+    printed_from = len("".join(lines[: whole.source_lines + 1])) if whole.source else 0  # past the `=` line
+    data = template.encode()[: printed_from + int((len(template) - printed_from) * cut)]
     run = parse_or_refuse(log_file, data)
     if run is not None:
         assert repr(run.steps) == repr(whole.steps[: len(run.steps)])  # repr: NaN != NaN

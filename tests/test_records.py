@@ -190,3 +190,35 @@ def test_split_at_track_cuts_a_path_at_its_last_track_folder() -> None:
     )
     assert split_at_track(Path("records/track_2_medium"), "track_2_medium") == (Path("records"), ())
     assert split_at_track(Path("records/track_2_medium/A"), "track_1_short") is None
+
+
+def test_a_records_folder_in_the_working_directory_sets_no_target_unless_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from speedrun.tracks import load_track, track_file
+
+    here = tmp_path / "records" / "track_1_short"
+    here.mkdir(parents=True)
+    text = (RECORDS / "track_1_short" / "track.toml").read_text(encoding="utf-8")
+    (here / "track.toml").write_text(text.replace("target_val_loss = 3.28", "target_val_loss = 9.99"), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert track_file("track_1_short") == RECORDS / "track_1_short" / "track.toml"
+    assert load_track("small").target_val_loss == 3.28
+    assert load_track("small", tmp_path / "records").target_val_loss == 9.99  # --records names it: then it counts
+
+
+def test_the_judge_needs_neither_torch_nor_the_trainer() -> None:
+    """Judging installs without torch: the judge reads our trainer's logs without importing the trainer."""
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # any import of torch now fails\n"
+        "from speedrun.judge.judging import judge_path\n"
+        f"(j,) = judge_path({str(ROOT / 'records' / 'examples' / '2026-11-30_synthetic-h200')!r})\n"
+        "assert j.verdict.value == 'review', j.verdict\n"
+        "assert not [m for m in sys.modules if m.startswith('speedrun.trainer')], 'the judge imported the trainer'\n"
+    )
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr

@@ -1,10 +1,11 @@
 """The judge against a dishonest contributor: every attack of the red-team corpus (tests/redteam/corpus.py).
 
 Each attack edits real records of the upstream archive; the judge must not pass it (a failing or review
-verdict), or must refuse it cleanly (exit 2, one line naming the file). An attack that waits for a rule-level
-change is marked xfail(strict=True) with that change as the reason: when the rule lands, the attack turns
-green, the strict marker turns the run red, and the marker comes off. What the layers below the rules
-already see of such attacks is asserted, unmarked, by `test_layers_see_what_the_rules_will_use`.
+verdict), or must refuse it cleanly (exit 2, one line naming the file). Where an attack names its `why`, the
+judge's JSON must give that reason, so that it is caught for what it does. An attack that waits for a change
+would be marked xfail(strict=True) with that change as the reason (none is today): when the change lands, the
+strict marker turns the run red, and the marker comes off. What the layers below the rules see of an attack is
+asserted by `test_layers_see_what_the_rules_will_use`.
 
 The judge runs in this process (`speedrun.cli.main`), not in a subprocess: a hundred interpreter starts
 would cost a minute. Time and memory bounds are measured in benchmarks/judge_attacks.py.
@@ -56,6 +57,8 @@ def assert_caught(case: Case, outcome: Outcome) -> None:
         assert outcome.code == 2, f"exit {outcome.code}: {outcome.err or outcome.out[-300:]}"
     else:
         assert outcome.code in (1, 2, 4), f"exit {outcome.code}: the judge let it through\n{outcome.out[-600:]}"
+        if case.why is not None:
+            assert case.why in outcome.out, f"caught, but not for its reason {case.why!r}:\n{outcome.out[-1500:]}"
     if outcome.code == 2:
         lines = outcome.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), outcome.err
@@ -70,6 +73,8 @@ def test_attack_is_caught(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     case = attack.build(Workspace(upstream_records, tmp_path))
+    if case.why is not None:
+        case.args = [*case.args, "--json"]  # the reasons unwrapped, as written
     assert_caught(case, run_judge(case, monkeypatch, capsys))
 
 

@@ -13,7 +13,7 @@ from speedrun.judge.discover import RoleHints, assign_roles, code_hash, split_gr
 from speedrun.judge.judging import MODEL_DIM_TRACKS, judge_path, parse_runs
 from speedrun.judge.verdict import Role, Verdict
 from speedrun.store import Roles
-from tests.test_judge_cli import BAD, GOOD, SOURCE, judge, judge_store, log_text
+from tests.test_judge_cli import BAD, GOOD, PRIOR_CODE, SOURCE, judge, judge_store, log_text
 from tests.test_judge_cli import write_runs as write_runs_of_one_code
 
 LLMC_LOG = "s:0 tel:10.9830\ns:0 trl:10.9811 lr:0.000001 norm:15.37\ns:250 tel:6.3097\ns:500 tel:3.2722\n"
@@ -162,7 +162,7 @@ def test_runs_of_the_submissions_own_code_are_the_submission_whatever_their_name
 def test_groups_that_are_not_the_submission_never_decide(tmp_path: Path) -> None:
     record = tmp_path / "records" / "track_1_short" / "2030-01-02_Idea"
     write_runs(record / "this_pr", GOOD, [88_000 + 50 * i for i in range(8)])
-    write_runs(record / "baseline", GOOD, [89_500 + 50 * i for i in range(8)])
+    write_runs(record / "baseline", GOOD, [89_500 + 50 * i for i in range(8)], source=PRIOR_CODE)
     write_runs(record / "ablation", BAD)  # misses the target: would fail on its own
     judgements = judge_path(record, records_dir=judge_store())
     assert [(j.path.name, j.role) for j in judgements] == [("this_pr", Role.CANDIDATE), ("ablation", Role.OTHER)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from speedrun.judge.rules import (
     check_independence,
     check_loss,
     check_mean_loss,
+    check_recipe,
     check_speed,
     check_timing,
     check_timing_with_grace,
@@ -34,7 +36,7 @@ from speedrun.judge.rules import (
     rule_table,
 )
 from speedrun.judge.runlog import Evidence, GpuInfo, RunLog, StepLine
-from speedrun.judge.verdict import Status
+from speedrun.judge.verdict import Check, Status
 from speedrun.tracks import Track, load_track
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +56,9 @@ def distributed_data_generator(filename_pattern, batch_size, rank, world_size):
         yield files
 '''
 SOURCE = "import torch\n" + LOADER + "\nmodel = torch.compile(model, dynamic=False, fullgraph=True)\n"
+SOURCE_SHA256 = hashlib.sha256(SOURCE.encode()).hexdigest()  # what a record.toml pins as the code of such runs
+# The pre-record-21 scripts' untimed grace period: the clock restarts at step 10.
+GRACE_CODE = "for step in range(100):\n    if step == 10:\n        training_time_ms = 0\n"
 
 
 def make_run(
@@ -74,7 +79,7 @@ def make_run(
     Runs of different names get different val-loss trajectories unless `wobble` is given.
     """
     if wobble is None:
-        wobble = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 997 / 1e5
+        wobble = int(hashlib.sha256(name.encode()).hexdigest(), 16) % 997 / 1e3  # 0.001 apart at least
     lines = []
     line = 100
     for step in range(0, steps + 1, 50):
@@ -96,6 +101,35 @@ def make_run(
         gpus=gpus,
         seed=seed,
         seed_line=60 if seed is not None else 0,
+    )
+
+
+FINEWEB_TRAIN = [f"fineweb_train_{i:06d}.bin" for i in range(1, 9)]
+
+
+def ours(
+    run: RunLog,
+    *,
+    synthetic: str | None = None,
+    train_tokens: int = 100_000_000,
+    val_tokens: int = 100_000_000,
+    **config: object,
+) -> RunLog:
+    """The run as our trainer logs it: its config, file and data lines, FineWeb's shards unless told otherwise."""
+    train = [{"file": name, "tokens": train_tokens, "synthetic": synthetic} for name in FINEWEB_TRAIN]
+    val = [{"file": "fineweb_val_000000.bin", "tokens": val_tokens, "synthetic": synthetic}]
+    data = {"version": 1, "synthetic": synthetic, "train": train, "val": val}
+    settings = {"track": "track_1_short", "preset": None, "num_iterations": 1695, "val_tokens": 10_485_760, **config}
+    return replace(
+        run,
+        config=settings,
+        config_line=50,
+        train_files=",".join(FINEWEB_TRAIN),
+        train_files_line=52,
+        val_files="fineweb_val_000000.bin",
+        val_files_line=53,
+        data=data,
+        data_line=54,
     )
 
 
@@ -200,7 +234,7 @@ def test_timing_passes_and_reports_seconds() -> None:
 
 
 def test_timing_accepts_the_pre_2025_grace_steps() -> None:
-    run = make_run(grace=10)
+    run = make_run(grace=10, source=SOURCE + GRACE_CODE)
     # In that era the clock ran through the untimed grace steps and restarted after them.
     warmup = tuple(
         StepLine(step, 1500, 90 + step, train_time_ms=30_000.0 + step, step_avg_ms=math.nan) for step in (1, 5, 10)
@@ -209,6 +243,13 @@ def test_timing_accepts_the_pre_2025_grace_steps() -> None:
     check = check_timing_with_grace(rule_input([run]))
     assert check.status is Status.PASS, check.detail
     assert check.rule_id == "SR006"
+
+
+def test_the_grace_steps_are_accepted_only_from_code_that_has_them() -> None:
+    check = check_timing_with_grace(rule_input([make_run(grace=10)]))
+    assert check.status is Status.FAIL and "the embedded code has no untimed grace steps" in check.detail
+    unseen = check_timing_with_grace(rule_input([make_run(grace=10, source=None)]))
+    assert unseen.status is Status.FAIL and "no embedded code shows the grace steps" in unseen.detail
 
 
 def test_after_record_21_the_grace_steps_fail_timing() -> None:
@@ -260,7 +301,7 @@ def test_timing_unchecked_without_train_time() -> None:
 def test_speed_against_a_baseline_reports_welch_speedup_and_normalised_time() -> None:
     candidate = [make_run(f"c{i}.txt", time_ms=t) for i, t in enumerate([84_000, 84_100, 84_200, 84_050])]
     baseline = [make_run(f"b{i}.txt", time_ms=t) for i, t in enumerate([85_300, 85_400, 85_500, 85_350])]
-    prior = PriorRecord(number=82, time_seconds=81.18, label="record 82")
+    prior = PriorRecord(number=82, time_seconds=81.18, label="record 82", code_sha256=(SOURCE_SHA256,))
     check = check_speed(rule_input(candidate, baseline=tuple(baseline), prior=prior))
     assert check.status is Status.PASS, check.detail
     assert check.figures["speedup"] == pytest.approx(85.3875 / 84.0875)
@@ -294,9 +335,9 @@ def test_speed_without_baseline_compares_with_the_prior_record() -> None:
 def test_speed_with_one_baseline_run_falls_back_on_the_published_time() -> None:
     candidate = [make_run(f"c{i}.txt", time_ms=t) for i, t in enumerate([84_000, 84_100])]
     baseline = (make_run("b.txt", time_ms=85_300),)
-    prior = PriorRecord(82, 84.5, "record 82")
+    prior = PriorRecord(82, 84.5, "record 82", code_sha256=(SOURCE_SHA256,))
     assert check_speed(rule_input(candidate, baseline=baseline, prior=prior)).status is Status.PASS
-    slow_prior = PriorRecord(82, 83.0, "record 82")
+    slow_prior = PriorRecord(82, 83.0, "record 82", code_sha256=(SOURCE_SHA256,))
     assert check_speed(rule_input(candidate, baseline=baseline, prior=slow_prior)).status is Status.WARN
 
 
@@ -400,7 +441,7 @@ def test_data_pipeline_rule_for_trainer_logs() -> None:
     pinned = replace(SMALL, data_pipeline_sha256=source_hash(data) or "")
 
     def trainer_run(source: str) -> RunLog:
-        return replace(make_run(source=source), sectioned=True)
+        return ours(replace(make_run(source=source), sectioned=True))
 
     printed_wrong = replace(trainer_run(source), data_pipeline_sha256="0" * 64)
     check = check_data_pipeline(rule_input([printed_wrong], pinned))
@@ -486,7 +527,7 @@ def test_identical_trajectories_fail() -> None:
     a = make_run("a.txt", time_ms=90_000, wobble=0.0)
     b = make_run("b.txt", time_ms=90_500, wobble=0.0)  # other bytes, same val losses at every val step
     check = check_independence(rule_input([a, b]))
-    assert check.status is Status.FAIL and "identical val-loss trajectories" in check.detail
+    assert check.status is Status.FAIL and "val-loss curves equal within 0.0003" in check.detail
 
 
 def test_repeated_seed_warns() -> None:
@@ -496,6 +537,279 @@ def test_repeated_seed_warns() -> None:
     assert "r0.txt:60" in [str(e) for e in check.evidence]
 
 
+def test_near_copies_are_one_run_nan_agreeing_with_anything() -> None:
+    a = make_run("a.txt", val_every=250, wobble=0.0)
+    nudged = replace(
+        a,
+        path=Path("nudged.txt"),
+        sha256="1" * 64,
+        steps=tuple(edit_step(s, val_loss=s.val_loss + 0.0002) if s.val_loss and s.step else s for s in a.steps),
+    )
+    with_nan = replace(
+        a,
+        path=Path("nan.txt"),
+        sha256="2" * 64,
+        steps=tuple(edit_step(s, val_loss=math.nan) if s.step == 500 else s for s in a.steps),
+    )
+    other = make_run("b.txt", val_every=250, wobble=0.004)
+    ri = rule_input([a, nudged, with_nan, other])
+    check = check_independence(ri)
+    assert check.status is Status.FAIL
+    assert "a.txt, nudged.txt, nan.txt" in check.detail and "n=2 of 4" in check.detail
+    assert [r.path.name for r in ri.independent] == ["a.txt", "b.txt"]
+
+
+def test_curves_apart_by_more_than_the_tolerance_anywhere_are_two_runs() -> None:
+    a = make_run("a.txt", wobble=0.0)
+    b = replace(
+        a,
+        path=Path("b.txt"),
+        sha256="3" * 64,
+        steps=tuple(edit_step(s, val_loss=s.val_loss + 0.0004) if s.step == 1000 else s for s in a.steps),
+    )
+    assert check_independence(rule_input([a, b])).status is Status.PASS
+    # Too few val points after step 0 to tell a copy from a close run: only the bytes would.
+    short = [make_run(f"s{i}.txt", 3.275, val_every=10_000, wobble=0.0) for i in range(2)]
+    assert check_independence(rule_input(short)).status is Status.PASS
+
+
+# --- zero spread, baselines, other tokens ----------------------------------------------------------------------
+
+
+def test_runs_printing_one_final_loss_get_the_sign_test_not_p_zero() -> None:
+    two = [make_run(f"r{i}.txt", 3.2700) for i in range(2)]
+    check = check_loss(rule_input(two))
+    assert check.status is Status.FAIL and check.figures["p_value"] == 0.25
+    assert check.figures["test"] == "sign test" and "7 runs all below the target needed" in check.detail
+    seven = [make_run(f"r{i}.txt", 3.2700) for i in range(7)]
+    assert check_loss(rule_input(seven)).figures["p_value"] == pytest.approx(0.5**7)
+    assert check_loss(rule_input(seven)).status is Status.PASS  # all 7 below: what the runs alone support
+
+
+def test_a_baseline_needs_only_its_mean_at_the_target() -> None:
+    runs = [make_run(f"b{i}.txt", v) for i, v in enumerate([3.2790, 3.2801, 3.2795])]
+    assert check_loss(rule_input(runs)).status is Status.FAIL
+    check = check_loss(rule_input(runs, is_baseline=True))
+    assert check.status is Status.PASS and "a baseline re-runs the prior record" in check.detail
+    above = [make_run(f"b{i}.txt", 3.35 + i / 1e3) for i in range(3)]
+    assert check_loss(rule_input(above, is_baseline=True)).status is Status.FAIL
+
+
+def test_losses_and_times_on_synthetic_shards_are_not_compared() -> None:
+    runs = [ours(make_run(f"r{i}.txt", v), synthetic="zipf") for i, v in enumerate(spread(8, 2.07))]
+    for check in (check_loss(rule_input(runs)), check_mean_loss(rule_input(runs))):
+        assert check.status is Status.UNCHECKED and "synthetic shards (zipf)" in check.detail
+        assert "would be pass" in check.detail and check.figures["would_be"] == "pass"
+    speed = check_speed(rule_input(runs, prior=PriorRecord(84, 200.0, "record 84")))
+    assert speed.status is Status.UNCHECKED and "not measured on FineWeb" in speed.detail
+    fineweb = [ours(make_run(f"r{i}.txt", v)) for i, v in enumerate(spread(8, 3.277))]
+    assert check_loss(rule_input(fineweb)).status is Status.PASS
+
+
+# --- timing: a clock ------------------------------------------------------------------------------------------
+
+
+def test_timing_fails_on_step_lines_without_train_time_or_a_clock_standing_still() -> None:
+    run = make_run()
+    untimed = tuple(edit_step(s, train_time_ms=None, step_avg_ms=None) if s.step < 300 else s for s in run.steps)
+    check = check_timing(rule_input([replace(run, steps=untimed)]))
+    assert check.status is Status.FAIL and "a step line without train_time" in check.detail
+    zero = tuple(edit_step(s, train_time_ms=0.0, step_avg_ms=0.0) for s in run.steps)
+    check = check_timing(rule_input([replace(run, steps=zero)]))
+    assert check.status is Status.FAIL and "stands still from step 0 to step 50" in check.detail
+
+
+def dense_run(times: list[float]) -> RunLog:
+    """A run with a step line at every step, train_time as given, and val lines at the start and the end."""
+    total = len(times) - 1
+    steps = [StepLine(0, total, 10, val_loss=10.8, train_time_ms=0.0, step_avg_ms=math.nan)]
+    steps += [StepLine(i, total, 10 + i, train_time_ms=t, step_avg_ms=t / i) for i, t in enumerate(times) if i]
+    end = times[-1] + 5
+    steps.append(StepLine(total, total, 11 + total, val_loss=3.27, train_time_ms=end, step_avg_ms=end / total))
+    return replace(make_run(), steps=tuple(steps))
+
+
+def clock(durations: list[float]) -> list[float]:
+    """train_time at each step from the time each step took."""
+    times = [0.0]
+    for d in durations:
+        times.append(times[-1] + d)
+    return times
+
+
+def test_a_clock_that_crawls_for_a_stretch_of_steps_asks_for_a_review() -> None:
+    steady = [60.0] * 400
+    assert check_timing(rule_input([dense_run(clock(steady))])).status is Status.PASS
+    # 3 fast steps in a row happen (the archive has them); 20 at 1 ms each do not.
+    blip = [10.0 if 100 <= i < 103 else 60.0 for i in range(400)]
+    assert check_timing(rule_input([dense_run(clock(blip))])).status is Status.PASS
+    crawl = [1.0 if 100 <= i < 120 else 60.0 for i in range(400)]
+    check = check_timing(rule_input([dense_run(clock(crawl))]))
+    assert check.status is Status.WARN and "nearly stands still for 20 steps" in check.detail, check.detail
+
+
+def test_a_zero_time_never_divides() -> None:
+    zero = [replace(make_run("c.txt"), steps=tuple(edit_step(s, train_time_ms=0.0) for s in make_run().steps))]
+    baseline = tuple(make_run(f"b{i}.txt", time_ms=85_000 + i) for i in range(2))
+    check = check_speed(rule_input(zero, baseline=baseline, prior=PriorRecord(1, 80.0, "record 1")))
+    assert check.status is Status.UNCHECKED and "no time was measured" in check.detail
+    candidate = [make_run(f"c{i}.txt", time_ms=80_000 + i) for i in range(2)]
+    zero_base = tuple(replace(r, steps=tuple(edit_step(s, train_time_ms=0.0) for s in r.steps)) for r in baseline)
+    assert check_speed(rule_input(candidate, baseline=zero_base)).status is Status.UNCHECKED
+
+
+# --- the baseline ----------------------------------------------------------------------------------------------
+
+
+def baseline_input(baseline: list[RunLog], **kwargs: Any) -> RuleInput:
+    candidate = [make_run(f"c{i}.txt", time_ms=t) for i, t in enumerate([84_000, 84_100, 84_200, 84_050])]
+    prior = kwargs.pop("prior", PriorRecord(82, 85.0, "record 82", code_sha256=(SOURCE_SHA256,)))
+    return rule_input(candidate, baseline=tuple(baseline), prior=prior, **kwargs)
+
+
+BASELINE = [make_run(f"b{i}.txt", time_ms=t) for i, t in enumerate([85_300, 85_400, 85_500, 85_350])]
+
+
+def test_a_baseline_is_evidence_only_as_the_prior_record_re_run() -> None:
+    assert check_speed(baseline_input(BASELINE)).status is Status.PASS
+    failing = Check("timing", Status.FAIL, "train_time goes backwards", rule_id="SR007")
+    check = check_speed(baseline_input(BASELINE, baseline_checks=(failing,)))
+    assert check.status is Status.WARN and "it fails its own checks (SR007 timing: train_time goes" in check.detail
+    unsure = Check("hardware", Status.WARN, "8x H200", rule_id="SR008")
+    check = check_speed(baseline_input(BASELINE, baseline_checks=(unsure,)))
+    assert check.status is Status.WARN and "its own checks need a review (SR008 hardware)" in check.detail
+    other_code = [replace(r, source=SOURCE + "x = 1\n") for r in BASELINE]
+    check = check_speed(
+        baseline_input(other_code, known_code={hashlib.sha256((SOURCE + "x = 1\n").encode()).hexdigest(): "record 81"})
+    )
+    assert check.status is Status.WARN and "does not run record 82's code (it runs record 81's code)" in check.detail
+    unpinned = PriorRecord(82, 85.0, "record 82")
+    assert "pins no code_sha256" in check_speed(baseline_input(BASELINE, prior=unpinned)).detail
+    alone = check_speed(baseline_input(BASELINE, prior=None))
+    assert alone.status is Status.WARN and "no prior record whose pinned code it should run" in alone.detail
+    slowed = PriorRecord(82, 70.0, "record 82", code_sha256=(SOURCE_SHA256,))
+    check = check_speed(baseline_input(BASELINE, prior=slowed))
+    assert check.status is Status.WARN and "+22.0% off record 82's published 70.000s" in check.detail
+
+
+# --- one final result, one experiment ---------------------------------------------------------------------------
+
+
+def with_steps(run: RunLog, steps: list[StepLine]) -> RunLog:
+    return replace(run, steps=tuple(steps))
+
+
+def test_one_final_result_per_run() -> None:
+    run = make_run()
+    final = run.steps[-1]
+    second = edit_step(final, val_loss=3.2001, line=final.line + 1)
+    check = check_complete_runs(rule_input([with_steps(run, [*run.steps, second])]))
+    assert check.status is Status.FAIL and "2 val lines at the final step 1500" in check.detail
+    untotalled = edit_step(second, total_steps=None)
+    check = check_complete_runs(rule_input([with_steps(run, [*run.steps, untotalled])]))
+    assert check.status is Status.FAIL and "with no /total, where the run's total is 1500" in check.detail
+    steps = list(run.steps)
+    steps[10] = steps[10]._replace(step=steps[8].step)
+    check = check_complete_runs(rule_input([with_steps(run, steps)]))
+    assert check.status is Status.FAIL and "the step lines go back from step" in check.detail
+
+
+def test_runs_of_several_totals_or_codes_pooled_in_one_group_ask_for_a_review() -> None:
+    runs = [make_run(f"r{i}.txt") for i in range(3)]
+    assert check_complete_runs(rule_input(runs)).status is Status.PASS
+    longer = make_run("long.txt", steps=1600)
+    check = check_complete_runs(rule_input([*runs, longer]))
+    assert check.status is Status.WARN and "2 step counts" in check.detail
+    commented = replace(runs[0], source=SOURCE.replace("import torch", "import torch  # the same code"))
+    assert check_complete_runs(rule_input([commented, *runs[1:]])).status is Status.PASS  # comments do not count
+    changed = replace(runs[0], source=SOURCE.replace("dynamic=False", "dynamic=True"))
+    check = check_complete_runs(rule_input([changed, *runs[1:]]))
+    assert check.status is Status.WARN and "2 versions of the code" in check.detail
+    assert "dynamic=True" in check.detail
+
+
+def test_the_total_a_log_prints_is_what_its_code_schedules() -> None:
+    scheduled = (
+        SOURCE + "class Hyperparameters:\n    num_iterations: int = 1460  # steps\n    iteration_extension = 40\n"
+    )
+    assert check_complete_runs(rule_input([make_run(source=scheduled)])).status is Status.PASS
+    more = scheduled.replace("1460", "1560")
+    check = check_complete_runs(rule_input([make_run(source=more)]))
+    assert check.status is Status.WARN and "its code schedules 1600 steps" in check.detail
+    ours_run = ours(replace(make_run(), sectioned=True), num_iterations=1695)
+    check = check_complete_runs(rule_input([ours_run]))
+    assert check.status is Status.FAIL and "its config schedules 1695 steps" in check.detail
+
+
+# --- hardware, recipe -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("NVIDIA H100 NVL",) * 8,
+        ("NVIDIA H100 PCIe",) * 8,
+        ("NVIDIA GeForce H100ish",) * 8,
+        ("NVIDIA H100 80GB HBM3",) * 7 + ("NVIDIA A100-SXM4-80GB",),
+    ],
+)
+def test_hardware_wants_the_exact_name(names: tuple[str, ...]) -> None:
+    check = check_hardware(rule_input([make_run(gpus=GpuInfo(names=names, line=7))]))
+    assert check.status is Status.WARN and "expected 8x NVIDIA H100 80GB HBM3" in check.detail
+
+
+def test_a_cpu_run_is_not_8x_h100() -> None:
+    check = check_hardware(rule_input([make_run(gpus=GpuInfo(names=(), line=9))]))
+    assert check.status is Status.WARN and "no GPU (nvidia-smi not available)" in check.detail
+
+
+def test_our_trainer_runs_the_record_recipe_in_full() -> None:
+    assert check_recipe(rule_input([make_run()])).status is Status.NOT_APPLICABLE
+    assert check_recipe(rule_input([ours(make_run())])).status is Status.PASS
+    tiny = check_recipe(rule_input([ours(make_run(), preset="tiny", num_iterations=30)]))
+    assert tiny.status is Status.WARN and "preset 'tiny'" in tiny.detail
+    short = check_recipe(rule_input([ours(make_run(), num_iterations=120)]))
+    assert (
+        short.status is Status.WARN and "num_iterations 120, where the default recipe trains 1695 steps" in short.detail
+    )
+    unknown = check_recipe(rule_input([ours(make_run(), recipe="record99")]))
+    assert unknown.status is Status.WARN and "'record99' has no step count pinned" in unknown.detail
+    other_track = check_recipe(rule_input([ours(make_run(), track="track_2_medium")]))
+    assert other_track.status is Status.WARN and "names track 'track_2_medium'" in other_track.detail
+
+
+def test_the_config_lines_the_trainer_writes_now_are_judged_by_their_recipe() -> None:
+    """The config line names its recipe (and nests everything but track, recipe, preset and num_iterations)."""
+    from speedrun.trainer.config import get_config  # pure Python: no torch
+
+    for recipe in ("2025-08", "2026-05"):
+        logged = json.loads(get_config("small", recipe=recipe).to_json())
+        run = replace(ours(make_run()), config=logged)
+        check = check_recipe(rule_input([run]))
+        assert check.status is Status.PASS, check.detail
+        tiny = replace(run, config=json.loads(get_config("small", "tiny", recipe).to_json()))
+        check = check_recipe(rule_input([tiny]))
+        assert check.status is Status.WARN and "preset 'tiny'" in check.detail
+    cut = replace(run, config={**logged, "num_iterations": 1000})
+    check = check_recipe(rule_input([cut]))
+    assert check.status is Status.WARN and "num_iterations 1000, where the 2026-05 recipe trains 1485" in check.detail
+
+
+def test_the_pinned_recipe_steps_are_the_trainers() -> None:
+    from speedrun.trainer.config import RECIPES, get_config, recipe_names  # pure Python: no torch
+
+    for track in (SMALL, MEDIUM):
+        pinned = dict(track.terms("SR011", datetime.date.today()).parameters["recipe_steps"])  # type: ignore[union-attr]
+        names = recipe_names(track.name)
+        # a new recipe needs its step count pinned; a preset is no recipe
+        assert set(pinned) == {"default", *names} and set(names) == {n for t, n in RECIPES if t == track.name}
+        for name in names:
+            config = get_config(track.name, recipe=name)
+            assert config.recipe == name and pinned[name] == config.num_iterations, (track.path, name)
+        # a config line older than the recipe key ran the track's first recipe, the only one there was
+        assert pinned["default"] == pinned[names[0]], track.path
+
+
 # --- the history of the rules ----------------------------------------------------------------------------------
 
 DAY = datetime.date
@@ -503,7 +817,7 @@ DAY = datetime.date
 
 def in_force(track: Track, day: datetime.date) -> dict[str, str]:
     """{rule id: status} of every rule apply_rules reports on `day` (n/a for those not yet in force)."""
-    runs = [make_run(f"r{i}.txt", v, grace=10) for i, v in enumerate(spread(8, 3.2770))]
+    runs = [make_run(f"r{i}.txt", v, grace=10, source=SOURCE + GRACE_CODE) for i, v in enumerate(spread(8, 3.2770))]
     return {c.rule_id: c.status.value for c in apply_rules(rule_input(runs, track, as_of=day))}
 
 

@@ -118,3 +118,22 @@ def test_student_cdf_matches_scipy_over_both_tails(df: float) -> None:
         assert stats._student_cdf(df, t) == pytest.approx(expected, rel=1e-8, abs=1e-300)
     assert stats._student_cdf(df, math.inf) == 1.0 and stats._student_cdf(df, -math.inf) == 0.0
     assert math.isnan(stats._student_cdf(df, math.nan))
+
+
+def test_sign_test_matches_scipy_binomtest() -> None:
+    import scipy.stats
+
+    for values in ([3.27] * 2, [3.27] * 5, [3.27, 3.29, 3.27, 3.26], [3.29] * 3, [3.27] * 7 + [3.281]):
+        below = sum(v < 3.28 for v in values)
+        expected = scipy.stats.binomtest(below, len(values), 0.5, alternative="greater").pvalue
+        assert stats.sign_test(values, 3.28) == pytest.approx(expected)
+
+
+def test_a_spread_below_the_print_resolution_gets_the_sign_test() -> None:
+    same = stats.loss_test([3.27, 3.27], 3.28)
+    assert (same.p, same.method, same.runs_needed) == (0.25, stats.SIGN_TEST, 7)
+    assert stats.one_sided_ttest([3.27, 3.27], 3.28) == 0.0  # what the t-test alone would say
+    spread = stats.loss_test([3.2770, 3.2775, 3.2768, 3.2781], 3.28)
+    assert spread.method == stats.T_TEST and spread.p == stats.one_sided_ttest([3.2770, 3.2775, 3.2768, 3.2781], 3.28)
+    assert stats.loss_test([3.27], 3.28).p is None
+    assert stats.sign_test_runs_needed(0.01) == 7 and 0.5**7 < 0.01 <= 0.5**6

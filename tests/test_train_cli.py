@@ -183,7 +183,8 @@ def test_the_documented_cpu_sequence_trains_and_the_judge_reads_the_log(tiny_dat
     assert run.final is not None and run.final.total_steps == 2
 
     judged = speedrun("judge", log_dir, "--track", "small", "--json")
-    assert judged.returncode in (0, 1), judged.stderr  # a tiny run fails the loss check; it must not be bad input
+    # A tiny run on synthetic shards is no record: the judge says review (or fail), never pass, never bad input.
+    assert judged.returncode in (1, 4), judged.stderr
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from speedrun.errors import BadInput
@@ -22,20 +23,16 @@ from speedrun.judge.discover import (
     assign_roles,
     code_hash,
     holds_run_logs,
-    is_hidden,
     split_groups,
 )
 from speedrun.judge.parse import parse_log
-from speedrun.judge.pipeline import data_pipeline_hash, data_pipeline_line
-from speedrun.judge.rules.base import PriorRecord, source_evidence, timed_runs
+from speedrun.judge.rules.base import PriorRecord, timed_runs
 from speedrun.judge.runlog import Evidence, RunLog
 from speedrun.judge.verdict import Role, RulesDate
 from speedrun.store import RECORD_FILE, Record, Waiver, is_url, load_records, read_record, repository_path
 from speedrun.tracks import SOURCE_TREE_RECORDS, split_at_track
 
 _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[_-]|$)")
-# Logs judged in this process and their data-pipeline hashes: a prior record is often judged just before.
-PIPELINE_BY_FILE: dict[Path, str | None] = {}
 
 
 @dataclass(frozen=True)
@@ -92,19 +89,17 @@ def record_context(
 
 
 def _store(track: str, records_dir: Path | None) -> tuple[list[Record], str]:
-    """The published records of `track`: --records, else ./records, else the project's (a ./records of logs only,
-    the upstream archive's layout, holds no record.toml, and then the project's records still apply)."""
-    stores = [records_dir] if records_dir is not None else [None, SOURCE_TREE_RECORDS]
-    for store in stores:
-        if store is not None and not store.is_dir():
-            continue
-        try:
-            records = [r for r in load_records(store) if r.track == track]
-        except BadInput as e:
-            return [], f"the records store cannot be read ({e})"
-        if records:
-            return records, ""
-    return [], f"no published records for {track}"
+    """The published records of `track`: --records, else the project's own. Never a `records/` of the working
+    directory unless it is passed: the records a submission is measured against must not come from wherever
+    the judge is run."""
+    store = records_dir if records_dir is not None else SOURCE_TREE_RECORDS
+    if not store.is_dir():
+        return [], f"no records store at {store}"
+    try:
+        records = [r for r in load_records(store) if r.track == track]
+    except BadInput as e:
+        return [], f"the records store cannot be read ({e})"
+    return (records, "") if records else ([], f"no published records for {track}")
 
 
 def _local(record: Record, link: str, records_root: Path | None) -> Path | None:
@@ -120,15 +115,21 @@ def _local(record: Record, link: str, records_root: Path | None) -> Path | None:
     return None
 
 
-def _linked_folders(record: Record) -> set[str]:
+def _linked_folders(record: Record) -> frozenset[str]:
     """The record folder names a record's log links point into (upstream folder names can differ from ours)."""
+    return _folders_linked(record.log_urls)
+
+
+@lru_cache(maxsize=1024)
+def _folders_linked(links: tuple[str, ...]) -> frozenset[str]:
+    # Cached: every judged path asks it of every record of the store.
     found = set()
-    for link in record.log_urls:
+    for link in links:
         below = repository_path(link) if is_url(link) else None
         parts = PurePosixPath(below).parts if below else ()
         if len(parts) >= 2:
             found.add(parts[1])
-    return found
+    return frozenset(found)
 
 
 def _own_record(
@@ -202,64 +203,41 @@ def _prior(
             earlier = [r for r in store if r.number < own.number]
         if not earlier:
             return None, f"record {own.number} is the first of {track}", True
-        return _from_store(max(earlier, key=_order), records_root), "", False
+        return _from_store(max(earlier, key=_order)), "", False
     if folder is None:  # logs outside a record folder: the track's record as of the rules date
         dated = [r for r in store if r.date is None or r.date <= day]
     else:  # a record folder the store does not know: the last record published before its date
         dated = [r for r in store if r.date is not None and r.date < day]
     best = max(dated, key=_order) if dated else None
-    tree = _tree_prior(folder, store, records_root) if folder is not None and records_root is not None else None
+    tree = _tree_prior(folder, store) if folder is not None and records_root is not None else None
     if tree is not None and (best is None or best.date is None or tree[0] > best.date):
         return tree[1], "", False
     if best is None:
         first = bool(store)
         return None, f"no record of {track} before {day}" if first else f"no published records for {track}", first
-    return _from_store(best, records_root), "", False
+    return _from_store(best), "", False
 
 
-def _from_store(record: Record, records_root: Path | None) -> PriorRecord:
+def _from_store(record: Record) -> PriorRecord:
+    """A record of the store as a prior record: its published time, and the hashes its record.toml pins.
+
+    The data-pipeline hash comes from the pin alone, never from a log: logs in the judged tree are the
+    submission's to write, and a forged prior-record log must not make a changed pipeline "unchanged"."""
     date = f", {record.date}" if record.date else ""
     label = f"record {record.number}{date}"
     pinned = record.judging.data_pipeline_sha256
-    if pinned:
-        return PriorRecord(
-            record.number, record.time_seconds, label, pinned, Evidence(record.path), "pinned in its record.toml"
-        )
-    digest, evidence = _pipeline_from_logs(record, records_root)
-    return PriorRecord(record.number, record.time_seconds, label, digest, evidence, "from its log" if digest else "")
+    return PriorRecord(
+        record.number,
+        record.time_seconds,
+        label,
+        pinned or None,
+        Evidence(record.path) if pinned else None,
+        "pinned in its record.toml" if pinned else "",
+        code_sha256=tuple(record.judging.code_sha256),
+    )
 
 
-def _pipeline_from_logs(record: Record, records_root: Path | None) -> tuple[str | None, Evidence | None]:
-    """The record's data-pipeline hash from its first log at hand (a link may name a file or a folder)."""
-    for link in record.log_urls:
-        local = _local(record, link, records_root)
-        if local is None:
-            continue
-        logs = [local] if local.is_file() else _first_logs(local)
-        for log in logs:
-            known = PIPELINE_BY_FILE.get(log.resolve())
-            if known:
-                return known, Evidence(log)
-            try:
-                run = parse_log(log)
-            except BadInput:
-                continue
-            digest = data_pipeline_hash(run.source, run.sectioned) if run.source else None
-            if digest:
-                return digest, source_evidence(run, data_pipeline_line(run.source or "", run.sectioned))
-    return None, None
-
-
-def _first_logs(folder: Path) -> list[Path]:
-    try:
-        return sorted(p for p in folder.rglob("*.txt") if p.is_file() and not is_hidden(p.relative_to(folder)))[:3]
-    except OSError:
-        return []
-
-
-def _tree_prior(
-    folder: Path, store: list[Record], records_root: Path | None
-) -> tuple[datetime.date, PriorRecord] | None:
+def _tree_prior(folder: Path, store: list[Record]) -> tuple[datetime.date, PriorRecord] | None:
     """The record folder before `folder` in its track folder, by date, with its logs: the prior record of a
     checkout newer than the store. Folders the store knows stand for their store record."""
     day = folder_date(folder.name)
@@ -274,7 +252,7 @@ def _tree_prior(
     for when, sibling in sorted(earlier, reverse=True):
         known = [r for r in store if r.folder.name == sibling.name or sibling.name in _linked_folders(r)]
         if known:
-            return when, _from_store(max(known, key=_order), records_root)
+            return when, _from_store(max(known, key=_order))
         if not holds_run_logs(sibling):
             continue
         prior = _prior_from_logs(sibling, store, when)
@@ -297,13 +275,7 @@ def _prior_from_logs(folder: Path, store: list[Record], when: datetime.date) -> 
     mean_s = sum(ms for _, ms in timed) / len(timed) / 1000.0
     number = max((r.number for r in store if r.date is None or r.date <= when), default=0) + 1
     label = f"{folder.name} (the judged tree's record before this one; not in the records store)"
-    digest, evidence = None, None
-    for run in runs:
-        digest = data_pipeline_hash(run.source, run.sectioned) if run.source else None
-        if digest:
-            evidence = source_evidence(run, data_pipeline_line(run.source or "", run.sectioned))
-            break
-    return PriorRecord(number, mean_s, label, digest, evidence, "from its log" if digest else "")
+    return PriorRecord(number, mean_s, label)  # no data-pipeline hash: only a record.toml pin gives one
 
 
 # --- hints for the roles -----------------------------------------------------------------------------------------

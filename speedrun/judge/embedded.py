@@ -22,7 +22,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -302,6 +302,50 @@ def _is_docstring(body: list[ast.stmt]) -> bool:
     return isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str)
 
 
+def code_difference(a: str, b: str) -> tuple[Block, Block | None] | None:
+    """Where two sources differ as code, or None when they are the same program written differently.
+
+    Comments, docstrings, layout and the annotations of arguments and return values do not count. Each source
+    is split into its top-level statements, those with the same text are set aside, and only the others are
+    parsed and compared, in order: the runs of a record mostly differ in a line or two, so this costs a few
+    parses, not two whole scripts'. The result is the first statement of `a` that differs from its counterpart
+    in `b`, or, when one source has statements left over, the first of those with None.
+    """
+    if a == b:
+        return None
+    blocks_a, blocks_b = top_level_blocks(a), top_level_blocks(b)
+    only_a, only_b = _unshared(blocks_a, blocks_b), _unshared(blocks_b, blocks_a)
+    # The statements left are compared in place, the first pair that differs ending the search: versions of a
+    # script edit statements where they stand, and most differ at once, so this parses two statements, not all.
+    for block_a, block_b in zip(only_a, only_b, strict=False):
+        if _code_dump(block_a.text) != _code_dump(block_b.text):
+            return block_a, block_b
+    if len(only_a) > len(only_b):
+        return only_a[len(only_b)], None
+    if len(only_b) > len(only_a):
+        return only_b[len(only_a)], None
+    return None
+
+
+def _unshared(blocks: tuple[Block, ...], others: tuple[Block, ...]) -> list[Block]:
+    """The statements of `blocks` whose text `others` does not hold (as many times), in order."""
+    texts = Counter(block.text for block in others)
+    left = []
+    for block in blocks:
+        if texts[block.text]:
+            texts[block.text] -= 1
+        else:
+            left.append(block)
+    return left
+
+
+@lru_cache(maxsize=4096)
+def _code_dump(text: str) -> str:
+    """A statement's code without its comments, docstrings, layout or annotations; its text when it does not parse."""
+    tree = block_tree(text)
+    return text if tree is None else _stable_dump(tree, skip_annotations=True)
+
+
 def normalised_dump(tree: ast.AST) -> str:
     """A layout-free text form of a syntax tree: no positions, no docstrings, comments already gone.
 
@@ -313,10 +357,11 @@ def normalised_dump(tree: ast.AST) -> str:
     return _stable_dump(tree)
 
 
-def _stable_dump(root: object) -> str:
+def _stable_dump(root: object, skip_annotations: bool = False) -> str:
     """`Name(field=value, ...)` text of a tree, built with an explicit stack (deep trees must not recurse).
 
-    The stack holds (is_text, item): text to emit as is, or a node, list or value still to expand.
+    The stack holds (is_text, item): text to emit as is, or a node, list or value still to expand. With
+    `skip_annotations`, the annotations of arguments and the return annotations of functions are left out.
     """
     parts: list[str] = []
     stack: list[tuple[bool, object]] = [(False, root)]
@@ -327,6 +372,8 @@ def _stable_dump(root: object) -> str:
         elif isinstance(item, ast.AST):
             pending: list[tuple[bool, object]] = [(True, f"{type(item).__name__}(")]
             for name, value in _dumped_fields(item):
+                if skip_annotations and name in _ANNOTATIONS.get(type(item), ()):
+                    continue
                 pending += [(True, f"{', ' if len(pending) > 1 else ''}{name}="), (False, value)]
             pending.append((True, ")"))
             stack.extend(reversed(pending))
@@ -343,6 +390,13 @@ def _stable_dump(root: object) -> str:
 
 
 _DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+# Annotations that change nothing a program computes: of arguments, and of what functions return. (A class
+# body's `x: int = 1` is an assignment too, and a dataclass field: it stays.)
+_ANNOTATIONS: dict[type, tuple[str, ...]] = {
+    ast.arg: ("annotation",),
+    ast.FunctionDef: ("returns",),
+    ast.AsyncFunctionDef: ("returns",),
+}
 
 
 def _dumped_fields(node: ast.AST) -> list[tuple[str, object]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from speedrun.errors import BadInput
 from speedrun.judge import stats
-from speedrun.judge.context import PIPELINE_BY_FILE, RecordContext, record_context
+from speedrun.judge.context import RecordContext, record_context
 from speedrun.judge.discover import (
     BASELINE_NAME,
     TOP_LEVEL_GROUP,
@@ -27,7 +27,6 @@ from speedrun.judge.discover import (
 )
 from speedrun.judge.notes import StatedStatistic, stated_p_values
 from speedrun.judge.parse import collector_paused, parse_log
-from speedrun.judge.pipeline import data_pipeline_hash
 from speedrun.judge.rules import (
     PriorRecord,
     RuleInput,
@@ -48,13 +47,9 @@ MODEL_DIM_TRACKS = {768: "track_1_short", 1024: "track_2_medium"}
 
 def parse_runs(logs: list[Path]) -> tuple[RunLog, ...]:
     """Parse logs, complete or not: whether a run is a result is the complete-runs rule's question."""
-    runs = []
+    runs: list[RunLog] = []
     with collector_paused():  # one garbage collection for the whole group, not one per log
-        for log in logs:
-            run = parse_log(log)
-            runs.append(run)
-            if run.source:
-                PIPELINE_BY_FILE[log.resolve()] = data_pipeline_hash(run.source, run.sectioned)
+        runs.extend(parse_log(log) for log in logs)
     return tuple(runs)
 
 
@@ -111,18 +106,18 @@ def summarise(runs: tuple[RunLog, ...], target: float) -> Summary:
     times = [ms / 1000.0 for _, ms in timed_runs(runs)]
     loss = stats.describe(losses) if losses else None
     time = stats.describe(times) if times else None
-    needed = stats.runs_needed(loss.mean, loss.std, target) if loss and loss.n >= 2 else None
+    test = stats.loss_test(losses, target)
     return Summary(
         n=len(losses),
         mean_val_loss=loss.mean if loss else math.nan,
         std_val_loss=loss.std if loss else math.nan,
-        p_value=stats.one_sided_ttest(losses, target),
+        p_value=test.p,
         mean_train_time_s=time.mean if time else None,
         median_train_time_s=time.median if time else None,
         std_train_time_s=time.std if time else None,
         min_train_time_s=time.min if time else None,
         max_train_time_s=time.max if time else None,
-        runs_needed=needed,
+        runs_needed=test.runs_needed,
     )
 
 
@@ -161,6 +156,8 @@ def judge_runs(
         stated=stated,
         retimes=context.retimes if context else None,
         first_of_track=context.first_of_track if context else False,
+        baseline_checks=baseline.checks if baseline else (),
+        known_code=context.hints.other_code if context else {},
     )
     return Judgement(
         path=path,
@@ -260,8 +257,9 @@ def _choose_baseline(path: Path, groups: list[Group], given: Path | None) -> tup
 
 
 def _sibling_baseline(path: Path) -> Group | None:
-    """For a record's sub-folder judged on its own (this_pr/), the record's baseline folder beside it."""
-    if not path.is_dir() or BASELINE_NAME.search(path.name):
+    """For a record's sub-folder judged on its own (this_pr/), the record's baseline folder beside it. A record
+    folder's siblings are other records (one may be named `..._Prior`), never its baseline."""
+    if not path.is_dir() or BASELINE_NAME.search(path.name) or path.parent.name in TRACK_NAMES:
         return None
     siblings = {p.name: p for p in path.parent.iterdir() if p.is_dir() and BASELINE_NAME.search(p.name)}
     found: dict[str, tuple[RunLog, ...]] = {}

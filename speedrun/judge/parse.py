@@ -23,7 +23,7 @@ import math
 import re
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import lru_cache
 from itertools import chain, compress, count, islice, repeat
@@ -39,7 +39,7 @@ from speedrun.judge.embedded import (
     is_sectioned,
     source_structure,
 )
-from speedrun.judge.runlog import GpuInfo, RunLog, StepLine
+from speedrun.judge.runlog import GpuInfo, RunLog, StepColumns, StepLine, StepLines
 
 # Bounds far above any real log (the largest of the upstream history: 1.6 MB, 19,227 step lines), far below what
 # hurts: a log at every bound is read in well under a second and 1 GB, and a gzip bomb stops at the first.
@@ -105,7 +105,10 @@ _INTEGER = re.compile(r"[-+]?\d{1,30}", re.ASCII)
 _SEP_OK = frozenset("\t\n\r\x0c\x1b\x08")
 _CONTROL = bytes(b for b in range(32) if chr(b) not in _SEP_OK) + b"\x7f"
 _ENVIRONMENT_PREFIXES = ("|", "Running ", "peak memory", "nvidia-smi", "config:", "seed:", "world_size:")
-_ENVIRONMENT_PREFIXES += ("data_pipeline_sha256:", "train_files:", "val_files:")
+_ENVIRONMENT_PREFIXES += ("data_pipeline_sha256:", "train_files:", "val_files:", "data:")
+# Our trainer's lines that may be long (the config, and the shards it read: a hundred shards is 7,000 characters):
+# they are read up to MAX_CONFIG_LINE_CHARS, never dropped as noise.
+_LONG_LINE_PREFIXES = ("config:", "data:", "train_files:", "val_files:")
 
 
 def parse_log(path: Path) -> RunLog:
@@ -415,10 +418,11 @@ def _cap_long_lines(text: str) -> str:
 class _TailLines(NamedTuple):
     """What the step reader takes from the lines after the source."""
 
-    steps: list[StepLine]
+    steps: Sequence[StepLine]  # StepLines from the block reader, a list from the line reader
     step_lines: bool  # `step:N` lines (else llm.c lines)
     around: Iterable[tuple[str, int]]  # the other lines, with their line numbers, for the environment
     cut_number: int  # the line number of a last line that has no newline (0: none)
+    columns: StepColumns | None = None  # the steps as columns, when the reader built them on the way
 
 
 def _parse_tail(path: Path, data: bytes, tail: str, split: _Split) -> RunLog:
@@ -432,20 +436,21 @@ def _parse_tail(path: Path, data: bytes, tail: str, split: _Split) -> RunLog:
     for line, number in read.around:
         if line.startswith(_ENVIRONMENT_PREFIXES) and len(line) <= MAX_ENVIRONMENT_LINE_CHARS:
             env.read(line, number)
-        elif line.startswith("config:") and number != read.cut_number:
+        elif line.startswith(_LONG_LINE_PREFIXES) and number != read.cut_number:
             if len(line) > MAX_CONFIG_LINE_CHARS:
-                raise BadInput(path, f"line {number}: a config line of {len(line):,} characters: not a run log")
+                key = line.partition(":")[0]
+                raise BadInput(path, f"line {number}: a {key} line of {len(line):,} characters: not a run log")
             env.read(line, number)
 
     log_format = "llmc" if not read.step_lines else "speedrun" if source is not None else "step-lines"
     problem = split.problem
     if problem is not None and "(not valid Python)" in problem and _newer_python(env.versions.get("python")):
         problem += f" under Python {sys.version.split()[0]}; the run used Python {env.versions['python']}"
-    return RunLog(
+    run = RunLog(
         path=path,
         format=log_format,
         sha256=hashlib.sha256(data).hexdigest(),
-        steps=tuple(read.steps),
+        steps=read.steps if isinstance(read.steps, StepLines) else tuple(read.steps),
         source=source,
         source_lines=source_lines,
         versions=env.versions,
@@ -459,7 +464,11 @@ def _parse_tail(path: Path, data: bytes, tail: str, split: _Split) -> RunLog:
         config_line=env.config_line,
         data_pipeline_sha256=env.fields.get("data_pipeline_sha256"),
         train_files=env.fields.get("train_files"),
+        train_files_line=env.field_lines.get("train_files", 0),
         val_files=env.fields.get("val_files"),
+        val_files_line=env.field_lines.get("val_files", 0),
+        data=env.data,
+        data_line=env.data_line,
         world_size=env.world_size,
         world_size_line=env.world_size_line,
         source_problem=problem,
@@ -468,6 +477,9 @@ def _parse_tail(path: Path, data: bytes, tail: str, split: _Split) -> RunLog:
         # has the trainer's config line. In any other log a `# >>>` line is a comment like any other.
         sectioned=source is not None and is_sectioned(source) and env.config is not None,
     )
+    if read.columns is not None:
+        run.keep_columns(read.columns)
+    return run
 
 
 def _newer_python(version: str | None) -> bool:
@@ -507,14 +519,14 @@ def _read_common_step_block(path: Path, tail: str, first_number: int) -> _TailLi
     before = tail[:start].split("\n")[:-1]
     first_step_number = first_number + len(before)
     try:
-        steps = _build_steps(matched, range(first_step_number, first_step_number + count_lines))
+        steps, columns = _build_step_columns(matched, range(first_step_number, first_step_number + count_lines))
     except ValueError:
         return None  # an integer too long to convert: the line-by-line reader says where
     after = tail[end + 1 :].split("\n")
     after_number = first_step_number + count_lines
     around = chain(zip(before, count(first_number)), zip(after, count(after_number)))
     cut_number = after_number + len(after) - 1 if after[-1] else 0
-    return _TailLines(steps, True, around, cut_number)
+    return _TailLines(steps, True, around, cut_number, columns)
 
 
 def _read_lines(path: Path, tail: str, first_number: int) -> _TailLines:
@@ -634,34 +646,39 @@ def collector_paused() -> Iterator[None]:
 
 
 def _build_steps(matched: list[tuple[str | Any, ...]], numbers: Iterable[int]) -> list[StepLine]:
-    """StepLines from the regex groups of common-shape lines, column by column.
+    """StepLines from the regex groups of common-shape lines (see `_build_step_columns`)."""
+    return list(_build_step_columns(matched, numbers)[0])
 
-    Raises ValueError on a number that does not convert. `zip(*matched)` turns rows into columns and
-    `tuple.__new__` builds each NamedTuple straight from its fields: `map` and `zip` keep the loops in C.
+
+def _build_step_columns(matched: list[tuple[str | Any, ...]], numbers: Iterable[int]) -> tuple[StepLines, StepColumns]:
+    """The step lines from the regex groups of common-shape lines, column by column: StepLines, which keeps
+    the columns and makes a StepLine only when one is asked for, and the columns the rules scan.
+
+    Raises ValueError on a number that does not convert. `zip(*matched)` turns rows into columns, and `map`
+    converts each column whole: the loops stay in C.
     """
     if not matched:
-        return []
+        return StepLines(((),) * len(StepLine._fields)), StepColumns((), (), (), (), (), 0)
     step, total, kind, loss, train_time, step_avg = list(zip(*matched, strict=True))[:6]
     size = len(matched)
     val_loss: list[float | None] = [None] * size
     train_loss: list[float | None] = [None] * size
+    val_rows = []
     for i in compress(count(), kind):  # most lines carry no loss: visit only those that do
-        (val_loss if kind[i] == "val_loss" else train_loss)[i] = float(loss[i])
+        if kind[i] == "val_loss":
+            val_loss[i] = float(loss[i])
+            val_rows.append(i)
+        else:
+            train_loss[i] = float(loss[i])
     if total.count(total[0]) == size:  # nearly always: every line of a run names the same total
-        totals: Iterable[int | None] = repeat(int(total[0]) if total[0] else None, size)
+        totals: tuple[int | None, ...] = (int(total[0]) if total[0] else None,) * size
     else:
-        totals = [int(t) if t else None for t in total]
-    fields = zip(
-        map(int, step),
-        totals,
-        numbers,
-        val_loss,
-        train_loss,
-        map(float, train_time),
-        map(float, step_avg),
-        strict=True,
-    )
-    return list(map(tuple.__new__, repeat(StepLine), fields))
+        totals = tuple(int(t) if t else None for t in total)
+    steps, times, val = tuple(map(int, step)), tuple(map(float, train_time)), tuple(val_loss)
+    losses = (None,) * size if train_loss.count(None) == size else tuple(train_loss)  # modern logs print none
+    lines = numbers if isinstance(numbers, range) else tuple(numbers)  # a range indexes like a tuple, for free
+    fields = (steps, totals, lines, val, losses, times, tuple(map(float, step_avg)))
+    return StepLines(fields), StepColumns(steps, totals, val, times, tuple(val_rows), 0)
 
 
 def _read_llmc_lines(path: Path, lines: list[str], rows: list[int], first_number: int, cut_row: int) -> list[StepLine]:
@@ -730,7 +747,10 @@ class _Environment:
         self.world_size_line = 0
         self.config: dict[str, Any] | None = None
         self.config_line = 0
+        self.data: dict[str, Any] | None = None
+        self.data_line = 0
         self.fields: dict[str, str] = {}
+        self.field_lines: dict[str, int] = {}
 
     def read(self, line: str, number: int) -> None:
         if line.startswith("|"):
@@ -751,10 +771,13 @@ class _Environment:
             if self.world_size_line == 0:
                 self.world_size, self.world_size_line = self._integer(line, number)
         elif line.startswith("config:"):
-            self._read_config(line, number)
+            self.config, self.config_line = self._read_json(line, number, "config", self.config, self.config_line)
+        elif line.startswith("data:"):
+            self.data, self.data_line = self._read_json(line, number, "data", self.data, self.data_line)
         else:
             key, _, value = line.partition(":")
-            self.fields.setdefault(key, value.strip())
+            if key not in self.fields:
+                self.fields[key], self.field_lines[key] = value.strip(), number
 
     def gpus(self) -> GpuInfo | None:
         if self.gpu_names:
@@ -814,18 +837,21 @@ class _Environment:
             raise BadInput(self.path, f"line {number}: {key} is not an integer: {_snippet(line)}")
         return int(text), number
 
-    def _read_config(self, line: str, number: int) -> None:
-        if self.config_line:
-            return
+    def _read_json(
+        self, line: str, number: int, key: str, seen: dict[str, Any] | None, seen_line: int
+    ) -> tuple[dict[str, Any] | None, int]:
+        """Our trainer's `config:` or `data:` line as a JSON object (the first such line wins)."""
+        if seen_line:
+            return seen, seen_line
         try:
-            config = json.loads(line[len("config:") :])
+            value = json.loads(line[len(key) + 1 :])
         except (ValueError, RecursionError):
             if number != self.cut_number:
-                raise BadInput(self.path, f"line {number}: config is not valid JSON") from None
-            return
-        if not isinstance(config, dict):
-            raise BadInput(self.path, f"line {number}: config is not a JSON object")
-        self.config, self.config_line = config, number
+                raise BadInput(self.path, f"line {number}: {key} is not valid JSON") from None
+            return None, 0
+        if not isinstance(value, dict):
+            raise BadInput(self.path, f"line {number}: {key} is not a JSON object")
+        return value, number
 
 
 def _parse_loose_step(line: str, number: int) -> StepLine | None:

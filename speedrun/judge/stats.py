@@ -14,6 +14,9 @@ from functools import lru_cache
 from statistics import NormalDist
 
 MAX_RUNS_NEEDED = 100_000  # beyond this the answer is "not feasible", reported as None
+# Final losses are printed to 4 decimals: a spread below one unit of the last digit is not measured by the log.
+LOSS_RESOLUTION = 1e-4
+T_TEST, SIGN_TEST = "t-test", "sign test"
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,46 @@ def one_sided_ttest(values: Sequence[float], target: float) -> float | None:
         return 0.0 if d.mean < target else 1.0 if d.mean > target else 0.5
     t = (d.mean - target) / (d.std / math.sqrt(d.n))
     return _student_cdf(d.n - 1, t)
+
+
+@dataclass(frozen=True)
+class LossTest:
+    """The p-value that the mean final loss is below the target, the test that gave it, and the runs it would
+    take at this mean and spread."""
+
+    p: float | None  # None with fewer than two runs
+    method: str  # T_TEST, or SIGN_TEST when the spread is below what the log can show
+    runs_needed: int | None = None
+
+
+def sign_test(values: Sequence[float], target: float) -> float:
+    """One-sided sign test: the chance that at least as many of the runs as here fall below the target if each
+    were as likely above it as below. It assumes nothing about the spread, so it stands where the spread cannot
+    be measured: n runs all below give 0.5^n, whatever their values."""
+    n = len(values)
+    below = sum(1 for v in values if v < target)
+    return math.fsum(math.comb(n, i) for i in range(below, n + 1)) / 2.0**n
+
+
+def sign_test_runs_needed(alpha: float) -> int:
+    """The fewest runs, all below the target, for which the sign test gives p < alpha."""
+    n = 1
+    while 0.5**n >= alpha:
+        n += 1
+    return n
+
+
+def loss_test(values: Sequence[float], target: float, alpha: float = 0.01) -> LossTest:
+    """The test of rule 2 on final losses: the one-sided t-test, unless the losses' spread is below the print
+    resolution (two runs printing the same loss give std 0, and the t-test p = 0): such a spread is not
+    measured, so no p-value below what the runs' count alone supports is given, and that is the sign test's."""
+    if len(values) < 2:
+        return LossTest(None, T_TEST)
+    d = describe(values)
+    if d.std < LOSS_RESOLUTION:
+        needed = sign_test_runs_needed(alpha) if d.mean < target else None
+        return LossTest(sign_test(values, target), SIGN_TEST, needed)
+    return LossTest(one_sided_ttest(values, target), T_TEST, runs_needed(d.mean, d.std, target, alpha))
 
 
 def welch(a: Sequence[float], b: Sequence[float]) -> WelchResult:

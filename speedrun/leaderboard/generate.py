@@ -96,7 +96,7 @@ def generate(
         old = _read(record.path, "record.toml")
         record_files[record.path] = (old, with_block(old, render_block(now), record.path))
     env = template_environment(templates)
-    tracks = [load_track(name, records_dir) for name in TRACK_NAMES]
+    tracks = [load_track(name, records_dir or default_records_dir()) for name in TRACK_NAMES]
     readme_dir = readme.resolve().parent
     blocks = {
         track.name: render_table(env, track, [r for r in records if r.track == track.name], figures, readme_dir)

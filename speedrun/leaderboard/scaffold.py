@@ -54,6 +54,8 @@ class Scaffold:
         )
         if self.written:
             verdict = self.judgement.verdict.value
+            if self.judgement.verdict is Verdict.REVIEW:  # what the judge cannot confirm, a maintainer must
+                verdict += ", not a record until a maintainer confirms:"
             head = f"wrote {shown_path(self.folder / RECORD_FILE)}: {figures}; judge verdict: {verdict}"
         else:
             head = f"not written (the judge fails these logs; --force writes anyway): {figures}"

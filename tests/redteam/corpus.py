@@ -4,9 +4,10 @@ upstream archive, with the outcome the judge must give.
 An attack copies record folders from the unpacked archive into a scratch `records/` tree and edits them (the
 logs, the code they embed, the folder around them). Its `Case` says what to judge and what the judge must
 say: not pass (a failing or review verdict), a clean exit 2 with one line naming the file, or a specific
-check. `awaits` names the rule-level change an attack still waits for (its test is a strict xfail). `layer`
-asserts what the judge's layers below the rules (the parser, the source boundary, compiler flags, the
-data-pipeline facts) see of an attack, apart from the verdict the rules give it.
+check; `why`, where given, is words the judge's JSON must hold, so that an attack is caught for its own
+reason and not by chance. `awaits` names a change an attack still waits for (its test is then a strict
+xfail; none does today). `layer` asserts what the judge's layers below the rules (the parser, the source
+boundary, compiler flags, the data-pipeline facts) see of an attack, apart from the verdict.
 
 The base record is 2025-10-04_Backout (5 runs of 2,330 steps, a pass today, its prior record's logs beside
 it so that the data-pipeline check compares); 2026-02-28_TransposeCopyBackward gives a record with a baseline;
@@ -32,21 +33,16 @@ BASE = "2025-10-04_Backout"
 BASE_PRIOR = "2025-09-30_CustomBatching"
 WITH_BASELINE = "2026-02-28_TransposeCopyBackward"
 OTHER_RECORD = "2025-09-29_PolarExpress"  # same era, other code and step count
+GRACE_RECORD = "2025-01-16_Sub3Min"  # a log of the untimed-grace-steps era
+PINNED_BASELINE = "2026-01-18_UnifiedOptimizers"  # baseline/ runs record 60's pinned code; unified-optimizer/
 EXAMPLE = ROOT / "records" / "examples" / "2026-11-30_synthetic-h200"
+TINY_CPU = ROOT / "tests" / "data" / "tiny-cpu"
 RULE = "=" * 100
 H100_ROW = "NVIDIA H100 80GB HBM3"
 
 NOT_PASS = "not pass"  # verdict fail (exit 1) or review (exit 4), or a clean exit 2
 BAD_INPUT = "bad input"  # exit 2, one line naming the file
 CHECK = "check"  # the case's own check
-
-# The rule-level changes attacks wait for (the reasons of their xfail markers).
-SIMILARITY = "rule-level hardening: independence by similarity, not equality"
-FINAL = "rule-level hardening: one final result per run, one total and one code per group"
-TIMING = "rule-level hardening: timing strictness"
-HARDWARE = "rule-level hardening: hardware exactness"
-BASELINE = "rule-level hardening: a baseline must pass its own checks and run the prior record's code"
-TRACK_FILES = "rule-level hardening: rules are never read from the current directory unless passed"
 
 
 @dataclass
@@ -63,6 +59,7 @@ class Case:
     args: list[str] = field(default_factory=list)
     cwd: Path | None = None
     check: Callable[[Outcome], None] | None = None  # for CHECK: raises AssertionError when the judge is fooled
+    why: str | None = None  # for NOT_PASS: words the judge's --json output must hold
     layer: Callable[[], None] | None = None  # what this phase's layers see, asserted even while the verdict waits
 
 
@@ -256,18 +253,49 @@ def gpus_four_of_eight(ws: Workspace) -> Case:
     return Case([folder])
 
 
-@attack("warnings never fail", HARDWARE)
+@attack("warnings never fail")
 def gpus_h100_nvl(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, gpu_rows("NVIDIA H100 NVL"))
-    return Case([folder])
+    return Case([folder], why="found 8x NVIDIA H100 NVL")
 
 
-@attack("warnings never fail", HARDWARE)
+@attack("warnings never fail")
+def gpus_h100_pcie(ws: Workspace) -> Case:
+    folder = ws.record()
+    ws.edit(folder, gpu_rows("NVIDIA H100 PCIe"))
+    return Case([folder], why="found 8x NVIDIA H100 PCIe")
+
+
+@attack("warnings never fail")
 def gpu_name_merely_containing_h100(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, gpu_rows("NVIDIA GeForce H100ish"))
-    return Case([folder])
+    return Case([folder], why="NVIDIA GeForce H100ish")
+
+
+@attack("warnings never fail")
+def one_gpu_of_eight_an_a100(ws: Workspace) -> Case:
+    folder = ws.record()
+    ws.edit(folder, lambda t: replace(t, f"|   7  {H100_ROW}", f"|   7  {'NVIDIA A100-SXM4-80GB':<{len(H100_ROW)}}"))
+    return Case([folder], why="NVIDIA H100 80GB HBM3 + NVIDIA A100-SXM4-80GB")
+
+
+@attack("warnings never fail")
+def our_trainer_using_two_of_eight_gpus(ws: Workspace) -> Case:
+    """Our trainer's log names its world size: 2 processes on a machine of 8 H100s is not 8x H100."""
+    folder = _ours(ws, "2026-11-30_two-of-eight")
+    rows = "\n".join(
+        f"|   {i}  {H100_ROW:<22}          On  |   00000000:{i:02X}:00.0 Off |                    0 |" for i in range(8)
+    )
+
+    def on_h100s(text: str) -> str:
+        text = re.sub(r"^\|   \d  NVIDIA H200 .*$", "", text, flags=re.MULTILINE)
+        return replace(text, "|=========================================+", rows + "\n|====", 1)
+
+    ws.edit(folder, on_h100s)
+    ws.edit(folder, lambda t: t.replace("world_size: 1\n", "world_size: 2\n"))
+    return Case([folder], why="2x NVIDIA H100 80GB HBM3")
 
 
 @attack("warnings never fail")
@@ -306,25 +334,80 @@ def logs_without_timing(ws: Workspace) -> Case:
     return Case([folder])
 
 
+def _ours(ws: Workspace, name: str, source: Path = EXAMPLE) -> Path:
+    folder = ws.records / TRACK / name
+    shutil.copytree(source, folder)
+    return folder
+
+
 @attack("warnings never fail")
 def our_synthetic_example(ws: Workspace) -> Case:
-    folder = ws.records / TRACK / "2026-11-30_synthetic-h200"
-    shutil.copytree(EXAMPLE, folder)
-    return Case([folder])
+    return Case([_ours(ws, "2026-11-30_synthetic-h200")], why="synthetic shards (zipf)")
+
+
+@attack("warnings never fail")
+def two_30_step_cpu_runs_of_the_tiny_preset(ws: Workspace) -> Case:
+    return Case([_ours(ws, "2026-11-30_tiny", TINY_CPU)], why="preset 'tiny'")
+
+
+@attack("warnings never fail")
+def our_example_without_its_data_line(ws: Workspace) -> Case:
+    """A log of a trainer older than the data line: nothing says which shards it read."""
+    folder = _ours(ws, "2026-11-30_no-data-line")
+    ws.edit(folder, lambda t: re.sub(r"^data: .*\n", "", t, count=1, flags=re.MULTILINE))
+    return Case([folder], why="cannot confirm the runs read FineWeb")
+
+
+@attack("warnings never fail")
+def our_example_with_its_synthetic_mark_removed(ws: Workspace) -> Case:
+    folder = _ours(ws, "2026-11-30_unmarked")
+    ws.edit(folder, lambda t: t.replace('"synthetic":"zipf"', '"synthetic":null'))
+    return Case([folder], why="holds 25,000,000 tokens")
+
+
+@attack("warnings never fail")
+def our_example_claiming_fineweb_token_counts(ws: Workspace) -> Case:
+    """The data line rewritten to FineWeb's names and counts, the synthetic mark left out: the val loss is not
+    FineWeb's, yet nothing in the log can tell; the run is still 120 steps of a 1695-step recipe."""
+    folder = _ours(ws, "2026-11-30_claims-fineweb")
+
+    def change(text: str) -> str:
+        text = text.replace('"synthetic":"zipf"', '"synthetic":null')
+        for tokens in ('"tokens":25000000', '"tokens":11534336'):
+            text = text.replace(tokens, '"tokens":100000000')
+        return text
+
+    ws.edit(folder, change)
+    return Case([folder], why="num_iterations 120, where the default recipe trains 1695 steps")
+
+
+@attack("warnings never fail")
+def our_example_whose_file_lines_disagree_with_its_data_line(ws: Workspace) -> Case:
+    folder = _ours(ws, "2026-11-30_other-files")
+    listed = "train_files: fineweb_train_000001.bin,"
+    ws.edit(folder, lambda t: replace(t, listed, listed.replace("000001", "000009")))
+    return Case([folder], why="the train_files: line and the data line name different files")
+
+
+@attack("warnings never fail")
+def our_example_with_its_config_claiming_the_full_recipe(ws: Workspace) -> Case:
+    """num_iterations set to the recipe's 1695 in the config line, while the run printed /120."""
+    folder = _ours(ws, "2026-11-30_full-recipe")
+    ws.edit(folder, lambda t: replace(t, '"num_iterations":120,', '"num_iterations":1695,'))
+    return Case([folder], why="its config schedules 1695 steps")
 
 
 @attack("warnings never fail")
 def our_trainer_on_a_cpu(ws: Workspace) -> Case:
-    folder = ws.records / TRACK / "2026-11-23_cpu-tiny"
-    shutil.copytree(EXAMPLE, folder)
+    folder = _ours(ws, "2026-11-23_cpu")
 
     def on_a_cpu(text: str) -> str:
-        start = text.index("\n", text.index("Running Triton")) + 1
+        start = text.index("\n", text.index("\nRunning Triton", source_end(text))) + 1
         end = text.index(f"\n{RULE}\nconfig:", start) + 1
         return text[:start] + "nvidia-smi: not available (device cpu)\n" + text[end:]
 
     ws.edit(folder, on_a_cpu)
-    return Case([folder])
+    return Case([folder], why="no GPU (nvidia-smi not available)")
 
 
 # Near-duplicates -------------------------------------------------------------------------------------------------
@@ -351,26 +434,52 @@ def copy_with_its_times_shifted(ws: Workspace) -> Case:
     return Case([_copy_run(ws, map_steps(change))])
 
 
-@attack("near-duplicates", SIMILARITY)
+@attack("near-duplicates")
 def copy_with_one_val_loss_nudged(ws: Workspace) -> Case:
-    return Case([_copy_run(ws, lambda t: replace(t, "val_loss:4.0864", "val_loss:4.0865"))])
+    change = lambda t: replace(t, "val_loss:4.0864", "val_loss:4.0865")  # noqa: E731
+    return Case([_copy_run(ws, change)], why="val-loss curves equal within 0.0003")
 
 
-@attack("near-duplicates", SIMILARITY)
+@attack("near-duplicates")
 def copy_with_one_val_loss_nan(ws: Workspace) -> Case:
-    return Case([_copy_run(ws, lambda t: replace(t, "val_loss:4.0864", "val_loss:nan"))])
+    change = lambda t: replace(t, "val_loss:4.0864", "val_loss:nan")  # noqa: E731
+    return Case([_copy_run(ws, change)], why="val-loss curves equal within 0.0003")
 
 
-@attack("near-duplicates", SIMILARITY)
+@attack("near-duplicates")
 def copy_with_its_final_loss_nudged(ws: Workspace) -> Case:
-    return Case([_copy_run(ws, lambda t: replace(t, "val_loss:3.2781", "val_loss:3.2780"))])
+    change = lambda t: replace(t, "val_loss:3.2781", "val_loss:3.2780")  # noqa: E731
+    return Case([_copy_run(ws, change)], why="val-loss curves equal within 0.0003")
 
 
-@attack("near-duplicates", SIMILARITY)
+@attack("near-duplicates")
+def copy_with_every_val_loss_nudged(ws: Workspace) -> Case:
+    def nudge(m: re.Match[str]) -> str:
+        step, total, loss = int(m[1]), int(m[2]), float(m[4]) if m[4] else None
+        if loss is not None and step > 0:
+            loss += 0.0002 if step % 2 else -0.0002
+        return step_line(step, total, float(m[5]) + 7, loss)
+
+    return Case([_copy_run(ws, map_steps(nudge))], why="val-loss curves equal within 0.0003")
+
+
+@attack("near-duplicates")
 def every_run_printing_the_same_final_loss(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, lambda t: re.sub(r"(step:2330/2330 val_loss:)\S+", r"\g<1>3.2700", t))
-    return Case([folder])
+    (folder / "README.md").unlink()  # its stated p-value would send it to review on its own
+    return Case([folder], why="sign test")
+
+
+@attack("near-duplicates")
+def two_runs_printing_the_same_final_loss(ws: Workspace) -> Case:
+    """Two runs and one final loss: std 0, and a t-test p of 0; the runs support no p below 0.25."""
+    folder = ws.record()
+    for log in ws.logs(folder)[2:]:
+        log.unlink()
+    ws.edit(folder, lambda t: re.sub(r"(step:2330/2330 val_loss:)\S+", r"\g<1>3.2700", t))
+    (folder / "README.md").unlink()
+    return Case([folder], why="p=0.2500 is not below 0.01")
 
 
 # The final result ------------------------------------------------------------------------------------------------
@@ -387,41 +496,58 @@ def append_final(total: str) -> Callable[[str], str]:
     return change
 
 
-@attack("the final result", FINAL)
+@attack("the final result")
 def appended_val_line_without_total(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, append_final(""))
-    return Case([folder])
+    return Case([folder], why="with no /total")
 
 
-@attack("the final result", FINAL)
+@attack("the final result")
 def a_second_lower_final_line(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, append_final("/2330"))
-    return Case([folder])
+    return Case([folder], why="2 val lines at the final step 2330")
 
 
-@attack("the final result", FINAL)
+@attack("the final result")
 def runs_of_other_step_counts_in_one_group(ws: Workspace) -> Case:
+    """Runs of another record (another code, another step count), edited so that the hash its record.toml pins
+    does not set them apart, pooled with the submission's."""
     folder = ws.record()
     other = ws.record(OTHER_RECORD, prior=None)
     for i, log in enumerate(ws.logs(other)[:3]):
-        shutil.copy(log, folder / f"other-{i}.txt")
-    return Case([folder])
+        text = append_code(f"# run {i}")(log.read_text(encoding="utf-8"))
+        (folder / f"other-{i}.txt").write_text(text, encoding="utf-8")
+    return Case([folder], why="the runs are of 2 step counts")
 
 
-@attack("the final result", FINAL)
+@attack("the final result")
 def runs_of_other_code_in_one_group(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, append_code("# a later version of the record\nEXTRA_LAYERS = 2"), only=0)
     ws.edit(folder, append_code("# another version\nEXTRA_LAYERS = 3"), only=1)
-    return Case([folder])
+    return Case([folder], why="versions of the code")
+
+
+@attack("the final result")
+def a_step_line_moved_back(ws: Workspace) -> Case:
+    folder = ws.record()
+    ws.edit(folder, lambda t: replace(t, "step:1500/2330 val_loss:", "step:1400/2330 val_loss:"), only=0)
+    return Case([folder], why="the step lines go back from step 1500 to step 1400")
+
+
+@attack("the final result")
+def a_val_line_with_another_total(ws: Workspace) -> Case:
+    folder = ws.record()
+    ws.edit(folder, lambda t: replace(t, "step:2330/2330 val_loss:", "step:2330/2290 val_loss:"), only=0)
+    return Case([folder], why="where the run's total is 2330")
 
 
 # Timing ----------------------------------------------------------------------------------------------------------
 
 
-@attack("timing", TIMING)
+@attack("timing")
 def early_steps_without_train_time(ws: Workspace) -> Case:
     folder = ws.record()
 
@@ -430,10 +556,10 @@ def early_steps_without_train_time(ws: Workspace) -> Case:
         return m.group() if step > 500 or m[3] else f"step:{step}/{m[2]} train_loss:4.0000"
 
     ws.edit(folder, map_steps(change))
-    return Case([folder])
+    return Case([folder], why="a step line without train_time")
 
 
-@attack("timing", TIMING)
+@attack("timing")
 def clock_frozen_for_200_steps(ws: Workspace) -> Case:
     folder = ws.record()
 
@@ -444,7 +570,22 @@ def clock_frozen_for_200_steps(ws: Workspace) -> Case:
         return step_line(step, total, time_ms, loss)
 
     ws.edit(folder, map_steps(change))
-    return Case([folder])
+    return Case([folder], why="train_time stands still from step 1000")
+
+
+@attack("timing")
+def clock_crawling_for_200_steps(ws: Workspace) -> Case:
+    """As above, but the frozen clock still moves 1 ms a step, so that it never stands quite still."""
+    folder = ws.record()
+
+    def change(m: re.Match[str]) -> str:
+        step, total, loss = int(m[1]), int(m[2]), float(m[4]) if m[4] else None
+        crawling = 1000 <= step < 1200
+        time_ms = 59921.0 + (step - 1000) if crawling else float(m[5]) - (11600 if step >= 1200 else 0)
+        return step_line(step, total, time_ms, loss)
+
+    ws.edit(folder, map_steps(change))
+    return Case([folder], why="the clock nearly stands still for")
 
 
 @attack("timing")
@@ -460,43 +601,68 @@ def untimed_grace_steps_claimed_by_modern_code(ws: Workspace) -> Case:
     return Case([folder])
 
 
-@attack("timing", TIMING)
+def _zero_times(m: re.Match[str]) -> str:
+    return step_line(int(m[1]), int(m[2]), 0.0, float(m[4]) if m[4] else None)
+
+
+@attack("timing")
 def all_train_time_zero(ws: Workspace) -> Case:
     folder = ws.record()
-    ws.edit(folder, map_steps(lambda m: step_line(int(m[1]), int(m[2]), 0.0, float(m[4]) if m[4] else None)))
-    return Case([folder])
+    ws.edit(folder, map_steps(_zero_times))
+    return Case([folder], why="train_time stands still from step 0 to step 1")
 
 
-@attack("timing", TIMING)
+@attack("timing")
 def all_train_time_zero_against_a_baseline(ws: Workspace) -> Case:
     folder = ws.record(WITH_BASELINE, prior=None)
-    ws.edit(
-        folder / "this_pr", map_steps(lambda m: step_line(int(m[1]), int(m[2]), 0.0, float(m[4]) if m[4] else None))
-    )
-    return Case([folder / "this_pr"])
+    ws.edit(folder / "this_pr", map_steps(_zero_times))
+    return Case([folder / "this_pr"], why="no time was measured")
 
 
-@attack("timing", BASELINE)
+@attack("timing")
 def baseline_with_inflated_times(ws: Workspace) -> Case:
-    folder = ws.record(WITH_BASELINE, prior=None)
+    folder = ws.record(PINNED_BASELINE, prior=None)
     ws.edit(folder / "baseline", scale_times(1.2))
-    ws.edit(folder / "this_pr", scale_times(1.1))
-    return Case([folder / "this_pr"])
+    ws.edit(folder / "unified-optimizer", scale_times(1.1))
+    return Case([folder / "unified-optimizer"], why="other hardware or clock")
 
 
-@attack("timing", BASELINE)
+@attack("timing")
 def baseline_that_fails_its_own_checks(ws: Workspace) -> Case:
-    folder = ws.record(WITH_BASELINE, prior=None)
+    folder = ws.record(PINNED_BASELINE, prior=None)
     ws.edit(folder / "baseline", scale_times(1.05))
     ws.edit(folder / "baseline", lambda t: re.sub(r"(step:(\d+)/\2 val_loss:)\S+", r"\g<1>3.3500", t))
-    return Case([folder / "this_pr"])
+    return Case([folder / "unified-optimizer"], why="it fails its own checks (SR003 loss")
 
 
-@attack("timing", TIMING)
+@attack("timing")
+def baseline_running_other_code(ws: Workspace) -> Case:
+    """A baseline of the prior record with one setting changed (and so, say, slower): not the prior record."""
+    folder = ws.record(PINNED_BASELINE, prior=None)
+    ws.edit(folder / "baseline", append_code("torch.backends.cudnn.benchmark = False"))
+    return Case([folder / "unified-optimizer"], why="does not run record 60")
+
+
+@attack("timing")
 def code_scheduling_more_steps_than_the_log_prints(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, lambda t: replace(t, "num_iterations: int = 2290", "num_iterations: int = 2390"))
-    return Case([folder])
+    return Case([folder], why="but its code schedules 2430 steps")
+
+
+@attack("timing")
+def grace_steps_claimed_by_code_without_them(ws: Workspace) -> Case:
+    """A record of the grace-period era whose code no longer restarts its clock at step 10, yet whose log divides
+    by step - 10: the steps it leaves out of its time were timed."""
+    folder = ws.record(GRACE_RECORD, prior=None)
+    reset = re.compile(r"^( +)if step == 10:\n\1    training_time_ms = 0\n", re.MULTILINE)
+
+    def change(text: str) -> str:
+        assert reset.search(text), "the base record changed: no grace reset"
+        return reset.sub(r"\1if step == -1:\n\1    pass\n", text)
+
+    ws.edit(folder, change)
+    return Case([folder], why="the embedded code has no untimed grace steps")
 
 
 # Compile flags ---------------------------------------------------------------------------------------------------
@@ -792,7 +958,7 @@ def sibling_baseline_that_is_a_symlink(ws: Workspace) -> Case:
     return Case([folder / "this_pr"], CHECK, args=["--json"], check=check)
 
 
-@attack("robustness", TRACK_FILES)
+@attack("robustness")
 def records_folder_in_the_current_directory(ws: Workspace) -> Case:
     folder = ws.record()
     ws.edit(folder, lambda t: re.sub(r"(step:2330/2330 val_loss:)\S+", r"\g<1>3.9000", t))

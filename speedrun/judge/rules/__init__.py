@@ -30,6 +30,7 @@ from speedrun.judge.rules.data_pipeline import DATA_PIPELINE, check_data_pipelin
 from speedrun.judge.rules.hardware import HARDWARE, check_hardware
 from speedrun.judge.rules.independence import INDEPENDENCE, check_independence, copies, independent_runs
 from speedrun.judge.rules.loss import LOSS, MEAN_LOSS, check_loss, check_mean_loss
+from speedrun.judge.rules.recipe import RECIPE, check_recipe
 from speedrun.judge.rules.speed import SPEED, check_speed
 from speedrun.judge.rules.timing import (
     GRACE_STEPS,
@@ -54,6 +55,7 @@ REGISTRY: tuple[Rule, ...] = (
     HARDWARE,
     INDEPENDENCE,
     COMPLETE_RUNS,
+    RECIPE,
 )
 RULES_BY_ID = {rule.id: rule for rule in REGISTRY}
 
@@ -72,6 +74,7 @@ __all__ = [
     "check_independence",
     "check_loss",
     "check_mean_loss",
+    "check_recipe",
     "check_speed",
     "check_timing",
     "check_timing_with_grace",

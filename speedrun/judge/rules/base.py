@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from speedrun.judge.fineweb import data_facts
 from speedrun.judge.notes import StatedStatistic
 from speedrun.judge.runlog import Evidence, RunLog
-from speedrun.judge.verdict import Check
+from speedrun.judge.verdict import Check, Status
 from speedrun.tracks import Track
 
 MAX_CITED = 5  # failing checks name at most this many lines in their detail (all are in `evidence`)
@@ -34,14 +35,16 @@ class Rule:
 
 @dataclass(frozen=True)
 class PriorRecord:
-    """The record a submission is measured against, and its data-pipeline hash when known."""
+    """The record a submission is measured against, and the hashes its record.toml pins (its data pipeline,
+    its code: what a baseline must run)."""
 
     number: int
     time_seconds: float
     label: str  # e.g. "record 83 (2026-05-20)"
-    pipeline_hash: str | None = None
+    pipeline_hash: str | None = None  # only ever from the record.toml pin
     pipeline_evidence: Evidence | None = None
-    pipeline_source: str = ""  # "pinned in record.toml", "from its log"
+    pipeline_source: str = ""  # "pinned in its record.toml"
+    code_sha256: tuple[str, ...] = ()  # sha256 of its embedded code, pinned in its record.toml
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class RuleInput:
     stated: tuple[StatedStatistic, ...] = ()  # p-values the record's notes state
     retimes: int | None = None  # the record re-times this record number: not a new record
     first_of_track: bool = False  # the record is the track's first: there is nothing to be faster than
+    baseline_checks: tuple[Check, ...] = ()  # the baseline's own checks: it must pass them to be evidence
+    known_code: Mapping[str, str] = field(default_factory=dict)  # sha256 of other records' pinned code -> "record N"
 
     @property
     def day(self) -> datetime.date:
@@ -69,6 +74,15 @@ class RuleInput:
         """A parameter of a rule's terms in force on the record's date (the default when there are none)."""
         terms = self.track.terms(rule_id, self.day)
         return terms.parameters.get(name, default) if terms else default
+
+
+# From the most to the least serious: the status of a check made of several findings is the worst of theirs.
+_SEVERITY = (Status.FAIL, Status.WARN, Status.UNCHECKED, Status.PASS, Status.NOT_APPLICABLE)
+
+
+def worst(*statuses: Status) -> Status:
+    """The most serious of statuses: fail, then warn, unchecked, pass, n/a."""
+    return min(statuses, key=_SEVERITY.index)
 
 
 def format_p(p: float | None) -> str:
@@ -113,3 +127,21 @@ def seconds(ms: float) -> float:
 
 def finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
+
+
+def not_fineweb(ri: RuleInput) -> str | None:
+    """Why the group's runs did not train and validate on FineWeb, when their own logs say so (our trainer's
+    synthetic or other shards), else None."""
+    for run in ri.runs:
+        facts = data_facts(run)
+        if facts is not None and facts.known_elsewhere:
+            return f"{run.path.name}: {facts.problems[0]}"
+    return None
+
+
+def on_other_tokens(check: Check, why: str) -> Check:
+    """A loss or time measured on other tokens than FineWeb's says nothing of the target: unchecked, with what
+    the check would have said."""
+    detail = f"not measured on FineWeb ({why}): not compared; would be {check.status.value}: {check.detail}"
+    figures = {**check.figures, "would_be": check.status.value}
+    return replace(check, status=Status.UNCHECKED, detail=detail, figures=figures)

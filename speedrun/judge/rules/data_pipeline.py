@@ -1,25 +1,64 @@
 """Rule 1, the data pipeline: the token streams must not change (SR001).
 
 The judge hashes the syntax tree of the data-loading code embedded in the logs (see `judge.pipeline`) and
-compares it with the track's canonical hash (our trainer) or the prior record's (upstream logs). A changed
-loader may still serve the same tokens, so a change asks for a review; only our own trainer's data.py,
-whose canonical hash is pinned, can fail outright.
+compares it with the track's canonical hash (our trainer) or the prior record's, pinned in its record.toml
+(upstream logs; never a hash read from a log, which the submission could have written). A changed loader may
+still serve the same tokens, so a change asks for a review; only our own trainer's data.py, whose canonical
+hash is pinned, can fail outright. Our trainer's logs also say which shards were read (`judge.fineweb`):
+anything but FineWeb's, or a log that does not say, asks for a review.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from speedrun.judge.fineweb import UNKNOWN, DataFacts, data_facts
 from speedrun.judge.pipeline import data_pipeline_hash, data_pipeline_line, is_trainer_source
-from speedrun.judge.rules.base import Rule, RuleInput, source_evidence
-from speedrun.judge.runlog import RunLog
+from speedrun.judge.rules.base import Rule, RuleInput, source_evidence, worst
+from speedrun.judge.runlog import Evidence, RunLog
 from speedrun.judge.verdict import Check, Status
 
 ID = "SR001"
 
 
 def check_data_pipeline(ri: RuleInput) -> Check:
-    """The data-loading code hashes to the track's canonical hash (our trainer) or the prior record's (upstream)."""
+    """The data-loading code hashes to the track's canonical hash (our trainer) or the prior record's pinned one
+    (upstream); our trainer's logs read FineWeb's shards, as their data line says."""
+    code = _check_code(ri)
+    shards = _check_shards(ri)
+    if shards is None:
+        return code
+    status = worst(code.status, shards.status)
+    parts = [c.detail for c in sorted((shards, code), key=lambda c: c.status is not status)]
+    figures = {**code.figures, **shards.figures}
+    return Check("data pipeline", status, "; ".join(parts), code.evidence + shards.evidence, figures, ID)
+
+
+def _check_shards(ri: RuleInput) -> Check | None:
+    """What our trainer's logs say of the shards they read; None when no run is our trainer's."""
+    found: dict[tuple[str, ...], tuple[DataFacts, list[RunLog]]] = {}
+    for run in ri.runs:
+        facts = data_facts(run)
+        if facts is not None:
+            found.setdefault((facts.kind, *facts.problems), (facts, []))[1].append(run)
+    if not found:
+        return None
+    cited: tuple[Evidence, ...] = tuple(facts.evidence for facts, _ in found.values())
+    kinds = sorted({facts.kind for facts, _ in found.values()})
+    figures: dict[str, object] = {"data": kinds}
+    bad = [(facts, runs) for facts, runs in found.values() if not facts.is_fineweb]
+    if not bad:
+        detail = f"FineWeb shards, by their names, token counts and headers (data line at {cited[0]})"
+        return Check("data pipeline", Status.PASS, detail, cited, figures, ID)
+    parts = [f"{len(runs)} run(s) (e.g. {runs[0].path.name}): {facts.describe()}" for facts, runs in bad]
+    if all(facts.kind == UNKNOWN for facts, _ in bad):
+        detail = f"cannot confirm the runs read FineWeb: {'; '.join(parts)}"
+        return Check("data pipeline", Status.UNCHECKED, detail, cited, figures, ID)
+    detail = f"not FineWeb's tokens, so not a record: {'; '.join(parts)}"
+    return Check("data pipeline", Status.WARN, detail, cited, figures, ID)
+
+
+def _check_code(ri: RuleInput) -> Check:
     if not any(run.source for run in ri.runs):
         status = Status.NOT_APPLICABLE if ri.first_of_track else Status.UNCHECKED
         return Check("data pipeline", status, "no embedded source in the logs", rule_id=ID)
@@ -56,9 +95,9 @@ def check_data_pipeline(ri: RuleInput) -> Check:
         return Check("data pipeline", Status.PASS, detail, evidence, figures, ID)
     prior = ri.prior
     if prior is None or prior.pipeline_hash is None:
-        why = ri.prior_note or "the prior record's data-pipeline hash is not pinned and its logs are not at hand"
+        why = ri.prior_note or "no prior record"
         if prior is not None and prior.pipeline_hash is None:
-            why = f"{prior.label} has no pinned data-pipeline hash and no log at hand"
+            why = f"{prior.label} has no data-pipeline hash pinned in a record.toml (no log is trusted for it)"
         status = Status.NOT_APPLICABLE if ri.first_of_track else Status.UNCHECKED
         return Check("data pipeline", status, f"sha256 {digest[:12]}; not compared: {why}", evidence, figures, ID)
     figures["prior_sha256"] = prior.pipeline_hash
@@ -80,6 +119,9 @@ DATA_PIPELINE = Rule(
     "around it (file patterns, validation size, assignments to loader names, where loaders are advanced), "
     "computed from the embedded source and never read from a printed line: our trainer's "
     "`speedrun/trainer/data.py` against "
-    "the track's `data_pipeline_sha256`; upstream loaders against the prior record's hash (pinned in its "
-    "record.toml, else read from its logs); a change asks for a review",
+    "the track's `data_pipeline_sha256`; upstream loaders against the prior record's hash pinned in its "
+    "record.toml (never one read from a log); a change asks for a review. Our trainer's `data:` line must name "
+    "FineWeb's shards (`fineweb_train_000001.bin` on at 100,000,000 tokens each, `fineweb_val_000000.bin` at "
+    "100,000,000, no synthetic mark in their headers, the same files as its `train_files:`/`val_files:` lines, "
+    "10,485,760 validation tokens): other shards, or no data line, ask for a review",
 )
