@@ -31,15 +31,16 @@ def test_a_short_run_learns_through_every_stage_and_logs_the_recipe(shards: Path
     torch.set_num_threads(1)
     options = TrainOptions(
         track="small", preset="tiny", recipe="2026-05", device="cpu", data_dir=shards, log_dir=tmp_path,
-        steps=4, val_every=4,
+        steps=6, val_every=6,
     )  # fmt: skip
     config = options.resolve_config()
-    assert [plan(s, config).batch_tokens for s in range(4)] == [1024, 2048, 2048, 3072]  # three stages in 4 steps
-    assert [s for s in range(4) if plan(s, config).untie] == [3]
+    # three stages in 4 scheduled steps, then 2 of extension
+    assert [plan(s, config).batch_tokens for s in range(6)] == [1024, 2048, 2048, 3072, 3072, 3072]
+    assert [s for s in range(6) if plan(s, config).untie] == [3]
     log = train(options)
     run = parse_log(log)
     vals = [s.val_loss for s in run.val_steps]
-    assert [s.step for s in run.val_steps] == [0, 4]
+    assert [s.step for s in run.val_steps] == [0, 6]
     assert vals[0] == pytest.approx(10.83, abs=0.05) and math.isfinite(vals[1]) and vals[1] < vals[0] - 0.5
     text = log.read_text()
     line = json.loads(next(x for x in text.splitlines() if x.startswith("config: "))[len("config: ") :])
@@ -47,7 +48,7 @@ def test_a_short_run_learns_through_every_stage_and_logs_the_recipe(shards: Path
         "track_1_short",
         "2026-05",
         "tiny",
-        4,
+        6,
     )
     for name in ("model_2026.py", "layers/attention.py", "normuon.py", "stages.py", "documents.py"):
         assert f"# >>> speedrun/trainer/{name}\n" in text
@@ -57,9 +58,10 @@ def test_the_embedding_follows_the_head_until_untied_then_moves_on_its_own(shard
     from speedrun.trainer.data import train_files
 
     torch.set_num_threads(1)
-    config = TrainOptions(track="small", preset="tiny", recipe="2026-05", steps=4).resolve_config()
+    config = TrainOptions(track="small", preset="tiny", recipe="2026-05", steps=6).resolve_config()
     trainer = Trainer2026(config, torch.device("cpu"), 0, 1, fp8=False, compiled=False, train_paths=train_files(shards))
     model = trainer.model
+    assert [s for s in range(6) if plan(s, config).untie] == [3]
     for step in range(4):
         trainer.train_step(trainer.advance(step))
         if step < 3:
