@@ -61,6 +61,7 @@ class Track:
     data_pipeline_sha256: str
     path: Path
     rules: tuple[RuleTerms, ...] = ()
+    document_loader_sha256: str = ""  # speedrun/trainer/documents.py, which cuts the 2026-05 recipe's batches
 
     def terms(self, rule_id: str, on: datetime.date) -> RuleTerms | None:
         """The terms of rule `rule_id` in force on `on`, or None when it is not in force then."""
@@ -105,6 +106,7 @@ def _load(path: Path) -> Track:
             gpu_model=str(data["gpu_model"]),
             gpu_count=int(data["gpu_count"]),
             data_pipeline_sha256=str(data.get("data_pipeline_sha256", "")),
+            document_loader_sha256=str(data.get("document_loader_sha256", "")),
             path=path,
             rules=tuple(_rule_terms(path, i, entry) for i, entry in enumerate(data.get("rules", []))),
         )

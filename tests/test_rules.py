@@ -455,6 +455,38 @@ def test_data_pipeline_rule_for_trainer_logs() -> None:
     assert check_data_pipeline(rule_input([make_run(source=source)], pinned)).status is Status.UNCHECKED
 
 
+def test_the_2026_recipe_s_document_loader_is_held_to_its_own_pin() -> None:
+    data = "def load(path):\n    return open(path).read()\n"
+    documents = "def cut(tokens, cap):\n    return tokens[:cap]\n"
+    pinned = replace(
+        SMALL, data_pipeline_sha256=source_hash(data) or "", document_loader_sha256=source_hash(documents) or ""
+    )
+
+    def run_2026(documents_text: str | None) -> RunLog:
+        source = f"# >>> speedrun/trainer/data.py\n{data}"
+        if documents_text is not None:
+            source += f"# >>> speedrun/trainer/documents.py\n{documents_text}"
+        return ours(replace(make_run(source=source), sectioned=True), recipe="2026-05")
+
+    assert check_data_pipeline(rule_input([run_2026(documents)], pinned)).status is Status.PASS
+    # a loader that skips a token of every document is another token stream
+    skipping = check_data_pipeline(rule_input([run_2026(documents.replace("tokens[:cap]", "tokens[1:cap]"))], pinned))
+    assert skipping.status is Status.FAIL and "documents.py hashes to" in skipping.detail
+    assert skipping.evidence[0].line > 0
+    left_out = check_data_pipeline(rule_input([run_2026(None)], pinned))
+    assert left_out.status is Status.UNCHECKED and "do not embed it" in left_out.detail
+    unpinned = replace(pinned, document_loader_sha256="")
+    assert check_data_pipeline(rule_input([run_2026(documents)], unpinned)).status is Status.WARN
+
+
+def test_the_pinned_document_loader_is_the_trainer_s() -> None:
+    documents = (ROOT / "speedrun" / "trainer" / "documents.py").read_text(encoding="utf-8")
+    assert SMALL.document_loader_sha256 == source_hash(documents), (
+        "records/track_1_short/track.toml's document_loader_sha256 is not speedrun/trainer/documents.py's hash: "
+        "a change to the document loader must be deliberate; update the pin if it is"
+    )
+
+
 def test_data_pipeline_rule_for_upstream_logs_compares_with_the_prior_record() -> None:
     digest = data_pipeline_hash(SOURCE)
     same = PriorRecord(10, 100.0, "record 10", pipeline_hash=digest)

@@ -36,6 +36,8 @@ from speedrun.judge.embedded import (
 )
 
 TRAINER_DATA_SECTION = "speedrun/trainer/data.py"
+# The 2026-05 recipe's batches of whole documents: which tokens a step trains on, so pinned too
+TRAINER_DOCUMENTS_SECTION = "speedrun/trainer/documents.py"
 
 # The top-level definitions that load and serve tokens in the upstream training scripts, across
 # every era of the archive (plain loader, generator, BOS-aligned batching, async preloading).

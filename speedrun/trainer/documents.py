@@ -9,9 +9,10 @@ consecutive micro-batches and process r takes the r-th, so the documents go in t
 count. When a shard has too few documents left for a call, the call starts over at the next shard.
 Validation: the first `val_tokens` tokens in chunks, unaligned, documents marked by their BOS tokens.
 
-The token streams are those of the shards, read by data.py; this module only cuts them. It is not (yet) part
-of the pinned data pipeline whose hash the judge checks: moving it into data.py changes that pin, which the
-example runs in records/examples/ were judged against. A run of the 2026-05 recipe embeds it in its log.
+The token streams are those of the shards, read by data.py; this module cuts them into what each step trains
+on, so it is pinned too: the judge hashes it from the log of every 2026-05 run, which embeds it, against the
+track's `document_loader_sha256` (a pin of its own, so that data.py's pin stays that of the runs judged
+before it).
 """
 
 from __future__ import annotations

@@ -4,21 +4,30 @@ The judge hashes the syntax tree of the data-loading code embedded in the logs (
 compares it with the track's canonical hash (our trainer) or the prior record's, pinned in its record.toml
 (upstream logs; never a hash read from a log, which the submission could have written). A changed loader may
 still serve the same tokens, so a change asks for a review; only our own trainer's data.py, whose canonical
-hash is pinned, can fail outright. Our trainer's logs also say which shards were read (`judge.fineweb`):
-anything but FineWeb's, or a log that does not say, asks for a review.
+hash is pinned, can fail outright, and so can its documents.py, which cuts the 2026-05 recipe's batches of
+whole documents (a second pin: a run of that recipe must embed it). Our trainer's logs also say which shards
+were read (`judge.fineweb`): anything but FineWeb's, or a log that does not say, asks for a review.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from speedrun.judge.embedded import sections
 from speedrun.judge.fineweb import UNKNOWN, DataFacts, data_facts
-from speedrun.judge.pipeline import data_pipeline_hash, data_pipeline_line, is_trainer_source
+from speedrun.judge.pipeline import (
+    TRAINER_DOCUMENTS_SECTION,
+    data_pipeline_hash,
+    data_pipeline_line,
+    is_trainer_source,
+    source_hash,
+)
 from speedrun.judge.rules.base import Rule, RuleInput, source_evidence, worst
 from speedrun.judge.runlog import Evidence, RunLog
 from speedrun.judge.verdict import Check, Status
 
 ID = "SR001"
+RECIPES_WITH_DOCUMENT_LOADER = frozenset({"2026-05"})  # the trainer's recipes whose batches documents.py cuts
 
 
 def check_data_pipeline(ri: RuleInput) -> Check:
@@ -91,6 +100,9 @@ def _check_code(ri: RuleInput) -> Check:
         if digest != canonical:
             detail = f"speedrun/trainer/data.py hashes to {digest[:12]}, the track's canonical is {canonical[:12]}"
             return Check("data pipeline", Status.FAIL, detail + mismatch, evidence, figures, ID)
+        documents = _check_document_loader(runs, ri)
+        if documents is not None:
+            return documents
         detail = f"canonical data pipeline ({digest[:12]}){mismatch}"
         return Check("data pipeline", Status.PASS, detail, evidence, figures, ID)
     prior = ri.prior
@@ -111,6 +123,39 @@ def _check_code(ri: RuleInput) -> Check:
     return Check("data pipeline", Status.WARN, detail, cited, figures, ID)
 
 
+def _check_document_loader(runs: list[RunLog], ri: RuleInput) -> Check | None:
+    """Our trainer's documents.py against the track's pin, in every run that embeds it or whose recipe needs it;
+    None when all agree or no run involves it."""
+    pin = ri.track.document_loader_sha256
+    hashes: dict[str, list[tuple[RunLog, int]]] = defaultdict(list)
+    missing = []
+    for run in runs:
+        found = sections(run.source or "").get(TRAINER_DOCUMENTS_SECTION)
+        if found is not None:
+            hashes[source_hash(found[1]) or "not Python"].append((run, found[0]))
+        elif (run.config or {}).get("recipe") in RECIPES_WITH_DOCUMENT_LOADER:
+            missing.append(run)
+    if missing:
+        recipe = (missing[0].config or {}).get("recipe")
+        detail = (
+            f"{len(missing)} run(s) name recipe {recipe!r}, whose batches speedrun/trainer/documents.py cuts, but "
+            "do not embed it"
+        )
+        return Check("data pipeline", Status.UNCHECKED, detail, (missing[0].at(missing[0].config_line),), {}, ID)
+    if not hashes:
+        return None
+    evidence = tuple(source_evidence(rs[0][0], rs[0][1]) for rs in hashes.values())
+    figures: dict[str, object] = {"document_loader_sha256": sorted(hashes), "document_loader_pin": pin or None}
+    if not pin:
+        detail = f"speedrun/trainer/documents.py embedded but no document_loader_sha256 pinned in {ri.track.path}"
+        return Check("data pipeline", Status.WARN, detail, evidence, figures, ID)
+    changed = sorted(h for h in hashes if h != pin)
+    if changed:
+        detail = f"speedrun/trainer/documents.py hashes to {changed[0][:12]}, the track's pin is {pin[:12]}"
+        return Check("data pipeline", Status.FAIL, detail, evidence, figures, ID)
+    return None
+
+
 DATA_PIPELINE = Rule(
     ID,
     "data pipeline",
@@ -119,7 +164,8 @@ DATA_PIPELINE = Rule(
     "around it (file patterns, validation size, assignments to loader names, where loaders are advanced), "
     "computed from the embedded source and never read from a printed line: our trainer's "
     "`speedrun/trainer/data.py` against "
-    "the track's `data_pipeline_sha256`; upstream loaders against the prior record's hash pinned in its "
+    "the track's `data_pipeline_sha256` (and the 2026-05 recipe's `documents.py` against its "
+    "`document_loader_sha256`); upstream loaders against the prior record's hash pinned in its "
     "record.toml (never one read from a log); a change asks for a review. Our trainer's `data:` line must name "
     "FineWeb's shards (`fineweb_train_000001.bin` on at 100,000,000 tokens each, `fineweb_val_000000.bin` at "
     "100,000,000, no synthetic mark in their headers, the same files as its `train_files:`/`val_files:` lines, "
