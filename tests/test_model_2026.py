@@ -18,8 +18,9 @@ import torch
 
 from speedrun.trainer import flash_flex, model_2026
 from speedrun.trainer.config import Model2026Config, get_config
+from speedrun.trainer.layers import head
 from speedrun.trainer.layers.embeddings import bigram_hash
-from speedrun.trainer.layers.head import mtp_losses_reference, mtp_softcapped_cross_entropy
+from speedrun.trainer.layers.head import mtp_losses_reference, mtp_softcapped_cross_entropy, slice_losses_and_grad
 from speedrun.trainer.model_2026 import GPT2026
 from tests.record84 import load
 
@@ -204,6 +205,24 @@ def test_the_multi_token_loss_and_its_gradient_are_its_definition() -> None:
     torch.testing.assert_close(grad, want, rtol=2e-2, atol=2e-3)
     # the last rows predict only the tokens inside the batch
     assert float(losses[-1]) == pytest.approx(float(expected[-1]), rel=2e-2)
+
+
+def test_the_compiled_loss_slice_computes_what_the_eager_one_does() -> None:
+    """On a GPU each slice of the multi-token loss runs compiled; compiled here for the CPU, it gives the eager
+    losses and gradient."""
+    generator = torch.Generator().manual_seed(5)
+    logits = (3 * torch.randn(64, 96, generator=generator)).to(torch.bfloat16)
+    targets_ahead = torch.randint(0, 96, (64, 3), generator=generator)
+    row_weights = torch.tensor([1.0, 0.5, 0.25]).repeat(64, 1)
+    row_weights[-1, 1:] = 0  # the last rows' tokens past the batch
+    row_weights[-2, 2] = 0
+    abc = (23.0, 5.0, 7.5)
+    eager = slice_losses_and_grad(logits, targets_ahead, row_weights, abc)
+    compile_slice = torch.compile(slice_losses_and_grad, dynamic=False, options=head.COMPILE_OPTIONS)
+    compiled = compile_slice(logits, targets_ahead, row_weights, abc)
+    torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-4)
+    assert compiled[1].dtype == torch.bfloat16
+    torch.testing.assert_close(compiled[1].float(), eager[1].float(), rtol=2e-2, atol=2e-3)
 
 
 # ------------------------------------------------------------------------------------------------- FP8 paths

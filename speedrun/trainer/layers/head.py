@@ -4,18 +4,20 @@ cross-entropy on the next few tokens (multi-token prediction, record 53), the he
 The loss of position i is sum_k w_k * (logsumexp(z_i) - z_i[target_{i+k}]) over the k with i + k inside the
 batch, z = a * sigmoid((logits + b) / c): one softmax serves every predicted token. Record 84 fuses the
 rescale, the loss and its gradient in one CUDA kernel (records 60, 79); here the same arithmetic is one PyTorch
-function that computes the gradient in the forward pass, slice by slice, so no fp32 copy of all the logits is
-ever kept (the fused kernel is not written yet). One deliberate difference: for the last one or two rows of a
-micro-batch, whose loss leaves out the tokens past its end, record 84's kernel still takes the gradient with
-every weight; ours takes the gradient of the loss it reports.
+function that computes the gradient in the forward pass, slice by slice, compiled on a GPU so that it makes a
+few passes over the bf16 logits (no hand-written kernel yet). One deliberate difference: for the last one or
+two rows of a micro-batch, whose loss leaves out the tokens past its end, record 84's kernel still takes the
+gradient with every weight; ours takes the gradient of the loss it reports.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
-SLICE_ROWS = 8192  # rows of logits turned into fp32 at a time
+SLICE_ROWS = 8192  # rows of logits at a time: every micro-batch of the recipe is a multiple of it
 
 
 def rescale(logits: Tensor, a: float, b: float, c: float) -> tuple[Tensor, Tensor]:
@@ -37,29 +39,60 @@ def mtp_losses_reference(logits: Tensor, targets: Tensor, weights: Tensor, abc: 
     return losses
 
 
+def slice_losses_and_grad(
+    logits: Tensor, targets_ahead: Tensor, row_weights: Tensor, abc: tuple[float, float, float]
+) -> tuple[Tensor, Tensor]:
+    """Losses and d loss / d logits of a slice of rows; targets_ahead[i, k] is row i's (k+1)-th next token and
+    row_weights[i, k] its weight (zero past the batch). Written as one reduction and elementwise work (the
+    one-hot term by comparing each column with the targets, no scatter), so that torch.compile fuses it into
+    passes over the bf16 logits and never writes an fp32 copy of them."""
+    a, b, c = abc
+    z, s = rescale(logits, a, b, c)
+    lse = torch.logsumexp(z, dim=-1)
+    total = row_weights.sum(1)
+    target_z = a * rescale(logits.gather(1, targets_ahead), 1.0, b, c)[1]
+    losses = total * lse - (row_weights * target_z).sum(1)
+    # d loss / d z = (sum of the row's weights) * softmax(z) - sum_k w_k onehot(target_{i+k})
+    columns = torch.arange(logits.size(1), device=logits.device)
+    onehot = sum(row_weights[:, k, None] * (columns == targets_ahead[:, k, None]) for k in range(row_weights.size(1)))
+    dz = total[:, None] * torch.exp(z - lse[:, None]) - onehot
+    return losses, (dz * (a / c) * s * (1 - s)).to(logits.dtype)
+
+
+# the sigmoid rounded to bf16 as eager PyTorch (and record 84's kernel) rounds it, not kept in fp32 inside the
+# fused kernel: that rounding moves a loss by up to 23 * 2**-9
+COMPILE_OPTIONS = {"emulate_precision_casts": True}
+_compiled_slice = None
+
+
+def _slice_function(device: torch.device) -> Callable[..., tuple[Tensor, Tensor]]:
+    """The slice's arithmetic compiled on a GPU (one shape: every micro-batch is a multiple of SLICE_ROWS rows),
+    eager elsewhere."""
+    global _compiled_slice
+    if device.type != "cuda":
+        return slice_losses_and_grad
+    if _compiled_slice is None:
+        _compiled_slice = torch.compile(slice_losses_and_grad, dynamic=False, options=COMPILE_OPTIONS)
+    return _compiled_slice
+
+
 class MtpSoftcappedCrossEntropy(torch.autograd.Function):
     """Per-row multi-token losses of bf16 logits; the gradient is computed with the losses and kept in bf16."""
 
     @staticmethod
     def forward(ctx, logits: Tensor, targets: Tensor, weights: Tensor, abc: tuple[float, float, float]) -> Tensor:  # type: ignore[override]
-        a, b, c = abc
         n = logits.size(0)
         w = weights.tolist()
+        compute = _slice_function(logits.device)
         losses = torch.empty(n, dtype=torch.float32, device=logits.device)
         grad = torch.empty_like(logits)
         for start in range(0, n, SLICE_ROWS):
             stop = min(start + SLICE_ROWS, n)
-            z, s = rescale(logits[start:stop], a, b, c)
-            lse = torch.logsumexp(z, dim=-1)
             rows = torch.arange(start, stop, device=logits.device)
             # the weight of each predicted token k, zero where i + k falls past the batch
             row_weights = torch.stack([wk * (rows + k < n).float() for k, wk in enumerate(w)], dim=1)
             targets_ahead = torch.stack([targets[torch.clamp_max(rows + k, n - 1)] for k in range(len(w))], dim=1)
-            losses[start:stop] = row_weights.sum(1) * lse - (row_weights * z.gather(1, targets_ahead)).sum(1)
-            # d loss / d z = (sum of the row's weights) * softmax(z) - sum_k w_k onehot(target_{i+k})
-            dz = row_weights.sum(1, keepdim=True) * torch.exp(z - lse[:, None])
-            dz.scatter_add_(1, targets_ahead, -row_weights)
-            grad[start:stop] = (dz * (a / c) * s * (1 - s)).to(grad.dtype)
+            losses[start:stop], grad[start:stop] = compute(logits[start:stop], targets_ahead, row_weights, abc)
         ctx.save_for_backward(grad)
         return losses
 
