@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -134,13 +135,6 @@ def as_ours(g: dict[str, torch.Tensor], L: int) -> dict[str, torch.Tensor]:
     return grads
 
 
-def batch(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    tokens = torch.randint(0, VOCAB, (T + 1,), generator=generator)
-    cu = torch.tensor([0, 100, 101, 350, T] + [T] * 3, dtype=torch.int32)  # padded as the record pads
-    return tokens[:-1].to(torch.int32), tokens[1:], cu
-
-
 def test_the_bigram_hash_is_the_records(record: dict) -> None:
     tokens = torch.randint(0, 50257, (4096,), generator=torch.Generator().manual_seed(5)).to(torch.int32)
     record["args"].bigram_vocab_size = 50304 * 5
@@ -151,26 +145,39 @@ def test_the_bigram_hash_is_the_records(record: dict) -> None:
     assert torch.equal(bigram_hash(tokens, 50304 * 5), theirs.to(torch.int32))
 
 
-@pytest.mark.parametrize("training", [False, True], ids=["evaluation", "training"])
-def test_losses_and_gradients_are_the_records_on_the_same_weights(
-    record: dict, training: bool, monkeypatch: pytest.MonkeyPatch
+def compare_with_record(
+    record: dict, training: bool, t: int, cu: torch.Tensor, long_windows: list[int], mtp: list[float] | None
 ) -> None:
-    monkeypatch.setattr(model_2026, "EVAL_SLICE_ROWS", 100)  # evaluation in slices, the last one partial
+    """Ours and the record's model on the same weights and batch of `t` tokens (documents from `cu`): the same
+    per-token losses and, in training, the same gradient of every parameter. `long_windows`: the long window
+    of each stage reached so far, in blocks (YaRN rescales the rotary embedding at each growth, on both sides);
+    the short window is the stage's too."""
     torch.manual_seed(0)
-    theirs = record["GPT"](VOCAB, 11, HEADS, HEAD_DIM, DIM, max_seq_len=T).float()
+    theirs = record["GPT"](VOCAB, 11, HEADS, HEAD_DIM, DIM, max_seq_len=t).float()
     with torch.no_grad():  # the record starts several weights at zero: give every one a value, so each path counts
         for p in theirs.parameters():
             p.add_(0.02 * torch.randn_like(p))
-    ours = GPT2026(small_config(), max_seq_len=T).float()
+    for yarn in (theirs.yarn, theirs.yarn_paired_head):  # .float() made its rotary tables fp32; it keeps them bf16
+        yarn.factor1, yarn.factor2 = yarn.factor1.bfloat16(), yarn.factor2.bfloat16()
+    ours = GPT2026(small_config(), max_seq_len=t).float()
     copy_record_weights(theirs, ours)
-    inputs, targets, cu = batch(seed=1)
+    for old, new in pairwise(long_windows):
+        theirs.yarn.apply(old * 128, new * 128)
+        theirs.yarn_paired_head.apply(old * 128, new * 128)
+        ours.rotary.extend(old * 128, new * 128)
+    windows = (SHORT_WINDOW[long_windows[-1]], long_windows[-1])
+    generator = torch.Generator().manual_seed(1)
+    tokens = torch.randint(0, VOCAB, (t + 1,), generator=generator)
+    inputs, targets = tokens[:-1].to(torch.int32), tokens[1:]
     bigrams = bigram_hash(inputs, BIGRAM_VOCAB)
-    mtp = torch.tensor([1.0, 0.5, 0.25]) if training else None
-    schedule = record["ForwardScheduleConfig"](mtp_weights=mtp, ws_short=128, ws_long=384, train_max_seq_len=T)
+    weights = torch.tensor(mtp) if mtp is not None else None
+    schedule = record["ForwardScheduleConfig"](
+        mtp_weights=weights, ws_short=windows[0] * 128, ws_long=windows[1] * 128, train_max_seq_len=t
+    )
     theirs.train(training)
     ours.train(training)
     their_losses = theirs(inputs, targets, cu, bigrams, schedule)
-    our_losses = ours(inputs, targets, cu, bigrams, (1, 3), mtp)
+    our_losses = ours(inputs, targets, cu, bigrams, windows, weights)
     # ours attends through a dense mask on CPU, the record's through the stand-in's eager FlexAttention: the
     # same function, summed in another order
     torch.testing.assert_close(our_losses, their_losses, rtol=1e-4, atol=1e-4)
@@ -187,6 +194,32 @@ def test_losses_and_gradients_are_the_records_on_the_same_weights(
     }
     assert max(errors.values()) < 1e-4, sorted(errors.items(), key=lambda e: -e[1])[:5]
     assert all(grad.norm() > 0 for grad in expected.values())  # every path carried a gradient
+
+
+# the short window of each stage, by its long window (record 84's stages and extension)
+SHORT_WINDOW = {3: 1, 7: 3, 11: 5, 13: 6}
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["evaluation", "training"])
+def test_losses_and_gradients_are_the_records_on_the_same_weights(
+    record: dict, training: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(model_2026, "EVAL_SLICE_ROWS", 100)  # evaluation in slices, the last one partial
+    cu = torch.tensor([0, 100, 101, 350, T] + [T] * 3, dtype=torch.int32)  # padded as the record pads
+    compare_with_record(record, training, T, cu, [3], [1.0, 0.5, 0.25] if training else None)
+
+
+@pytest.mark.parametrize(
+    ("long_windows", "mtp"),
+    [([3], [1.0, 0.5, 0.25]), ([3, 7], [1.0, 0.5]), ([3, 7, 11], [1.0]), ([3, 7, 11, 13], [1.0])],
+    ids=["stage-1", "stage-2", "stage-3", "extension"],
+)
+def test_training_is_the_records_at_each_batch_stage(record: dict, long_windows: list[int], mtp: list[float]) -> None:
+    """Each stage's windows (grown through YaRN from the first stage's) and multi-token weights, on 2,048 tokens
+    whose documents are longer than the windows, so that every window cuts."""
+    t = 2048
+    cu = torch.tensor([0, 1700, 1701, t] + [t] * 4, dtype=torch.int32)
+    compare_with_record(record, True, t, cu, long_windows, mtp)
 
 
 def test_the_multi_token_loss_and_its_gradient_are_its_definition() -> None:
