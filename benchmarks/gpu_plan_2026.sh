@@ -17,6 +17,13 @@
 # end of a stage the side it compiled is packed into $OUT/<side>.tar.part-NN (15 MiB each, at most 4), and a
 # stage starts by unpacking any parts it finds in gpu-cache/ (copy the parts of earlier commands there and
 # carry that folder).
+#
+# Neither side compiles and trains 300 steps within one command from a cold cache on one H200 (ours: 275 s to
+# compile, record 84: over 510 s), and one command carries at most 64 MiB (one side's inductor cache is about
+# 50 MiB packed), so the order that fits: `tests` (ours compiles; its cache comes back), `versus` with ours'
+# cache in gpu-cache/ (ours trains; record 84 compiles as far as it gets; its cache comes back), `record` with
+# record 84's cache in gpu-cache/ instead; then `STAGE=table OUT=out` here, with the versus.tar.gz of those
+# two commands in gpu-cache/ as versus-1.tar.gz and versus-2.tar.gz.
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 STAGE=${STAGE:-tests}
@@ -105,8 +112,9 @@ record)  # when record 84's compile did not fit in the versus command: again, fr
   grep -hE "^step:.*val_loss" "$OUT"/versus/record/*.txt* | head
   pack_logs versus
   ;;
-table)  # from the versus.tar.gz of an earlier command, carried as gpu-cache/versus.tar.gz
-  tar -xzf gpu-cache/versus.tar.gz -C "$OUT" && python3 benchmarks/versus_record.py --only table --out "$OUT/versus"
+table)  # from the versus.tar.gz of earlier commands, put in gpu-cache/ as versus*.tar.gz (merged in name order)
+  for archive in gpu-cache/versus*.tar.gz; do tar -xzf "$archive" -C "$OUT" || exit 2; done
+  python3 benchmarks/versus_record.py --only table --out "$OUT/versus"
   exit
   ;;
 esac
