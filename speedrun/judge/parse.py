@@ -126,7 +126,7 @@ def parse_log(path: Path) -> RunLog:
         data = _read_log_bytes(path)
         _refuse_non_text(path, data)
         split = _split_source(data)
-        tail = data[split.tail_start :].decode("utf-8", errors="replace")
+        tail = str(memoryview(data)[split.tail_start :], "utf-8", "replace")  # decoded in place, not copied first
         with collector_paused():
             return _parse_tail(path, data, tail, split)
     except BadInput:
@@ -508,11 +508,10 @@ def _read_common_step_block(path: Path, tail: str, first_number: int) -> _TailLi
     end = tail.find("\n", last)
     if end < 0:
         return None  # the last step line may have been cut off mid-write
-    block = tail[start:end]
-    count_lines = block.count("\n") + 1
+    count_lines = tail.count("\n", start, end) + 1  # the block tail[start:end], never copied out
     if count_lines > MAX_STEP_LINES:
         _refuse_step_count(path, count_lines)
-    if len(block) > count_lines * MAX_STEP_LINE_CHARS:
+    if end - start > count_lines * MAX_STEP_LINE_CHARS:
         return None  # some line is longer than any step line can be: not worth a regex pass
     # One match per line at most (each starts at the newline before its line, and no group spans a newline), so
     # as many matches as lines means all matched: no other line is among the step lines, and all are of the
