@@ -215,9 +215,10 @@ def load_records(records_dir: Path | None = None) -> list[Record]:
     return list(_load_validated(_record_files(root), date.today()))
 
 
-def _record_files(root: Path) -> tuple[tuple[str, Path, int, int], ...]:
+def _record_files(root: Path) -> tuple[tuple[str, str, int, int], ...]:
     """(track, record.toml, mtime, size) of every record under `root`, sorted: one stat per record folder, and
-    no pathlib glob (the judge lists the store for every path it judges)."""
+    no pathlib glob (the judge lists the store for every path it judges). Paths stay strings, made Paths only when
+    the records are read: a hundred Paths made and hashed per path judged cost more than the stats."""
     found = []
     for track in TRACK_NAMES:
         folder = os.path.join(root, track)
@@ -235,13 +236,13 @@ def _record_files(root: Path) -> tuple[tuple[str, Path, int, int], ...]:
             except OSError as e:
                 raise BadInput(path, f"cannot read: {e}") from None
             if stat.S_ISREG(st.st_mode):
-                found.append((track, Path(path), st.st_mtime_ns, st.st_size))
+                found.append((track, path, st.st_mtime_ns, st.st_size))
     return tuple(found)
 
 
 @functools.lru_cache(maxsize=8)
-def _load_validated(key: tuple[tuple[str, Path, int, int], ...], today: date) -> tuple[Record, ...]:
-    records = [read_record(path, track) for track, path, *_ in key]
+def _load_validated(key: tuple[tuple[str, str, int, int], ...], today: date) -> tuple[Record, ...]:
+    records = [read_record(Path(path), track) for track, path, *_ in key]
     _check_numbers(records)
     return tuple(sorted(records, key=_order))
 

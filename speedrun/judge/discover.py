@@ -212,7 +212,8 @@ def _split_named_candidates(folder: Path, groups: list[Group], roles: Roles) -> 
     files = {PurePosixPath(c).as_posix() for c in roles.candidate}
     result = []
     for group in groups:
-        named = [r for r in group.runs if _relative(folder, r.path) in files]
+        # Most record.toml files name no log: then none is named, and no path need be resolved to say so.
+        named = [r for r in group.runs if _relative(folder, r.path) in files] if files else []
         rest = tuple(r for r in group.runs if r not in named)
         for run in named:
             result.append(Group(_relative(folder, run.path), run.path, (run,), Role.CANDIDATE, "named in record.toml"))

@@ -360,33 +360,44 @@ def normalised_dump(tree: ast.AST) -> str:
 def _stable_dump(root: object, skip_annotations: bool = False) -> str:
     """`Name(field=value, ...)` text of a tree, built with an explicit stack (deep trees must not recurse).
 
-    The stack holds (is_text, item): text to emit as is, or a node, list or value still to expand. With
-    `skip_annotations`, the annotations of arguments and the return annotations of functions are left out.
+    The stack holds text to emit as is (a value is written with `repr` as it is pushed, so every string on the
+    stack is text) or a node or list still to expand. With `skip_annotations`, the annotations of arguments and
+    the return annotations of functions are left out.
     """
     parts: list[str] = []
-    stack: list[tuple[bool, object]] = [(False, root)]
+    emit = parts.append
+    stack: list[object] = [_pushed(root)]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        is_text, item = stack.pop()
-        if is_text:
-            parts.append(item)  # type: ignore[arg-type]
+        item = pop()
+        if type(item) is str:
+            emit(item)
         elif isinstance(item, ast.AST):
-            pending: list[tuple[bool, object]] = [(True, f"{type(item).__name__}(")]
-            for name, value in _dumped_fields(item):
-                if skip_annotations and name in _ANNOTATIONS.get(type(item), ()):
+            pending: list[object] = [f"{type(item).__name__}("]
+            separator = ""
+            for name in _field_names(type(item), skip_annotations):
+                value = _dumped_value(item, name)
+                if value is None or (isinstance(value, list) and not value):
                     continue
-                pending += [(True, f"{', ' if len(pending) > 1 else ''}{name}="), (False, value)]
-            pending.append((True, ")"))
-            stack.extend(reversed(pending))
-        elif isinstance(item, list):
-            pending = [(True, "[")]
-            for i, value in enumerate(item):
-                pending += [(True, ", ")] if i else []
-                pending.append((False, value))
-            pending.append((True, "]"))
-            stack.extend(reversed(pending))
-        else:
-            parts.append(repr(item))
+                pending += (f"{separator}{name}=", _pushed(value))
+                separator = ", "
+            pending.append(")")
+            pending.reverse()
+            extend(pending)
+        else:  # a list
+            pending = ["]"]
+            for i in range(len(item) - 1, -1, -1):  # type: ignore[arg-type]
+                pending.append(_pushed(item[i]))  # type: ignore[index]
+                if i:
+                    pending.append(", ")
+            pending.append("[")
+            extend(pending)
     return "".join(parts)
+
+
+def _pushed(value: object) -> object:
+    """A node or list as it is, to be expanded; any other value as its text."""
+    return value if isinstance(value, (ast.AST, list)) else repr(value)
 
 
 _DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
@@ -399,15 +410,20 @@ _ANNOTATIONS: dict[type, tuple[str, ...]] = {
 }
 
 
-def _dumped_fields(node: ast.AST) -> list[tuple[str, object]]:
-    fields = []
-    for name in node._fields:
-        value = getattr(node, name, None)
-        if name == "body" and isinstance(node, _DOCUMENTED) and _is_docstring(value):
-            value = value[1:] or [ast.Pass()]  # as `strip_docstrings` leaves it
-        if isinstance(node, ast.JoinedStr) and name == "values":  # 3.12 adds empty parts to format specs
-            value = [v for v in value if not (isinstance(v, ast.Constant) and v.value == "")]
-        if name in ("ctx", "type_comment") or value is None or (isinstance(value, list) and not value):
-            continue
-        fields.append((name, value))
-    return fields
+@lru_cache(maxsize=256)  # one entry per node type and flag
+def _field_names(kind: type, skip_annotations: bool) -> tuple[str, ...]:
+    """The fields of a node type that are written out: not `ctx`, which the syntax implies, nor `type_comment`,
+    nor, with `skip_annotations`, annotations."""
+    skipped = ("ctx", "type_comment", *(_ANNOTATIONS.get(kind, ()) if skip_annotations else ()))
+    return tuple(name for name in kind._fields if name not in skipped)
+
+
+def _dumped_value(node: ast.AST, name: str) -> object:
+    """A field's value as it is written out: docstrings left out, and the empty parts 3.12 adds to format specs.
+    None or an empty list are not written."""
+    value = getattr(node, name, None)
+    if name == "body" and isinstance(node, _DOCUMENTED) and _is_docstring(value):  # type: ignore[arg-type]
+        return value[1:] or [ast.Pass()]  # type: ignore[index]
+    if name == "values" and isinstance(node, ast.JoinedStr):
+        return [v for v in value if not (isinstance(v, ast.Constant) and v.value == "")]  # type: ignore[union-attr]
+    return value

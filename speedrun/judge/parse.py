@@ -48,6 +48,7 @@ MAX_LOG_LINES = 1_000_000
 MAX_STEP_LINES = 50_000  # the most of the history: 19,227
 MAX_NUMBER = 1e20  # a loss or a time beyond this is no measurement (and its square would overflow the statistics)
 MAX_STEP = 10**9
+MAX_DECIMAL_STEP = 2**15  # steps below this are looked up rather than converted (the archive's go up to 20,344)
 MAX_BOUNDARY_TRIES = 32  # `=` lines followed by what a run prints, tried as the end of the source
 MAX_BOUNDARY_BYTES = 8 * 1024 * 1024  # ... and the source they end, in all: each try costs about its size
 MAX_KEPT_LINE_CHARS = 10_000  # longer source lines are cut: nobody reads a 100 MB line, and memory matters
@@ -77,11 +78,13 @@ _STEP_LINES = re.compile(
     re.ASCII | re.MULTILINE,
 )
 # The same common shape, bounded so that no line it matches can exceed MAX_STEP_LINE_CHARS, matched over a whole
-# block of step lines at once.
+# block of step lines at once. Each line is matched from the newline before it up to the newline after it: led by
+# a literal, the search skips from line to line instead of trying `^` at every character, and `(?:...|)` is
+# `(?:...)?` without the engine's costlier repeat (the same tries in the same order): 15% faster over the archive.
 _COMMON_STEP_LINE = re.compile(
-    rf"^step:(\d{{1,9}})(?:/(\d{{1,9}}))? (?:(val_loss|train_loss):({_NUMBER}) )?"
-    rf"train_time:({_NUMBER_MS})ms step_avg:({_NUMBER_MS})ms\r?$",
-    re.ASCII | re.MULTILINE,
+    rf"\nstep:(\d{{1,9}})(?:/(\d{{1,9}})|) (?:(val_loss|train_loss):({_NUMBER}) |)"
+    rf"train_time:({_NUMBER_MS})ms step_avg:({_NUMBER_MS})ms\r?(?=\n)",
+    re.ASCII,
 )
 _STEP_START = re.compile(rb"step:\d")
 _LLMC_START = re.compile(rb"s:\d+[ \t]+t[er]l:")
@@ -123,7 +126,7 @@ def parse_log(path: Path) -> RunLog:
         data = _read_log_bytes(path)
         _refuse_non_text(path, data)
         split = _split_source(data)
-        tail = data[split.tail_start :].decode("utf-8", errors="replace")
+        tail = str(memoryview(data)[split.tail_start :], "utf-8", "replace")  # decoded in place, not copied first
         with collector_paused():
             return _parse_tail(path, data, tail, split)
     except BadInput:
@@ -505,15 +508,17 @@ def _read_common_step_block(path: Path, tail: str, first_number: int) -> _TailLi
     end = tail.find("\n", last)
     if end < 0:
         return None  # the last step line may have been cut off mid-write
-    block = tail[start:end]
-    count_lines = block.count("\n") + 1
+    count_lines = tail.count("\n", start, end) + 1  # the block tail[start:end], never copied out
     if count_lines > MAX_STEP_LINES:
         _refuse_step_count(path, count_lines)
-    if len(block) > count_lines * MAX_STEP_LINE_CHARS:
+    if end - start > count_lines * MAX_STEP_LINE_CHARS:
         return None  # some line is longer than any step line can be: not worth a regex pass
-    # One match per line at most (no group spans a newline), so as many matches as lines means all matched:
-    # no other line is among the step lines, and all are of the common shape.
-    matched = _COMMON_STEP_LINE.findall(block)
+    # One match per line at most (each starts at the newline before its line, and no group spans a newline), so
+    # as many matches as lines means all matched: no other line is among the step lines, and all are of the
+    # common shape. The block is matched where it lies, between the newlines around it (one is added in front
+    # when the tail starts with it).
+    text, shift = (tail, 0) if start else ("\n" + tail, 1)
+    matched = _COMMON_STEP_LINE.findall(text, start + shift - 1, end + shift + 1)
     if len(matched) != count_lines:
         return None
     before = tail[:start].split("\n")[:-1]
@@ -670,15 +675,33 @@ def _build_step_columns(matched: list[tuple[str | Any, ...]], numbers: Iterable[
             val_rows.append(i)
         else:
             train_loss[i] = float(loss[i])
-    if total.count(total[0]) == size:  # nearly always: every line of a run names the same total
+    # Nearly always every line of a run names the same total. Joined with a `/`, which no total holds, the column
+    # equals the first total repeated exactly when every total is the first: compared as one string, not one by one.
+    # (One line alone may come from `match.groups()`, whose missing total is None, not "".)
+    if size == 1 or "/".join(total) == "/".join(repeat(total[0], size)):
         totals: tuple[int | None, ...] = (int(total[0]) if total[0] else None,) * size
     else:
         totals = tuple(int(t) if t else None for t in total)
-    steps, times, val = tuple(map(int, step)), tuple(map(float, train_time)), tuple(val_loss)
+    steps, times, val = _step_numbers(step), tuple(map(float, train_time)), tuple(val_loss)
     losses = (None,) * size if train_loss.count(None) == size else tuple(train_loss)  # modern logs print none
     lines = numbers if isinstance(numbers, range) else tuple(numbers)  # a range indexes like a tuple, for free
     fields = (steps, totals, lines, val, losses, times, tuple(map(float, step_avg)))
     return StepLines(fields), StepColumns(steps, totals, val, times, tuple(val_rows), 0)
+
+
+def _step_numbers(texts: Sequence[str]) -> tuple[int, ...]:
+    """`int` of each text, looked up where the text is a number's own decimal form below MAX_DECIMAL_STEP (every
+    step of the archive): twice as fast as converting, the same ints. Any other text is converted."""
+    try:
+        return tuple(map(_decimal_numbers().__getitem__, texts))
+    except KeyError:
+        return tuple(map(int, texts))
+
+
+@lru_cache(maxsize=1)
+def _decimal_numbers() -> dict[str, int]:
+    """`str(n) -> n` below MAX_DECIMAL_STEP: about 3 MB, made once, on the first log read."""
+    return {str(n): n for n in range(MAX_DECIMAL_STEP)}
 
 
 def _read_llmc_lines(path: Path, lines: list[str], rows: list[int], first_number: int, cut_row: int) -> list[StepLine]:
