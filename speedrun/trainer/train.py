@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -473,14 +473,8 @@ def _run(
         return
     model = build_model(config, proc, options.compile)
     optimizers = build_optimizers(model, config, proc)
-    if proc.device.type == "cuda":  # on CPU nothing is compiled or autotuned, so a warmup would only cost time
-        started = time.perf_counter()
-        warm_up(model, optimizers, config, proc)
-        synchronize(proc.device)
-        if proc.is_main:
-            print(f"compile and warmup: {time.perf_counter() - started:.1f}s (not timed)", flush=True)
-        torch.cuda.reset_peak_memory_stats(proc.device)
-
+    # on CPU nothing is compiled or autotuned, so a warmup would only cost time
+    _timed_warm_up(lambda: warm_up(model, optimizers, config, proc), proc)
     loader = data.DistributedTokenLoader(
         train_paths,
         config.data.micro_batch_tokens,
@@ -490,38 +484,17 @@ def _run(
         device=proc.device,
         micro_steps_per_step=config.data.micro_steps_per_step,
     )
-    total = config.num_iterations
-    train_time_ms = 0.0
-    pending_loss: LossReadback | None = None  # checked one step late, so the check never stalls the GPU
-    synchronize(proc.device)
-    t0 = time.perf_counter()
     try:
-        for step in range(total + 1):
-            last = step == total
-            if last or (config.val_every > 0 and step % config.val_every == 0):
-                synchronize(proc.device)
-                train_time_ms += 1000 * (time.perf_counter() - t0)
-                val_loss = evaluate(model, config, val_paths, step, proc)
-                log.write(step_line(step, total, train_time_ms, val_loss), console=True)
-                if not math.isfinite(val_loss):
-                    raise BadInput(log_path, f"validation loss became {val_loss} at step {step}; the run stopped")
-                synchronize(proc.device)
-                t0 = time.perf_counter()
-            if last:
-                if pending_loss is not None:
-                    _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
-                break
-            loss = train_step(model, optimizers, loader, step, config, proc)
-            if proc.world_size > 1:
-                dist.all_reduce(loss, op=dist.ReduceOp.SUM)
-            if pending_loss is not None:  # the previous step's: long done, while this one runs on
-                _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
-            pending_loss = LossReadback(loss)
-            elapsed = train_time_ms + 1000 * (time.perf_counter() - t0)
-            log.write(step_line(step + 1, total, elapsed), console=True)
+        _timed_loop(
+            config,
+            lambda step: evaluate(model, config, val_paths, step, proc),
+            lambda step: train_step(model, optimizers, loader, step, config, proc),
+            proc,
+            log,
+            log_path,
+        )
     finally:
         loader.close()
-    log.write(peak_memory_line(proc.device), console=True)
 
 
 def _run_2026(
@@ -538,25 +511,51 @@ def _run_2026(
 
     fp8 = proc.device.type == "cuda" and fp8_supported(proc.device)
     trainer = Trainer2026(config, proc.device, proc.rank, proc.world_size, fp8, options.compile, train_paths)
-    if proc.device.type == "cuda":
-        started = time.perf_counter()
-        trainer.warm_up()
-        synchronize(proc.device)
-        if proc.is_main:
-            print(f"compile and warmup: {time.perf_counter() - started:.1f}s (not timed)", flush=True)
-        torch.cuda.reset_peak_memory_stats(proc.device)
+    _timed_warm_up(trainer.warm_up, proc)
+    total = config.num_iterations
+    # advance() is idempotent for a step, so validation and training may each ask for the step's plan
+    _timed_loop(
+        config,
+        lambda step: trainer.evaluate(trainer.advance(step), val_paths, step == total),
+        lambda step: trainer.train_step(trainer.advance(step)),
+        proc,
+        log,
+        log_path,
+    )
+
+
+def _timed_warm_up(warm: Callable[[], None], proc: Process) -> None:
+    """Compile and warm up on a GPU, untimed, then start peak memory afresh; nothing to do on a CPU."""
+    if proc.device.type != "cuda":
+        return
+    started = time.perf_counter()
+    warm()
+    synchronize(proc.device)
+    if proc.is_main:
+        print(f"compile and warmup: {time.perf_counter() - started:.1f}s (not timed)", flush=True)
+    torch.cuda.reset_peak_memory_stats(proc.device)
+
+
+def _timed_loop(
+    config: TrainConfig,
+    validate: Callable[[int], float],
+    train: Callable[[int], Tensor],
+    proc: Process,
+    log: RunLogWriter,
+    log_path: Path,
+) -> None:
+    """Every step and validation of a run, with the clock stopped while validating, and the peak memory line."""
     total = config.num_iterations
     train_time_ms = 0.0
-    pending_loss: LossReadback | None = None
+    pending_loss: LossReadback | None = None  # checked one step late, so the check never stalls the GPU
     synchronize(proc.device)
     t0 = time.perf_counter()
     for step in range(total + 1):
         last = step == total
-        step_plan = trainer.advance(step)
         if last or (config.val_every > 0 and step % config.val_every == 0):
             synchronize(proc.device)
             train_time_ms += 1000 * (time.perf_counter() - t0)
-            val_loss = trainer.evaluate(step_plan, val_paths, last)
+            val_loss = validate(step)
             log.write(step_line(step, total, train_time_ms, val_loss), console=True)
             if not math.isfinite(val_loss):
                 raise BadInput(log_path, f"validation loss became {val_loss} at step {step}; the run stopped")
@@ -566,10 +565,10 @@ def _run_2026(
             if pending_loss is not None:
                 _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
             break
-        loss = trainer.train_step(step_plan)
+        loss = train(step)
         if proc.world_size > 1:
             dist.all_reduce(loss, op=dist.ReduceOp.SUM)
-        if pending_loss is not None:
+        if pending_loss is not None:  # the previous step's: long done, while this one runs on
             _check_finite(pending_loss, step - 1, total, train_time_ms, log, log_path)
         pending_loss = LossReadback(loss)
         elapsed = train_time_ms + 1000 * (time.perf_counter() - t0)

@@ -50,7 +50,7 @@ def slice_losses_and_grad(
     z, s = rescale(logits, a, b, c)
     lse = torch.logsumexp(z, dim=-1)
     total = row_weights.sum(1)
-    target_z = a * rescale(logits.gather(1, targets_ahead), 1.0, b, c)[1]
+    target_z = rescale(logits.gather(1, targets_ahead), a, b, c)[0]
     losses = total * lse - (row_weights * target_z).sum(1)
     # d loss / d z = (sum of the row's weights) * softmax(z) - sum_k w_k onehot(target_{i+k})
     columns = torch.arange(logits.size(1), device=logits.device)
