@@ -6,6 +6,8 @@
 #   STAGE=versus  bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: record 84 (stand-in) and ours side by side
 #   STAGE=record  bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: record 84 alone from its carried compile cache,
 #                                                    # the GPU tests beside it on the second GPU
+#   STAGE=pair    bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: both sides at once from carried caches (.tar.xz)
+#   STAGE=ours    bash benchmarks/gpu_plan_2026.sh   # 1 GPU: ours alone from its carried cache
 #   STAGE=table   bash benchmarks/gpu_plan_2026.sh   # anywhere: the table from logs already in $OUT/versus
 #
 # RECORD_LOG: record 84's published log, copied into the working tree (it is not committed), by default
@@ -40,12 +42,16 @@ started=$(date +%s)
 
 # at most 8 files come back from a command, each under 16 MiB: logs go back as one archive per stage and the
 # cache in at most 4 parts
-if command -v zstd >/dev/null; then PACK="zstd -q -3 -T0" UNPACK="zstd -dc"; else PACK="gzip -1" UNPACK="gzip -dc"; fi
+if command -v zstd >/dev/null; then PACK="zstd -q -12 --long=27 -T0" UNPACK="zstd -dc"; else PACK="gzip -1" UNPACK="gzip -dc"; fi
 
-unpack_cache() {  # gpu-cache/<side>.tar.part-* into $CACHE/<side>
+unpack_cache() {  # gpu-cache/<side>.tar.part-* (or <side>.tar.xz, made where zstd -19 or xz is at hand) into $CACHE/<side>
   local side
   for side in ours record; do
-    if ls gpu-cache/$side.tar.part-* >/dev/null 2>&1; then
+    if [ -f gpu-cache/$side.tar.xz ]; then  # Python's tarfile: the GPU image may have neither xz nor zstd
+      mkdir -p "$CACHE/$side"
+      python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="tar")' \
+        gpu-cache/$side.tar.xz "$CACHE/$side" && echo "compile cache of $side: unpacked $(du -sh "$CACHE/$side" | cut -f1)"
+    elif ls gpu-cache/$side.tar.part-* >/dev/null 2>&1; then
       mkdir -p "$CACHE/$side"
       cat gpu-cache/$side.tar.part-* | $UNPACK | tar -x -C "$CACHE/$side" &&
         echo "compile cache of $side: unpacked $(du -sh "$CACHE/$side" | cut -f1)"
@@ -99,6 +105,7 @@ versus)
   grep -hE "Sampling steps|Resetting|compile and warmup|Error|error" "$OUT/versus/record.out" "$OUT/versus/ours.out" | head
   pack_logs versus
   pack_cache record
+  pack_cache ours
   ;;
 record)  # when record 84's compile did not fit in the versus command: again, from the cache that one left
   [ -f "$RECORD_LOG" ] || { echo "RECORD_LOG $RECORD_LOG not found: copy record 84's log into the tree"; exit 2; }
@@ -110,6 +117,39 @@ record)  # when record 84's compile did not fit in the versus command: again, fr
   wait
   tail -3 "$OUT/tests.txt"
   grep -hE "^step:.*val_loss" "$OUT"/versus/record/*.txt* | head
+  pack_logs versus
+  ;;
+pair)  # both sides at once, each on its GPU, from carried caches (gpu-cache/<side>.tar.xz); on the GPU that ours
+  # frees, the 2025-08 recipe on record 28's shards (RECORD28_LOG's table is made where that record's run log is);
+  # the GPU tests run beside ours' compile
+  [ -f "$RECORD_LOG" ] || { echo "RECORD_LOG $RECORD_LOG not found: copy record 84's log into the tree"; exit 2; }
+  left() { echo $((DEADLINE - $(date +%s) + started)); }
+  python3 benchmarks/versus_record.py --only data --recipe 2026-05 --steps "$STEPS" --data-dir "$DATA" | tail -1
+  common=(--recipe 2026-05 --steps "$STEPS" --val-every "$VAL_EVERY" --data-dir "$DATA" --out "$OUT/versus"
+    --cache-root "$CACHE" --reuse-data)
+  CUDA_VISIBLE_DEVICES=0 python3 benchmarks/versus_record.py --record-log "$RECORD_LOG" --attention flex \
+    "${common[@]}" --only record --deadline "$(left)" >"$OUT/record-side.txt" 2>&1 &
+  (
+    export CUDA_VISIBLE_DEVICES=1
+    timeout 150 python3 -m pytest -q tests/test_flash_flex.py tests/test_model_2026.py -k gpu >"$OUT/tests.txt" 2>&1 &
+    python3 benchmarks/versus_record.py "${common[@]}" --only ours --deadline "$(left)"
+    wait
+    echo "== the 2025-08 recipe, 120 steps, on record 28's shards"
+    python3 benchmarks/versus_record.py --only ours --steps 120 --val-every 40 --data-dir /tmp/speedrun-versus-2025 \
+      --out "$OUT/versus28" --deadline "$(left)"
+  ) >"$OUT/ours-side.txt" 2>&1
+  wait
+  tail -4 "$OUT/tests.txt"
+  grep -hE "^step:.*val_loss|compile and warmup" "$OUT"/versus/*.out "$OUT"/versus28/*.out 2>/dev/null
+  python3 benchmarks/versus_record.py --only table --out "$OUT/versus" | tail -8
+  pack_logs versus
+  pack_logs versus28
+  ;;
+ours)  # ours alone from its carried cache, to set beside the record's log of an earlier pair (its table: STAGE=table)
+  python3 benchmarks/versus_record.py --only ours --recipe 2026-05 --steps "$STEPS" --val-every "$VAL_EVERY" \
+    --data-dir "$DATA" --out "$OUT/versus" --cache-root "$CACHE" --deadline $((DEADLINE - $(date +%s) + started)) |
+    tail -3
+  grep -hE "^step:.*val_loss|compile and warmup|peak" "$OUT"/versus/ours/*
   pack_logs versus
   ;;
 table)  # from the versus.tar.gz of earlier commands, put in gpu-cache/ as versus*.tar.gz (merged in name order)

@@ -236,7 +236,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic language")
     parser.add_argument("--deadline", type=float, default=0, help="stop both programs after this many seconds")
     parser.add_argument("--cache-root", type=Path, help="compile caches of each side in DIR/record and DIR/ours")
-    parser.add_argument("--only", choices=("record", "ours", "table"), help="run one side, or only the table")
+    parser.add_argument(
+        "--only",
+        choices=("record", "ours", "table", "data"),
+        help="run one side, only the table, or only write the shards",
+    )
+    parser.add_argument(
+        "--reuse-data", action="store_true", help="use the shards already in --data-dir (written by an earlier call)"
+    )
     args = parser.parse_args()
     args.started = time.perf_counter()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -244,14 +251,18 @@ def main() -> int:
     args.data_dir = args.data_dir.resolve()
 
     if args.only != "table":
-        if args.only != "ours" and (args.record_log is None or not args.record_log.is_file()):
+        if args.only in (None, "record") and (args.record_log is None or not args.record_log.is_file()):
             parser.error(f"--record-log must name the record's published log file (got {args.record_log})")
-        if args.only != "ours":
+        if args.only in (None, "record"):
             args.record_log = args.record_log.resolve()
-        write_shards(args.data_dir, args.track, args.steps, args.seed, args.recipe)
+        if not args.reuse_data:
+            write_shards(args.data_dir, args.track, args.steps, args.seed, args.recipe)
+        if args.only == "data":
+            return 0
         sides = [args.only] if args.only else ["record", "ours"]
         codes = run(sides, args)
-        (args.out / "exit_codes.json").write_text(json.dumps(codes) + "\n", encoding="utf-8")
+        name = f"exit_codes_{args.only}.json" if args.only else "exit_codes.json"  # sides run apart don't collide
+        (args.out / name).write_text(json.dumps(codes) + "\n", encoding="utf-8")
 
     record, ours = newest_log(args.out / "record"), newest_log(args.out / "ours")
     if record is None or ours is None:

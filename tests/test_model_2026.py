@@ -36,7 +36,8 @@ RECORD_CLASSES = [
 
 def mtp_reference_apply(x, targets, mtp_weights, weight, x_s, w_s, grad_s, grad_scale):
     """Stands in for the record's CUDA FusedSoftcappedCrossEntropy: its function, without FP8."""
-    return mtp_softcapped_cross_entropy(x @ weight.type_as(x), targets, mtp_weights, (23.0, 5.0, 7.5))
+    weights = mtp_weights.tolist()
+    return mtp_softcapped_cross_entropy(x @ weight.type_as(x), targets, weights, (23.0, 5.0, 7.5))
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +178,7 @@ def compare_with_record(
     theirs.train(training)
     ours.train(training)
     their_losses = theirs(inputs, targets, cu, bigrams, schedule)
-    our_losses = ours(inputs, targets, cu, bigrams, windows, weights)
+    our_losses = ours(inputs, targets, cu, bigrams, windows, tuple(mtp) if mtp is not None else None)
     # ours attends through a dense mask on CPU, the record's through the stand-in's eager FlexAttention: the
     # same function, summed in another order
     torch.testing.assert_close(our_losses, their_losses, rtol=1e-4, atol=1e-4)
@@ -226,7 +227,7 @@ def test_the_multi_token_loss_and_its_gradient_are_its_definition() -> None:
     generator = torch.Generator().manual_seed(3)
     logits = (3 * torch.randn(37, 64, generator=generator)).requires_grad_(True)
     targets = torch.randint(0, 64, (37,), generator=generator)
-    weights = torch.tensor([1.0, 0.5, 0.2])
+    weights = (1.0, 0.5, 0.2)
     losses = mtp_softcapped_cross_entropy(logits, targets, weights, (23.0, 5.0, 7.5))
     reference_logits = logits.detach().clone().requires_grad_(True)
     expected = mtp_losses_reference(reference_logits, targets, weights, (23.0, 5.0, 7.5))

@@ -185,13 +185,11 @@ class Trainer2026:
         if self.loader is None and batches is None:
             self.loader = DocumentLoader(self.train_paths, self.rank, self.world_size, self.device)
         tokens = step_plan.batch_tokens // self.micro_steps
-        weights = torch.tensor(step_plan.mtp_weights, device=self.device)
         loss_sum = torch.zeros((), device=self.device)
         for _ in range(self.micro_steps // self.world_size):
             batch = next(batches) if batches is not None else self.loader.next(tokens, step_plan.max_seq_len)  # type: ignore[union-attr]
-            losses = self.model(
-                batch.inputs, batch.targets, batch.cu_seqlens, self.bigrams(batch.inputs), step_plan.windows, weights
-            )
+            packed = (batch.inputs, batch.targets, batch.cu_seqlens, self.bigrams(batch.inputs))
+            losses = self.model(*packed, step_plan.windows, step_plan.mtp_weights)
             loss = losses.sum() / self.micro_steps
             loss.backward()
             loss_sum += loss.detach()

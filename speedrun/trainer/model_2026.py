@@ -118,7 +118,7 @@ class GPT2026(nn.Module):
         cu_seqlens: Tensor,
         bigram_inputs: Tensor,
         windows: tuple[int, int],
-        mtp_weights: Tensor | None = None,
+        mtp_weights: tuple[float, ...] | None = None,
     ) -> Tensor:
         """Per-token losses of one packed sequence: multi-token in training (`mtp_weights`), next-token in
         evaluation. `windows` are the (short, long) attention windows in blocks of 128 tokens."""

@@ -12,7 +12,7 @@ gradient with every weight; ours takes the gradient of the loss it reports.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -26,14 +26,16 @@ def rescale(logits: Tensor, a: float, b: float, c: float) -> tuple[Tensor, Tenso
     return a * s, s
 
 
-def mtp_losses_reference(logits: Tensor, targets: Tensor, weights: Tensor, abc: tuple[float, float, float]) -> Tensor:
+def mtp_losses_reference(
+    logits: Tensor, targets: Tensor, weights: Sequence[float], abc: tuple[float, float, float]
+) -> Tensor:
     """The definition, differentiable by autograd (tests): per-row losses of the rescaled logits."""
     a, b, c = abc
     z = a * torch.sigmoid((logits.float() + b) / c)
     lse = torch.logsumexp(z, dim=-1)
     losses = torch.zeros_like(lse)
     n = targets.numel()
-    for k, w in enumerate(weights.tolist()):
+    for k, w in enumerate(weights):
         rows = n - k
         losses[:rows] += w * (lse[:rows] - z[:rows].gather(1, targets[k:, None]).squeeze(1))
     return losses
@@ -77,22 +79,25 @@ def _slice_function(device: torch.device) -> Callable[..., tuple[Tensor, Tensor]
 
 
 class MtpSoftcappedCrossEntropy(torch.autograd.Function):
-    """Per-row multi-token losses of bf16 logits; the gradient is computed with the losses and kept in bf16."""
+    """Per-row multi-token losses of bf16 logits; the gradient is computed with the losses and kept in bf16.
+    The weights come as Python numbers: reading them from a GPU tensor would stop the host until the GPU caught
+    up, once per micro-batch, and leave the GPU idle while the host queued the rest of the step."""
 
     @staticmethod
-    def forward(ctx, logits: Tensor, targets: Tensor, weights: Tensor, abc: tuple[float, float, float]) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx, logits: Tensor, targets: Tensor, weights: Sequence[float], abc: tuple[float, float, float]
+    ) -> Tensor:
         n = logits.size(0)
-        w = weights.tolist()
         compute = _slice_function(logits.device)
+        rows = torch.arange(n, device=logits.device)
+        # the weight of each predicted token k, zero where i + k falls past the batch
+        row_weights = torch.stack([w * (rows + k < n).float() for k, w in enumerate(weights)], dim=1)
+        targets_ahead = torch.stack([targets[torch.clamp_max(rows + k, n - 1)] for k in range(len(weights))], dim=1)
         losses = torch.empty(n, dtype=torch.float32, device=logits.device)
         grad = torch.empty_like(logits)
         for start in range(0, n, SLICE_ROWS):
-            stop = min(start + SLICE_ROWS, n)
-            rows = torch.arange(start, stop, device=logits.device)
-            # the weight of each predicted token k, zero where i + k falls past the batch
-            row_weights = torch.stack([wk * (rows + k < n).float() for k, wk in enumerate(w)], dim=1)
-            targets_ahead = torch.stack([targets[torch.clamp_max(rows + k, n - 1)] for k in range(len(w))], dim=1)
-            losses[start:stop], grad[start:stop] = compute(logits[start:stop], targets_ahead, row_weights, abc)
+            part = slice(start, min(start + SLICE_ROWS, n))
+            losses[part], grad[part] = compute(logits[part], targets_ahead[part], row_weights[part], abc)
         ctx.save_for_backward(grad)
         return losses
 
@@ -111,7 +116,7 @@ def eval_losses(logits: Tensor, targets: Tensor, abc: tuple[float, float, float]
 
 
 def mtp_softcapped_cross_entropy(
-    logits: Tensor, targets: Tensor, weights: Tensor, abc: tuple[float, float, float]
+    logits: Tensor, targets: Tensor, weights: Sequence[float], abc: tuple[float, float, float]
 ) -> Tensor:
     return MtpSoftcappedCrossEntropy.apply(logits, targets, weights, abc)
 
