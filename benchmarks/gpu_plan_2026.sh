@@ -15,17 +15,16 @@
 # all, the extension kept in proportion (300: 292 + 8). DEADLINE (530 s) stops both programs and keeps what they
 # reached.
 #
-# Compile caches: each program's inductor and Triton caches live in /tmp/speedrun-cache/<ours|record>; at the
-# end of a stage the side it compiled is packed into $OUT/<side>.tar.part-NN (15 MiB each, at most 4), and a
-# stage starts by unpacking any parts it finds in gpu-cache/ (copy the parts of earlier commands there and
-# carry that folder).
+# Compile caches: each program's Inductor and Triton caches live in /tmp/speedrun-cache/<ours|record>; at the
+# end of a stage the side it compiled is packed into $OUT/<side>.tar.xz (Python's tarfile: the GPU image has
+# neither zstd nor xz; about 11 MB for one side's 300 MB, where gzip made 50), split into 15 MiB parts
+# (<side>.tar.xz.part-NN) when larger, and a stage starts by unpacking whatever it finds in gpu-cache/ (copy
+# the files of earlier commands there and carry that folder).
 #
-# Neither side compiles and trains 300 steps within one command from a cold cache on one H200 (ours: 275 s to
-# compile, record 84: over 510 s), and one command carries at most 64 MiB (one side's inductor cache is about
-# 50 MiB packed), so the order that fits: `tests` (ours compiles; its cache comes back), `versus` with ours'
-# cache in gpu-cache/ (ours trains; record 84 compiles as far as it gets; its cache comes back), `record` with
-# record 84's cache in gpu-cache/ instead; then `STAGE=table OUT=out` here, with the versus.tar.gz of those
-# two commands in gpu-cache/ as versus-1.tar.gz and versus-2.tar.gz.
+# Record 84's script does not compile within one command from a cold cache on an H200 (over 540 s), ours
+# takes 277 s cold and 71-82 s warm; so: `versus` (both compile, ours trains; both caches come back), then
+# `pair` with both caches in gpu-cache/ (both train 300 steps at once; measured: record 84 done at 526 s from a
+# partial cache). `STAGE=table OUT=out` here makes the table from versus*.tar.gz put in gpu-cache/.
 set -uo pipefail
 OUT=${OUT:-gpu-out}
 STAGE=${STAGE:-tests}
@@ -40,35 +39,30 @@ export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 NO_COLOR=1
 export TORCHINDUCTOR_CACHE_DIR=$CACHE/ours/inductor TRITON_CACHE_DIR=$CACHE/ours/triton  # versus: per side
 started=$(date +%s)
 
-# at most 8 files come back from a command, each under 16 MiB: logs go back as one archive per stage and the
-# cache in at most 4 parts
-if command -v zstd >/dev/null; then PACK="zstd -q -12 --long=27 -T0" UNPACK="zstd -dc"; else PACK="gzip -1" UNPACK="gzip -dc"; fi
-
-unpack_cache() {  # gpu-cache/<side>.tar.part-* (or <side>.tar.xz, made where zstd -19 or xz is at hand) into $CACHE/<side>
+# at most 8 files come back from a command, each under 16 MiB and about 64 MiB in all: logs go back as one
+# archive per stage
+unpack_cache() {  # gpu-cache/<side>.tar.xz (or its parts) into $CACHE/<side>
   local side
   for side in ours record; do
-    if [ -f gpu-cache/$side.tar.xz ]; then  # Python's tarfile: the GPU image may have neither xz nor zstd
-      mkdir -p "$CACHE/$side"
-      python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="tar")' \
-        gpu-cache/$side.tar.xz "$CACHE/$side" && echo "compile cache of $side: unpacked $(du -sh "$CACHE/$side" | cut -f1)"
-    elif ls gpu-cache/$side.tar.part-* >/dev/null 2>&1; then
-      mkdir -p "$CACHE/$side"
-      cat gpu-cache/$side.tar.part-* | $UNPACK | tar -x -C "$CACHE/$side" &&
-        echo "compile cache of $side: unpacked $(du -sh "$CACHE/$side" | cut -f1)"
-    fi
+    ls gpu-cache/$side.tar.xz* >/dev/null 2>&1 || continue
+    mkdir -p "$CACHE/$side"
+    cat gpu-cache/$side.tar.xz* | python3 -c '
+import sys, tarfile
+tarfile.open(fileobj=sys.stdin.buffer, mode="r|xz").extractall(sys.argv[1], filter="tar")' "$CACHE/$side" &&
+      echo "compile cache of $side: unpacked $(du -sh "$CACHE/$side" | cut -f1)"
   done
 }
 
-pack_cache() {  # $CACHE/<side> into $OUT/<side>.tar.part-*
-  local side=$1 parts
-  (cd "$CACHE/$side" && tar -c . | $PACK) | split -b 15M -d - "$OUT/$side.tar.part-"
-  parts=$(ls "$OUT/$side".tar.part-* | wc -l)
-  echo "compile cache of $side: $(du -sh "$CACHE/$side" | cut -f1) in $parts part(s) of $OUT"
-  if [ "$parts" -gt 4 ]; then
-    echo "compile cache of $side too large to come back whole (over 4 parts): keeping its inductor cache only"
-    rm -f "$OUT/$side".tar.part-*
-    (cd "$CACHE/$side" && tar -c inductor | $PACK) | split -b 15M -d - "$OUT/$side.tar.part-"
+pack_cache() {  # $CACHE/<side> into $OUT/<side>.tar.xz, in 15 MiB parts when larger
+  local side=$1 packed="$OUT/$1.tar.xz"
+  python3 -c '
+import sys, tarfile
+with tarfile.open(sys.argv[2], "w:xz", preset=3) as t:
+    t.add(sys.argv[1], arcname=".")' "$CACHE/$side" "$packed" || return
+  if [ "$(stat -c %s "$packed")" -gt $((15 * 1024 * 1024)) ]; then
+    split -b 15M -d "$packed" "$packed.part-" && rm "$packed"
   fi
+  echo "compile cache of $side: $(du -sh "$CACHE/$side" | cut -f1), packed in $(ls "$packed"* | wc -l) file(s)"
 }
 
 pack_logs() {  # a folder of $OUT into one archive
