@@ -5,8 +5,9 @@
 Builds the model and optimisers as `speedrun train --recipe 2026-05` does (one process, 8 micro-steps a step)
 and, for each batch stage of the schedule, compiles that stage's shapes on random documents (timed apart),
 times `--steps` full optimiser steps, then profiles one more. It prints, per stage: tokens per step, ms per
-step, tokens per second, peak memory, the share of the step the GPU is busy (kernel time over wall time: well
-below 1 means the step waits on the host), and the kernels that take the most GPU time. `--preset tiny
+step, tokens per second, peak memory, the share of the step the GPU is busy (the union of the kernels' intervals
+over wall time: well below 1 means the step waits on the host), the kernels that take the most GPU time, and
+the operators that take the most host time (where a step that waits on the host spends it). `--preset tiny
 --device cpu` checks the script itself on a machine without a GPU.
 """
 
@@ -32,6 +33,19 @@ from speedrun.trainer.stages import transition_steps
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def gpu_busy_ms(prof: profile) -> float:
+    """Wall time during which at least one kernel or copy ran on the GPU: the union of their intervals. (Summing
+    their times counts overlapping ones twice, and the profiler's table repeats a kernel under the operator that
+    launched it.)"""
+    spans = sorted((e.time_range.start, e.time_range.end) for e in prof.events() if e.device_type == DeviceType.CUDA)
+    busy_us, reached = 0.0, float("-inf")
+    for start, end in spans:
+        if end > reached:
+            busy_us += end - max(start, reached)
+            reached = end
+    return busy_us / 1000
 
 
 def main() -> int:
@@ -70,8 +84,7 @@ def main() -> int:
             synchronize(device)
             profiled_ms = (time.perf_counter() - began) * 1000
         events = prof.key_averages()
-        # kernels only: an operator's row repeats the time of the kernels it launched
-        busy_ms = sum(e.self_device_time_total for e in events if e.device_type == DeviceType.CUDA) / 1000
+        busy_ms = gpu_busy_ms(prof)
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
         print(
             f"\nstage {stage} (step {step_plan.step}): {step_plan.batch_tokens:,} tokens a step, documents of up to "
@@ -82,6 +95,7 @@ def main() -> int:
         )
         if cuda:
             print(events.table(sort_by="self_device_time_total", row_limit=args.top, max_name_column_width=60))
+        print(events.table(sort_by="self_cpu_time_total", row_limit=args.top, max_name_column_width=60))
     return 0
 
 
