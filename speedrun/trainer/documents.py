@@ -115,18 +115,9 @@ class DocumentLoader:
             if len(calls) == self.world_size:
                 self.document = i
                 batch = assemble(self.tokens, calls[self.rank], tokens)
-                return DocumentBatch(*(to_device(t, self.device) for t in vars(batch).values()))
+                return DocumentBatch(*(t.to(self.device, non_blocking=True) for t in vars(batch).values()))
             self._next_shard()
         raise ValueError(f"the training shards hold no micro-batch of {tokens} tokens")
-
-
-def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """`t` on `device` without stopping the host: to a GPU, a copy from ordinary memory first waits for all the
-    work queued on it (once per micro-batch, the GPU then idles while the host queues the next one); a copy from
-    pinned memory is queued like a kernel."""
-    if device.type != "cuda":
-        return t.to(device)
-    return t.pin_memory().to(device, non_blocking=True)
 
 
 def val_document_batches(
