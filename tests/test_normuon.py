@@ -120,26 +120,3 @@ def test_the_optimiser_classes_step_as_their_functions() -> None:
     m, v = torch.zeros(10, 4), torch.zeros(10, 4)
     cautious_adam_update_(start, table.grad, m, v, (0.5, 0.95), 1e-10, 0.1 * 0.05**0.5 / 0.5, 0.1 * 0.1 * 5.0)
     torch.testing.assert_close(table.detach(), start)
-
-
-def test_a_group_steps_as_its_parameters_would_one_by_one() -> None:
-    """NorMuon orthogonalises a group's matrices as one stack: each parameter ends where a step of its own
-    takes it, its momentum and second moment too, over two steps."""
-    torch.manual_seed(1)
-    together = [torch.nn.Parameter(torch.randn(2, 32, 16)) for _ in range(3)]
-    alone = [torch.nn.Parameter(p.detach().clone()) for p in together]
-    group = NorMuon([dict(params=together, lr_factor=1.0)], lr=0.02, momentum=0.95, beta2=0.9, weight_decay=1.2)
-    singles = [
-        NorMuon([dict(params=[p], lr_factor=1.0)], lr=0.02, momentum=0.95, beta2=0.9, weight_decay=1.2) for p in alone
-    ]
-    for _ in range(2):
-        for p, q in zip(together, alone, strict=True):
-            p.grad = torch.randn_like(p)
-            q.grad = p.grad.clone()
-        group.step()
-        for single in singles:
-            single.step()
-    for p, q, single in zip(together, alone, singles, strict=True):
-        torch.testing.assert_close(p.detach(), q.detach())
-        for key in ("momentum_buffer", "second_moment"):
-            torch.testing.assert_close(group.state[p][key], single.state[q][key])

@@ -110,28 +110,18 @@ class NorMuon(torch.optim.Optimizer):
             if len(shapes) != 1:
                 raise ValueError(f"a NorMuon group needs matrices of one shape, got {sorted(shapes)}")
 
-    def _directions(self, params: list[nn.Parameter], group: dict) -> list[Tensor]:
-        """Momentum, orthogonalisation and normalisation of the gradients of matrices of one shape, stacked: one
-        Polar Express over the stack, not one per parameter (each of its products is small, and a GPU runs
-        forty of them in one launch about as fast as one)."""
-        grads = []
-        for p in params:
-            state = self.state[p]
-            grad = p.grad.float() if p.grad is not None else torch.zeros_like(p, dtype=torch.float32)
-            if not state:
-                state["momentum_buffer"] = torch.zeros_like(grad)
-                reduced = list(grad.shape)
-                reduced[reduced_dim(grad.shape)] = 1
-                state["second_moment"] = grad.new_zeros(reduced)
-            grads.append(grad)
+    def _direction(self, p: nn.Parameter, group: dict) -> Tensor:
+        """Momentum, orthogonalisation and normalisation of one parameter's gradient."""
+        state = self.state[p]
+        grad = p.grad.float() if p.grad is not None else torch.zeros_like(p, dtype=torch.float32)
+        if not state:
+            state["momentum_buffer"] = torch.zeros_like(grad)
+            reduced = list(grad.shape)
+            reduced[reduced_dim(grad.shape)] = 1
+            state["second_moment"] = grad.new_zeros(reduced)
         momentum = float(torch.tensor(group["momentum"], dtype=torch.float32))  # as the record rounds it
-        buffers = [self.state[p]["momentum_buffer"] for p in params]
-        directions = torch.stack([nesterov_momentum_(g, m, momentum) for g, m in zip(grads, buffers, strict=True)])
-        moments = torch.stack([self.state[p]["second_moment"] for p in params])
-        directions = normuon_normalize_(polar_express(directions, self.dtype), moments, group["beta2"])
-        for p, moment in zip(params, moments, strict=True):
-            self.state[p]["second_moment"].copy_(moment)
-        return list(directions)
+        direction = nesterov_momentum_(grad, state["momentum_buffer"], momentum)
+        return normuon_normalize_(polar_express(direction, self.dtype), state["second_moment"], group["beta2"])
 
     @torch.no_grad()
     def step(self) -> None:  # type: ignore[override]
@@ -141,9 +131,10 @@ class NorMuon(torch.optim.Optimizer):
             lr = group["lr"] * group["lr_factor"] * shape_factor(params[0].shape)
             decay = group["weight_decay"] * group["lr"]  # tied to the scheduled base learning rate
             share = -(-len(params) // W)
-            mine = params[rank * share : (rank + 1) * share]  # all of them on one process
-            for p, direction in zip(mine, self._directions(mine, group) if mine else [], strict=True):
-                direction = direction.to(p.dtype)
+            for i, p in enumerate(params):
+                if W > 1 and i // share != rank:
+                    continue
+                direction = self._direction(p, group).to(p.dtype)
                 matrix_factors = group.get("matrix_lr_factors")
                 if matrix_factors is None:
                     cautious_update_(p.data, direction, lr, decay)
