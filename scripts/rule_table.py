@@ -14,22 +14,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from speedrun.errors import BadInput  # noqa: E402
 from speedrun.judge.rules import rule_table  # noqa: E402
+from speedrun.readme_blocks import replace_block  # noqa: E402
 from speedrun.tracks import TRACK_NAMES, load_track  # noqa: E402
 
-START, END = "<!-- rules:start -->\n", "<!-- rules:end -->"
+START, END = "<!-- rules:start -->", "<!-- rules:end -->"
 
 
 def main(argv: list[str]) -> int:
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        print(f"{readme}: no {START.strip()} ... {END} block", file=sys.stderr)
+    try:
+        new = replace_block(
+            text, START, END, rule_table([load_track(n, ROOT / "records") for n in TRACK_NAMES]), readme
+        )
+    except BadInput as e:
+        print(e, file=sys.stderr)
         return 2
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    table = rule_table([load_track(name, ROOT / "records") for name in TRACK_NAMES])
-    new = f"{head}{START}{table}{END}{tail}"
     if new == text:
         return 0
     if "--check" in argv:

@@ -894,7 +894,8 @@ def test_a_rule_not_yet_in_force_says_when_it_will_be_and_what_it_would_say() ->
 
 def test_the_readme_rule_table_is_generated_from_the_registry() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start, end = "<!-- rules:start -->\n", "<!-- rules:end -->"
+    start, end = "<!-- rules:start -->", "<!-- rules:end -->"
     assert start in readme and end in readme, "the README's judge section must embed the rule table"
     embedded = readme.split(start)[1].split(end)[0]
-    assert embedded == rule_table([SMALL, MEDIUM]), "regenerate it: python scripts/rule_table.py"
+    expected = "\n\n" + rule_table([SMALL, MEDIUM]).strip("\n") + "\n\n"
+    assert embedded == expected, "regenerate it: python scripts/rule_table.py"

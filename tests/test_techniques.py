@@ -3,6 +3,7 @@ cites is in the records store, and every recipe it names is one of ours."""
 
 from __future__ import annotations
 
+from speedrun.errors import BadInput
 from speedrun.store import load_records
 from speedrun.trainer.config import RECIPES
 from speedrun.trainer.techniques import BEGIN, END, TECHNIQUES, code_location_exists, render_table, splice
@@ -41,6 +42,6 @@ def test_splice_needs_exactly_one_pair_of_markers() -> None:
     for broken in (f"{BEGIN}\n", f"{BEGIN}{END}{BEGIN}{END}"):
         try:
             splice(broken, "x")
-        except ValueError:
+        except BadInput:
             continue
         raise AssertionError(f"accepted {broken!r}")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from speedrun.errors import BadInput
+from speedrun.readme_blocks import replace_block
 from speedrun.store import Record, VerifiedFigures, is_url
 from speedrun.tracks import Track
 
@@ -152,19 +153,7 @@ def render_table(
 
 
 def splice(text: str, blocks: dict[str, str], readme: Path) -> str:
-    """`text` with each named block's content replaced; BadInput when a marker is missing or doubled."""
+    """`text` with each named block's content replaced; BadInput when a marker is missing, doubled or misplaced."""
     for name, content in blocks.items():
-        begin, end = begin_marker(name), end_marker(name)
-        if text.count(begin) != 1 or text.count(end) != 1:
-            raise BadInput(
-                readme,
-                f"needs exactly one {begin} line and one {end} line (found {text.count(begin)} and {text.count(end)})",
-            )
-        start = text.index(begin) + len(begin)
-        stop = text.index(end)
-        if stop < start:
-            raise BadInput(readme, f"{end} comes before {begin}")
-        newline = "\r\n" if text[start:].startswith("\r\n") else "\n"
-        body = content.strip("\n").replace("\n", newline)
-        text = text[:start] + newline + newline + body + newline + newline + text[stop:]
+        text = replace_block(text, begin_marker(name), end_marker(name), content, readme)
     return text

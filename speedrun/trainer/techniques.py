@@ -15,6 +15,7 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
+from speedrun.readme_blocks import replace_block
 from speedrun.store import Record
 
 TRACK = "track_1_short"
@@ -363,10 +364,7 @@ BEGIN, END = "<!-- techniques -->", "<!-- /techniques -->"
 
 def splice(readme_text: str, table: str) -> str:
     """The README text with the block between the technique markers replaced by `table`."""
-    if readme_text.count(BEGIN) != 1 or readme_text.count(END) != 1:
-        raise ValueError(f"the README needs exactly one {BEGIN} line and one {END} line")
-    start, stop = readme_text.index(BEGIN) + len(BEGIN), readme_text.index(END)
-    return readme_text[:start] + "\n\n" + table + "\n\n" + readme_text[stop:]
+    return replace_block(readme_text, BEGIN, END, table, PACKAGE_ROOT / "README.md")
 
 
 def main() -> int:
