@@ -131,6 +131,33 @@ def test_a_compiled_fullgraph_caller_traces_it_as_one_opaque_op_and_masks_are_bu
     assert sorted(built) == [128, 256], "one mask per window for this batch, however many calls"
 
 
+def test_the_mask_cache_never_reads_cu_seqlens_on_the_host_and_sees_writes_in_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On a GPU a host read of cu_seqlens waits for all queued work, at every layer: the cache must not make one.
+    built = []
+    real = flash_flex.block_lists
+    monkeypatch.setattr(flash_flex, "block_lists", lambda ids, left: built.append(left) or real(ids, left))
+    flash_flex._masks.clear()
+    total = 384
+    cu = packed(total, [100, 284], pad_to=4)
+
+    def no_host_read(*args: object) -> None:
+        raise AssertionError("cu_seqlens read on the host")
+
+    with monkeypatch.context() as m:
+        m.setattr(torch.Tensor, "tolist", no_host_read)
+        m.setattr(torch.Tensor, "item", no_host_read)
+        first = flash_flex.block_mask(cu, total, -1)
+        again = flash_flex.block_mask(cu, total, -1)
+    assert built == [-1] and again is first, "the same tensor finds its mask"
+    q, k, v = qkv(total, seed=5)
+    cu.copy_(packed(total, [300, 84], pad_to=4))  # the same memory, another batch
+    moved = flash_attn_varlen_func(q, k, v, cu, cu, total, total, softmax_scale=0.1, causal=True)
+    assert built == [-1, -1], "a write in place is another batch"
+    torch.testing.assert_close(moved, reference(q, k, v, cu, -1, 0.1), rtol=1e-5, atol=1e-5)
+
+
 def test_other_arguments_than_the_records_are_refused() -> None:
     q, k, v = qkv(128, seed=3)
     cu = packed(128, [128], pad_to=2)

@@ -19,8 +19,10 @@ attention is therefore an opaque custom operator (the compiler sees only its out
 built eagerly, once per (cu_seqlens, window), from the block ranges of the sequence ids (never evaluating the
 mask on every pair of tokens, which at 262,144 validation tokens would be 69 billion), and kept in a small cache;
 the partly allowed blocks consult one mask function per device and length, which reads the sequence ids and
-the window from buffers, so the compiled FlexAttention kernels are made once per shape, not per call. The
-backward pass recomputes the forward (FlexAttention exposes no separate backward).
+the window from buffers, so the compiled FlexAttention kernels are made once per shape, not per call. The cache
+knows a batch by its tensor, never by reading cu_seqlens on the host: that read would wait for the GPU to
+finish all it was given, at every layer, forward and backward, and leave it idle while the host queued the
+next work. The backward pass recomputes the forward (FlexAttention exposes no separate backward).
 
 The CPU tests check the values, masks and gradients (FlexAttention's forward runs eagerly on CPU; its
 backward does not, so on CPU the gradient comes from the same mask applied densely); on a GPU,
@@ -106,7 +108,7 @@ class _MaskState:
 
 
 _states: dict[tuple[str, int], _MaskState] = {}
-_masks: OrderedDict[tuple, tuple[BlockMask, Tensor, int]] = OrderedDict()
+_masks: OrderedDict[tuple, tuple[BlockMask, Tensor, int, Tensor]] = OrderedDict()
 
 
 def _state(total: int, device: torch.device) -> _MaskState:
@@ -117,21 +119,31 @@ def _state(total: int, device: torch.device) -> _MaskState:
     return _states[key]
 
 
+def batch_key(cu_seqlens: Tensor) -> tuple:
+    """Which batch cu_seqlens holds, known without reading it: its memory, shape and version counter. The cache
+    entry keeps the tensor alive, so no other tensor takes that memory while the entry lives, and a write in
+    place bumps the version. An inference tensor keeps no version: it is read on the host."""
+    try:
+        version = cu_seqlens._version
+    except RuntimeError:
+        return ("values", str(cu_seqlens.device), tuple(cu_seqlens.tolist()))
+    return ("tensor", cu_seqlens.data_ptr(), cu_seqlens.dtype, tuple(cu_seqlens.shape), cu_seqlens.stride(), version)
+
+
 def block_mask(cu_seqlens: Tensor, total: int, left: int) -> BlockMask:
     """The BlockMask of (cu_seqlens, window), from the cache or built now, with its mask function's buffers
-    set for this call. The cache key reads cu_seqlens on the host: one small copy, the price of never
-    computing the block lists twice for the same batch."""
-    key = (str(cu_seqlens.device), total, left, tuple(cu_seqlens.tolist()))
+    set for this call: the layers of a step, forward and backward, share one per window."""
+    key = (total, left, batch_key(cu_seqlens))
     state = _state(total, cu_seqlens.device)
     if key in _masks:
         _masks.move_to_end(key)
-        mask, ids, window = _masks[key]
+        mask, ids, window, _ = _masks[key]
     else:
         ids = sequence_ids(cu_seqlens, total)
         window = left if left >= 0 else NO_LIMIT
         lists = block_lists(ids, left)
         mask = BlockMask.from_kv_blocks(*lists, BLOCK_SIZE=BLOCK, mask_mod=state.mask_mod, seq_lengths=(total, total))
-        _masks[key] = (mask, ids, window)
+        _masks[key] = (mask, ids, window, cu_seqlens)
         while len(_masks) > _CACHE_ENTRIES:
             _masks.popitem(last=False)
     state.ids[:total].copy_(ids)
