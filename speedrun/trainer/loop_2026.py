@@ -183,11 +183,14 @@ class Trainer2026:
     def train_step(self, step_plan: StepPlan, batches: Iterator[DocumentBatch] | None = None) -> Tensor:
         """One step; returns this process's share of the summed loss (divided by the micro-steps)."""
         if self.loader is None and batches is None:
-            self.loader = DocumentLoader(self.train_paths, self.rank, self.world_size, self.device)
+            self.loader = DocumentLoader(self.train_paths, self.rank, self.world_size)  # on the host: see on_device
         tokens = step_plan.batch_tokens // self.micro_steps
         loss_sum = torch.zeros((), device=self.device)
         for _ in range(self.micro_steps // self.world_size):
-            batch = next(batches) if batches is not None else self.loader.next(tokens, step_plan.max_seq_len)  # type: ignore[union-attr]
+            if batches is not None:
+                batch = next(batches)
+            else:
+                batch = self.on_device(self.loader.next(tokens, step_plan.max_seq_len))  # type: ignore[union-attr]
             packed = (batch.inputs, batch.targets, batch.cu_seqlens, self.bigrams(batch.inputs))
             losses = self.model(*packed, step_plan.windows, step_plan.mtp_weights)
             loss = losses.sum() / self.micro_steps
@@ -195,6 +198,14 @@ class Trainer2026:
             loss_sum += loss.detach()
         optimizer_step(self.model, self.optimizers, step_plan, self.world_size)
         return loss_sum
+
+    def on_device(self, batch: DocumentBatch) -> DocumentBatch:
+        """A micro-batch copied to the GPU from pinned memory. From pageable memory the copy would first wait for
+        the GPU to finish all it was given, at every micro-step, leaving it idle while the host queued the next
+        one; from pinned memory it is queued like a kernel and the host goes on."""
+        if self.device.type != "cuda":
+            return batch
+        return DocumentBatch(*(t.pin_memory().to(self.device, non_blocking=True) for t in vars(batch).values()))
 
     @torch.no_grad()
     def evaluate(self, step_plan: StepPlan, val_paths: list[Path], last: bool) -> float:

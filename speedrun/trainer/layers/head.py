@@ -12,7 +12,9 @@ gradient with every weight; ours takes the gradient of the loss it reports.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -64,18 +66,23 @@ def slice_losses_and_grad(
 # the sigmoid rounded to bf16 as eager PyTorch (and record 84's kernel) rounds it, not kept in fp32 inside the
 # fused kernel: that rounding moves a loss by up to 23 * 2**-9
 COMPILE_OPTIONS = {"emulate_precision_casts": True}
-_compiled_slice = None
 
 
-def _slice_function(device: torch.device) -> Callable[..., tuple[Tensor, Tensor]]:
-    """The slice's arithmetic compiled on a GPU (one shape: every micro-batch is a multiple of SLICE_ROWS rows),
-    eager elsewhere."""
-    global _compiled_slice
-    if device.type != "cuda":
-        return slice_losses_and_grad
-    if _compiled_slice is None:
-        _compiled_slice = torch.compile(slice_losses_and_grad, dynamic=False, options=COMPILE_OPTIONS)
-    return _compiled_slice
+def scale_rows(grad: Tensor, row_scales: Tensor) -> Tensor:
+    """grad * row_scales[:, None] in grad's dtype."""
+    return grad * row_scales[:, None].to(grad.dtype)
+
+
+@functools.cache
+def _compiled(function: Callable[..., Any], precise: bool = False) -> Callable[..., Any]:
+    return torch.compile(function, dynamic=False, options=COMPILE_OPTIONS if precise else None)
+
+
+def on_device(function: Callable[..., Any], device: torch.device, precise: bool = False) -> Callable[..., Any]:
+    """`function` compiled on a GPU, once per function (a few shapes: one per batch stage), eager elsewhere.
+    Eager, these passes over the logits or their gradient (a GiB or more per micro-batch) run as several
+    kernels each, some unvectorised (a broadcast, a transpose of 1-byte floats); compiled, as one or two."""
+    return _compiled(function, precise) if device.type == "cuda" else function
 
 
 class MtpSoftcappedCrossEntropy(torch.autograd.Function):
@@ -88,7 +95,7 @@ class MtpSoftcappedCrossEntropy(torch.autograd.Function):
         ctx, logits: Tensor, targets: Tensor, weights: Sequence[float], abc: tuple[float, float, float]
     ) -> Tensor:
         n = logits.size(0)
-        compute = _slice_function(logits.device)
+        compute = on_device(slice_losses_and_grad, logits.device, precise=True)
         rows = torch.arange(n, device=logits.device)
         # the weight of each predicted token k, zero where i + k falls past the batch
         row_weights = torch.stack([w * (rows + k < n).float() for k, w in enumerate(weights)], dim=1)
@@ -104,7 +111,7 @@ class MtpSoftcappedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_losses: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
         (grad,) = ctx.saved_tensors
-        return grad * grad_losses[:, None].to(grad.dtype), None, None, None
+        return on_device(scale_rows, grad.device)(grad, grad_losses), None, None, None
 
 
 def eval_losses(logits: Tensor, targets: Tensor, abc: tuple[float, float, float]) -> Tensor:
@@ -140,11 +147,18 @@ class Fp8Matmul(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
         x8, w8 = ctx.saved_tensors
-        x_s, w_s, grad_s = ctx.scales
-        g8 = (grad / grad_s).to(torch.float8_e5m2)
-        grad_x = _scaled_matmul(g8, w8.t(), grad_s, w_s, torch.bfloat16)
-        grad_w = _scaled_matmul(x8.t(), g8, x_s, grad_s, torch.float32)
-        return grad_x, grad_w, None
+        return (*on_device(fp8_matmul_backward, grad.device)(grad, x8, w8, ctx.scales), None)
+
+
+def fp8_matmul_backward(
+    grad: Tensor, x8: Tensor, w8: Tensor, scales: tuple[float, float, float]
+) -> tuple[Tensor, Tensor]:
+    """The gradients of Fp8Matmul's x and w: the output gradient / grad_s in e5m2, times each saved operand."""
+    x_s, w_s, grad_s = scales
+    g8 = (grad / grad_s).to(torch.float8_e5m2)
+    grad_x = _scaled_matmul(g8, w8.t(), grad_s, w_s, torch.bfloat16)
+    grad_w = _scaled_matmul(x8.t(), g8, x_s, grad_s, torch.float32)
+    return grad_x, grad_w
 
 
 def _scaled_matmul(a: Tensor, b: Tensor, a_scale: float, b_scale: float, out_dtype: torch.dtype) -> Tensor:
