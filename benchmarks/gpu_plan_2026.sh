@@ -114,8 +114,8 @@ record)  # when record 84's compile did not fit in the versus command: again, fr
   pack_logs versus
   ;;
 pair)  # both sides at once, each on its GPU, from carried caches (gpu-cache/<side>.tar.xz); on the GPU that ours
-  # frees, the 2025-08 recipe on record 28's shards (RECORD28_LOG's table is made where that record's run log is);
-  # the GPU tests run beside ours' compile
+  # frees, the 2025-08 recipe on record 28's shards (RECORD28_LOG's table is made where that record's run log is),
+  # then ours' profile while time is left; the GPU tests run beside ours' compile
   [ -f "$RECORD_LOG" ] || { echo "RECORD_LOG $RECORD_LOG not found: copy record 84's log into the tree"; exit 2; }
   left() { echo $((DEADLINE - $(date +%s) + started)); }
   python3 benchmarks/versus_record.py --only data --recipe 2026-05 --steps "$STEPS" --data-dir "$DATA" | tail -1
@@ -131,6 +131,8 @@ pair)  # both sides at once, each on its GPU, from carried caches (gpu-cache/<si
     echo "== the 2025-08 recipe, 120 steps, on record 28's shards"
     python3 benchmarks/versus_record.py --only ours --steps 120 --val-every 40 --data-dir /tmp/speedrun-versus-2025 \
       --out "$OUT/versus28" --deadline "$(left)"
+    echo "== where a step of ours spends its time, stage by stage"
+    timeout "$(left)" python3 benchmarks/profile_2026.py --steps 3 --top 15 | grep -v "^W[0-9]" >"$OUT/profile.txt"
   ) >"$OUT/ours-side.txt" 2>&1
   wait
   tail -4 "$OUT/tests.txt"

@@ -54,6 +54,7 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=12, help="kernels listed per stage")
     parser.add_argument("--preset", default=None, help="tiny: the CPU preset")
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--trace", type=Path, default=None, help="folder for each stage's Chrome trace (.json.gz)")
     args = parser.parse_args()
     device = torch.device(args.device)
     cuda = device.type == "cuda"
@@ -84,6 +85,9 @@ def main() -> int:
             synchronize(device)
             profiled_ms = (time.perf_counter() - began) * 1000
         events = prof.key_averages()
+        if args.trace is not None:
+            args.trace.mkdir(parents=True, exist_ok=True)
+            prof.export_chrome_trace(str(args.trace / f"stage{stage}.json.gz"))
         busy_ms = gpu_busy_ms(prof)
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if cuda else float("nan")
         print(
