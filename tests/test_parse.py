@@ -188,6 +188,19 @@ def test_plain_step_lines(tmp_path: Path) -> None:
     assert run.steps[1].train_loss == pytest.approx(10.9811) and run.steps[1].val_loss is None
 
 
+def test_runs_with_the_same_steps_share_their_step_column_and_others_do_not(tmp_path: Path) -> None:
+    def log(steps: list[int], time_ms: int) -> str:
+        lines = [f"step:{s}/40 train_time:{time_ms * s}ms step_avg:{time_ms:.2f}ms" for s in steps[:-1]]
+        return "\n".join([*lines, f"step:{steps[-1]}/40 val_loss:3.2 train_time:{time_ms * 40}ms step_avg:1.00ms\n"])
+
+    first = parse_log(write(tmp_path, log([1, 2, 3, 40], 10), "a.txt"))
+    second = parse_log(write(tmp_path, log([1, 2, 3, 40], 20), "b.txt"))
+    other = parse_log(write(tmp_path, log([1, 2, 30, 40], 10), "c.txt"))
+    assert first.columns.step is second.columns.step  # one tuple for both: found by the column's text
+    assert [s.step for s in other.steps] == [1, 2, 30, 40]
+    assert [s.train_time_ms for s in second.steps] == [20, 40, 60, 800]
+
+
 def test_modern_upstream_log(tmp_path: Path) -> None:
     run = parse_log(write(tmp_path, MODERN_LOG))
     assert run.format == "speedrun"
