@@ -201,6 +201,15 @@ def test_runs_with_the_same_steps_share_their_step_column_and_others_do_not(tmp_
     assert [s.train_time_ms for s in second.steps] == [20, 40, 60, 800]
 
 
+def test_step_avg_is_a_float_read_where_asked_and_other_spellings_still_parse(tmp_path: Path) -> None:
+    common = "step:0/2 val_loss:10.8 train_time:0ms step_avg:nanms\nstep:1/2 train_time:50ms step_avg:50.00ms\n"
+    run = parse_log(write(tmp_path, common + "step:2/2 val_loss:3.2 train_time:100ms step_avg:50.00ms\n", "a.txt"))
+    assert run.steps[1].step_avg_ms == 50.0 and isinstance(run.steps[1].step_avg_ms, float)
+    assert math.isnan(run.steps[0].step_avg_ms or 0.0) and [s.step_avg_ms for s in run.steps][2:] == [50.0]
+    spelled = parse_log(write(tmp_path, common + "step:2/2 val_loss:3.2 train_time:100ms step_avg:5e1ms\n", "b.txt"))
+    assert spelled.steps[2].step_avg_ms == 50.0
+
+
 def test_modern_upstream_log(tmp_path: Path) -> None:
     run = parse_log(write(tmp_path, MODERN_LOG))
     assert run.format == "speedrun"

@@ -40,7 +40,7 @@ from speedrun.judge.embedded import (
     is_sectioned,
     source_structure,
 )
-from speedrun.judge.runlog import GpuInfo, RunLog, StepColumns, StepLine, StepLines
+from speedrun.judge.runlog import FloatTexts, GpuInfo, RunLog, StepColumns, StepLine, StepLines
 
 # Bounds far above any real log (the largest of the upstream history: 1.6 MB, 19,227 step lines), far below what
 # hurts: a log at every bound is read in well under a second and 1 GB, and a gzip bomb stops at the first.
@@ -86,9 +86,12 @@ _STEP_LINES = re.compile(
 # cannot hold, so giving characters back could never make a match, and the engine saves its backtracking state
 # (8% faster again).
 _POSSESSIVE = "+" if sys.version_info >= (3, 11) else ""
+# step_avg strictly a plain decimal or nan (all the archive prints), so that every text converts: its column is
+# converted only where it is read (FloatTexts). Any other form goes to the line reader.
+_STEP_AVG = rf"(\d{{1,15}}{_POSSESSIVE}(?:\.\d{{1,6}}{_POSSESSIVE})?|nan)"
 _COMMON_FIELDS = (
     rf"(?:(val_loss|train_loss):({_NUMBER}{_POSSESSIVE}) |)"
-    rf"train_time:({_NUMBER_MS}{_POSSESSIVE})ms step_avg:({_NUMBER_MS}{_POSSESSIVE})ms\r?(?=\n)"
+    rf"train_time:({_NUMBER_MS}{_POSSESSIVE})ms step_avg:{_STEP_AVG}ms\r?(?=\n)"
 )
 _COMMON_STEP_LINE = re.compile(
     rf"\nstep:(\d{{1,9}}{_POSSESSIVE})(?:/(\d{{1,9}}{_POSSESSIVE})|) {_COMMON_FIELDS}", re.ASCII
@@ -546,7 +549,7 @@ def _read_common_step_block(path: Path, tail: str, first_number: int) -> _TailLi
     first_step_number = first_number + len(before)
     try:
         numbers = range(first_step_number, first_step_number + count_lines)
-        steps, columns = _build_step_columns(matched, numbers, total)
+        steps, columns = _build_step_columns(matched, numbers, total, strict_step_avg=True)
     except ValueError:
         return None  # an integer too long to convert: the line-by-line reader says where
     after = tail[end + 1 :].split("\n")
@@ -678,11 +681,15 @@ def _build_steps(matched: list[tuple[str | Any, ...]], numbers: Iterable[int]) -
 
 
 def _build_step_columns(
-    matched: list[tuple[str | Any, ...]], numbers: Iterable[int], one_total: str | None = None
+    matched: list[tuple[str | Any, ...]],
+    numbers: Iterable[int],
+    one_total: str | None = None,
+    strict_step_avg: bool = False,
 ) -> tuple[StepLines, StepColumns]:
     """The step lines from the regex groups of common-shape lines, column by column: StepLines, which keeps
     the columns and makes a StepLine only when one is asked for, and the columns the rules scan. With
-    `one_total`, every line named that total and the groups leave it out.
+    `one_total`, every line named that total and the groups leave it out; with `strict_step_avg`, every
+    step_avg text is one that converts (`_STEP_AVG`), and is converted when read.
 
     Raises ValueError on a number that does not convert. `zip(*matched)` turns rows into columns, and `map`
     converts each column whole: the loops stay in C.
@@ -714,7 +721,8 @@ def _build_step_columns(
     steps, times, val = _step_numbers(step), tuple(map(float, train_time)), tuple(val_loss)
     losses = (None,) * size if train_loss.count(None) == size else tuple(train_loss)  # modern logs print none
     lines = numbers if isinstance(numbers, range) else tuple(numbers)  # a range indexes like a tuple, for free
-    fields = (steps, totals, lines, val, losses, times, tuple(map(float, step_avg)))
+    averages = FloatTexts(step_avg) if strict_step_avg else tuple(map(float, step_avg))
+    fields = (steps, totals, lines, val, losses, times, averages)
     return StepLines(fields), StepColumns(steps, totals, val, times, tuple(val_rows), 0)
 
 

@@ -100,6 +100,37 @@ class StepLines(Sequence[StepLine]):
         return repr(tuple(self))
 
 
+class FloatTexts(Sequence[float]):
+    """A column of numbers kept as the texts a regex matched (each a plain decimal or `nan`, so each converts),
+    converted when read: the rules read step_avg at the val lines only, so most of a log's step_avg texts are
+    never converted."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.texts = texts
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[float, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> float | tuple[float, ...]:
+        if isinstance(index, slice):
+            return tuple(map(float, self.texts[index]))
+        return float(self.texts[index])
+
+    def __iter__(self) -> Iterator[float]:
+        return map(float, self.texts)
+
+    def __reversed__(self) -> Iterator[float]:
+        return map(float, reversed(self.texts))
+
+
 class StepColumns(NamedTuple):
     """A run's step lines as columns, in line order, and which of them carry a val loss."""
 
