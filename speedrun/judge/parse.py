@@ -258,7 +258,7 @@ def _read_capped(f: BinaryIO, too_large: BadInput) -> bytes:
 
 
 def _refuse_non_text(path: Path, data: bytes) -> None:
-    if not data.strip():
+    if not data or data.isspace():  # (not `strip`, which copies the whole log)
         raise BadInput(path, "empty file")
     if b"\x00" in data[:SNIFF_CHUNK_BYTES] and _is_utf16_run_log(data[:SNIFF_CHUNK_BYTES]):
         raise BadInput(path, "a run log saved as UTF-16: the judge reads UTF-8 (save it as UTF-8)")
