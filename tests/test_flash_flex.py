@@ -107,13 +107,19 @@ def test_gradients_flow_through_the_operator() -> None:
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-def test_a_compiled_fullgraph_caller_traces_it_as_one_opaque_op_and_masks_are_built_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    built = []
+@pytest.fixture
+def masks_built(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The window of every block mask built from here on (the cache emptied first)."""
+    built: list[int] = []
     real = flash_flex.block_lists
     monkeypatch.setattr(flash_flex, "block_lists", lambda ids, left: built.append(left) or real(ids, left))
     flash_flex._masks.clear()
+    return built
+
+
+def test_a_compiled_fullgraph_caller_traces_it_as_one_opaque_op_and_masks_are_built_once(
+    masks_built: list[int],
+) -> None:
     total = 256
     cu = packed(total, [128, 128], pad_to=3)
 
@@ -128,17 +134,14 @@ def test_a_compiled_fullgraph_caller_traces_it_as_one_opaque_op_and_masks_are_bu
     q, k, v = qkv(total, seed=2)
     for _ in range(3):
         torch.testing.assert_close(compiled(q, k, v, cu), layers(q, k, v, cu), rtol=1e-5, atol=1e-5)
-    assert sorted(built) == [128, 256], "one mask per window for this batch, however many calls"
+    assert sorted(masks_built) == [128, 256], "one mask per window for this batch, however many calls"
 
 
 def test_the_mask_cache_never_reads_cu_seqlens_on_the_host_and_sees_writes_in_place(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, masks_built: list[int]
 ) -> None:
     # On a GPU a host read of cu_seqlens waits for all queued work, at every layer: the cache must not make one.
-    built = []
-    real = flash_flex.block_lists
-    monkeypatch.setattr(flash_flex, "block_lists", lambda ids, left: built.append(left) or real(ids, left))
-    flash_flex._masks.clear()
+    built = masks_built
     total = 384
     cu = packed(total, [100, 284], pad_to=4)
 
