@@ -678,6 +678,10 @@ def test_a_clock_that_crawls_for_a_stretch_of_steps_asks_for_a_review() -> None:
     crawl = [1.0 if 100 <= i < 120 else 60.0 for i in range(400)]
     check = check_timing(rule_input([dense_run(clock(crawl))]))
     assert check.status is Status.WARN and "nearly stands still for 20 steps" in check.detail, check.detail
+    # the bound: 10 steps in a row under a quarter of the mean step time is a stretch, 9 are not
+    for length, status in ((9, Status.PASS), (10, Status.WARN)):
+        crawl = [14.0 if 200 <= i < 200 + length else 60.0 for i in range(400)]
+        assert check_timing(rule_input([dense_run(clock(crawl))])).status is status, length
 
 
 def test_a_zero_time_never_divides() -> None:

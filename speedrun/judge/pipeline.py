@@ -59,8 +59,10 @@ VAL_TOKENS = "val_tokens"
 MAX_FACTS = 1_000  # a record has a dozen: past this, the hash says so and stops reading
 # How a loader is advanced: `next(loader)`, `loader.send(...)`, `loader.next_batch()`, `loader.reset()`.
 ADVANCING_METHODS = frozenset({"send", "next_batch", "reset", "__next__"})
+# The words, whole words only: their start is checked apart (`_word_character`), as a pattern that began with `\b`
+# would be tried at every character, where one that begins with the words skips to the letters they start with.
 _FACT_WORDS = re.compile(
-    r"\b(?:(?:input_)?(?:train|val)_?(?:files|bins?)|input_bin|val_tokens|"
+    r"(?:(?:input_)?(?:train|val)_?(?:files|bins?)|input_bin|val_tokens|"
     + "|".join(sorted(UPSTREAM_DATA_DEFINITIONS))
     + r")\b"
 )
@@ -177,14 +179,22 @@ def _word_lines(text: str, names: tuple[str, ...]) -> tuple[int, ...]:
     of `names` (loaders): the only lines whose nodes the walks below visit."""
     offsets = []
     if any(literal in text for literal in _FACT_LITERALS):
-        offsets = [m.start() for m in _FACT_WORDS.finditer(text)]
+        offsets = [m.start() for m in _FACT_WORDS.finditer(text) if not _word_character(text, m.start() - 1)]
     for name in names:
-        if name in text:
-            offsets.extend(m.start() for m in re.finditer(rf"\b{re.escape(name)}\b", text))
+        at = text.find(name)
+        while at >= 0:
+            if not _word_character(text, at - 1) and not _word_character(text, at + len(name)):
+                offsets.append(at)
+            at = text.find(name, at + 1)
     if not offsets:
         return ()
     newlines = [m.start() for m in re.finditer("\n", text)]
     return tuple(sorted({bisect_left(newlines, offset) + 1 for offset in offsets}))
+
+
+def _word_character(text: str, at: int) -> bool:
+    """Whether text[at] is a character of a word, as a regex word character (False outside the text)."""
+    return 0 <= at < len(text) and (text[at].isalnum() or text[at] == "_")
 
 
 @lru_cache(maxsize=4096)
