@@ -6,6 +6,7 @@ import gc
 import gzip
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,17 @@ def test_step_avg_is_a_float_read_where_asked_and_other_spellings_still_parse(tm
     assert math.isnan(run.steps[0].step_avg_ms or 0.0) and [s.step_avg_ms for s in run.steps][2:] == [50.0]
     spelled = parse_log(write(tmp_path, common + "step:2/2 val_loss:3.2 train_time:100ms step_avg:5e1ms\n", "b.txt"))
     assert spelled.steps[2].step_avg_ms == 50.0
+
+
+def test_a_log_parsed_again_is_the_same_run_until_its_file_changes(tmp_path: Path) -> None:
+    path = write(tmp_path, PLAIN_LOG)
+    first = parse_log(path)
+    assert parse_log(path) is first
+    os.utime(path, ns=(1, 1))  # the same bytes, another time: read again
+    again = parse_log(path)
+    assert again is not first and again.sha256 == first.sha256
+    path.write_text(PLAIN_LOG.replace("3.2790", "3.2791"), encoding="utf-8")
+    assert parse_log(path).final_val_loss == pytest.approx(3.2791)
 
 
 def test_modern_upstream_log(tmp_path: Path) -> None:
