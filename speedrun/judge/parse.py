@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import stat
 import sys
 import zlib
 from collections import OrderedDict
@@ -148,12 +149,13 @@ def parse_log(path: Path) -> RunLog:
     which a leaderboard or a run over the archive has just judged.
     """
     path = Path(path)
-    identity = _file_identity(path)
+    st = _stat(path)  # the one stat of the file: its identity here, its kind and size when it is read
+    identity = None if st is None else (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     run = _RECENT_RUNS.get(identity) if identity is not None else None
     if run is not None:
         _RECENT_RUNS.move_to_end(identity)
         return run
-    run = _parse_log(path)
+    run = _parse_log(path, st)
     if identity is not None:
         _keep_recent(identity, run)
     return run
@@ -164,12 +166,11 @@ _RECENT_RUNS: OrderedDict[tuple, RunLog] = OrderedDict()
 _recent_step_lines = 0
 
 
-def _file_identity(path: Path) -> tuple | None:
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        st = os.stat(path)
+        return os.stat(path)
     except (OSError, ValueError):
-        return None  # parsing says what is wrong with it
-    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return None  # as for `Path.exists`: no such file
 
 
 def _keep_recent(identity: tuple, run: RunLog) -> None:
@@ -180,9 +181,9 @@ def _keep_recent(identity: tuple, run: RunLog) -> None:
         _recent_step_lines -= len(_RECENT_RUNS.popitem(last=False)[1].steps)
 
 
-def _parse_log(path: Path) -> RunLog:
+def _parse_log(path: Path, st: os.stat_result | None) -> RunLog:
     try:
-        data = _read_log_bytes(path)
+        data = _read_log_bytes(path, st)
         _refuse_non_text(path, data)
         split = _split_source(data)
         tail = str(memoryview(data)[split.tail_start :], "utf-8", "replace")  # decoded in place, not copied first
@@ -262,17 +263,17 @@ def _is_utf16_run_log(head: bytes) -> bool:
     return False
 
 
-def _read_log_bytes(path: Path) -> bytes:
-    if not path.exists():
+def _read_log_bytes(path: Path, st: os.stat_result | None) -> bytes:
+    if st is None:
         raise BadInput(path, "no such file")
-    if not path.is_file():
+    if not stat.S_ISREG(st.st_mode):
         raise BadInput(path, "not a file")
     too_large = BadInput(path, f"larger than {MAX_LOG_BYTES // 2**20} MiB: not a run log")
     try:
         with path.open("rb") as raw:
             compressed = raw.read(2) == GZIP_MAGIC
             if not compressed:
-                if path.stat().st_size > MAX_LOG_BYTES:
+                if st.st_size > MAX_LOG_BYTES:
                     raise too_large
                 raw.seek(0)
                 return raw.read()
@@ -767,25 +768,14 @@ def _build_step_columns(
 def _step_numbers(texts: Sequence[str]) -> tuple[int, ...]:
     """The step numbers of a column of step texts. The runs of a record print the same steps, so the column
     joined into one string finds an earlier run's numbers (joining and one hash cost a fifth of converting)."""
-    joined = "\n".join(texts)
-    numbers = _STEP_COLUMNS.get(joined)
-    if numbers is not None:
-        _STEP_COLUMNS.move_to_end(joined)
-        return numbers
-    numbers = _converted_steps(texts)
-    _STEP_COLUMNS[joined] = numbers
-    if len(_STEP_COLUMNS) > MAX_KEPT_STEP_COLUMNS:
-        _STEP_COLUMNS.popitem(last=False)
-    return numbers
+    return _numbers_of_column("\n".join(texts))
 
 
-MAX_KEPT_STEP_COLUMNS = 32  # a few records' step columns (each a few thousand ints and their text)
-_STEP_COLUMNS: OrderedDict[str, tuple[int, ...]] = OrderedDict()
-
-
-def _converted_steps(texts: Sequence[str]) -> tuple[int, ...]:
-    """`int` of each text, looked up where the text is a number's own decimal form below MAX_DECIMAL_STEP (every
+@lru_cache(maxsize=32)  # a few records' step columns (each a few thousand ints and their text)
+def _numbers_of_column(joined: str) -> tuple[int, ...]:
+    """`int` of each line, looked up where the text is a number's own decimal form below MAX_DECIMAL_STEP (every
     step of the archive): twice as fast as converting, the same ints. Any other text is converted."""
+    texts = joined.split("\n")
     try:
         return tuple(map(_decimal_numbers().__getitem__, texts))
     except KeyError:
