@@ -78,7 +78,7 @@ def _compiled(function: Callable[..., Any], precise: bool = False) -> Callable[.
     return torch.compile(function, dynamic=False, options=COMPILE_OPTIONS if precise else None)
 
 
-def on_device(function: Callable[..., Any], device: torch.device, precise: bool = False) -> Callable[..., Any]:
+def compiled_on_gpu(function: Callable[..., Any], device: torch.device, precise: bool = False) -> Callable[..., Any]:
     """`function` compiled on a GPU, once per function (a few shapes: one per batch stage), eager elsewhere.
     Eager, these passes over the logits or their gradient (a GiB or more per micro-batch) run as several
     kernels each, some unvectorised (a broadcast, a transpose of 1-byte floats); compiled, as one or two."""
@@ -95,7 +95,7 @@ class MtpSoftcappedCrossEntropy(torch.autograd.Function):
         ctx, logits: Tensor, targets: Tensor, weights: Sequence[float], abc: tuple[float, float, float]
     ) -> Tensor:
         n = logits.size(0)
-        compute = on_device(slice_losses_and_grad, logits.device, precise=True)
+        compute = compiled_on_gpu(slice_losses_and_grad, logits.device, precise=True)
         rows = torch.arange(n, device=logits.device)
         # the weight of each predicted token k, zero where i + k falls past the batch
         row_weights = torch.stack([w * (rows + k < n).float() for k, w in enumerate(weights)], dim=1)
@@ -111,7 +111,7 @@ class MtpSoftcappedCrossEntropy(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_losses: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
         (grad,) = ctx.saved_tensors
-        return on_device(scale_rows, grad.device)(grad, grad_losses), None, None, None
+        return compiled_on_gpu(scale_rows, grad.device)(grad, grad_losses), None, None, None
 
 
 def eval_losses(logits: Tensor, targets: Tensor, abc: tuple[float, float, float]) -> Tensor:
@@ -147,7 +147,7 @@ class Fp8Matmul(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
         x8, w8 = ctx.saved_tensors
-        return (*on_device(fp8_matmul_backward, grad.device)(grad, x8, w8, ctx.scales), None)
+        return (*compiled_on_gpu(fp8_matmul_backward, grad.device)(grad, x8, w8, ctx.scales), None)
 
 
 def fp8_matmul_backward(
