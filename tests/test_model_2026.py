@@ -223,6 +223,47 @@ def test_training_is_the_records_at_each_batch_stage(record: dict, long_windows:
     compare_with_record(record, True, t, cu, long_windows, mtp)
 
 
+@pytest.mark.parametrize("paired", [False, True], ids=["plain", "paired"])
+def test_flex_documents_attend_as_the_dense_reference_and_share_one_mask_per_window(paired: bool) -> None:
+    # On CPU FlexAttention runs its forward eagerly through the same block masks as on a GPU.
+    from speedrun.trainer.flash_flex import sequence_ids
+    from speedrun.trainer.layers.attention import Documents
+
+    cu = torch.tensor([0, 100, 130, 384, 384], dtype=torch.int32)
+    n = 2 * 384 if paired else 384
+    generator = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(n, 2, 16, generator=generator) for _ in range(3))
+    ids = sequence_ids(cu, 384)
+    flex, dense = Documents(cu, ids, flex=True), Documents(cu, ids, flex=False)
+    for window in (128, 256, -1, 128):
+        got = flex.attend(q, k, v, window, 0.1, paired)
+        torch.testing.assert_close(got, dense.attend(q, k, v, window, 0.1, paired), rtol=1e-5, atol=1e-5)
+    assert sorted(flex.masks) == [(paired, -1), (paired, 128), (paired, 256)]
+
+
+def test_the_masks_and_flex_attention_trace_into_one_graph() -> None:
+    # inside the compiled forward the masks are built once per window and the attention is part of the graph
+    from speedrun.trainer.flash_flex import sequence_ids
+    from speedrun.trainer.layers.attention import Documents
+
+    graphs = []
+
+    def count(gm: torch.fx.GraphModule, inputs: list) -> object:
+        graphs.append(gm)
+        return gm.forward
+
+    def two_layers(q: torch.Tensor, cu: torch.Tensor) -> tuple[torch.Tensor, int]:
+        documents = Documents(cu, sequence_ids(cu, q.size(0)), flex=True)
+        y = documents.attend(q, q, q, 128, 0.1, False)
+        return documents.attend(y, q, q, 128, 0.1, False), len(documents.masks)
+
+    q = torch.randn(256, 2, 16)
+    cu = torch.tensor([0, 200, 256], dtype=torch.int32)
+    y, masks = torch.compile(two_layers, backend=count, fullgraph=True)(q, cu)
+    assert len(graphs) == 1 and masks == 1
+    torch.testing.assert_close(y, two_layers(q, cu)[0])
+
+
 def test_the_multi_token_loss_and_its_gradient_are_its_definition() -> None:
     generator = torch.Generator().manual_seed(3)
     logits = (3 * torch.randn(37, 64, generator=generator)).requires_grad_(True)
@@ -337,6 +378,12 @@ def test_the_compiled_model_trains_as_the_eager_one_on_gpu() -> None:
         assert (a.grad - b.grad).norm() <= tolerance * a.grad.norm() + 1e-6, name
     every = [torch.cat([p.grad.flatten() for p in m.parameters()]) for m in (eager, compiled)]
     assert (every[0] - every[1]).norm() <= 0.05 * every[0].norm()
+    # validation: no autograd, so the compiler builds another graph (one that once failed to compile)
+    with torch.no_grad():
+        for m in (eager, compiled):
+            m.eval()
+        losses = [m(inputs, targets, cu, bigrams, (3, 7)) for m in (eager, compiled)]
+    torch.testing.assert_close(losses[1], losses[0], rtol=2e-2, atol=2e-2)
 
 
 # -------------------------------------------------------------------------------------- one optimiser step

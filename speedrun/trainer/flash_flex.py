@@ -151,10 +151,37 @@ def block_mask(cu_seqlens: Tensor, total: int, left: int) -> BlockMask:
     return mask
 
 
+def document_mask(ids: Tensor, left: int, paired: bool = False) -> BlockMask:
+    """The BlockMask of a window over the sequences of `ids` (`sequence_ids`), with a mask function of its own,
+    for callers that build their masks inside their compiled graph (our trainer): no cache and no shared
+    buffers, every step traceable. Paired: over the 2T positions of paired heads, position p being token
+    p // 2 (the boundaries doubled), so the mask function reads ids[p // 2].
+
+    The caller makes `ids` outside its compiled graph. A mask function that reads a tensor computed inside the
+    graph does not compile without autograd (PyTorch 2.11's Inductor asserts on that tensor's layout when it
+    renders FlexAttention's kernel), and validation runs without autograd."""
+    window = left if left >= 0 else NO_LIMIT
+    if paired:
+
+        def paired_mask(b: Tensor, h: Tensor, q: Tensor, k: Tensor) -> Tensor:
+            return (q >= k) & (ids[q // 2] == ids[k // 2]) & (q - k <= window)
+
+        mask_mod, position_ids = paired_mask, ids.repeat_interleave(2)
+    else:
+
+        def plain_mask(b: Tensor, h: Tensor, q: Tensor, k: Tensor) -> Tensor:
+            return (q >= k) & (ids[q] == ids[k]) & (q - k <= window)
+
+        mask_mod, position_ids = plain_mask, ids
+    total = position_ids.numel()
+    lists = block_lists(position_ids, left)
+    return BlockMask.from_kv_blocks(*lists, BLOCK_SIZE=BLOCK, mask_mod=mask_mod, seq_lengths=(total, total))
+
+
 _compiled: Callable[..., Tensor] | None = None
 
 
-def _flex(q: Tensor, k: Tensor, v: Tensor, mask: BlockMask, scale: float) -> Tensor:
+def flex(q: Tensor, k: Tensor, v: Tensor, mask: BlockMask, scale: float) -> Tensor:
     """FlexAttention on (1, heads, T, D): compiled on CUDA (uncompiled, it would compute every score), eager
     elsewhere (CPU runs the forward only)."""
     global _compiled
@@ -175,7 +202,7 @@ def _attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, left: int, s
     mask = block_mask(cu_seqlens, total, left)
     q4, k4, v4 = (t.detach().transpose(0, 1).unsqueeze(0) for t in (q, k, v))  # autograd is the operator's
     with torch.no_grad():
-        return _flex(q4, k4, v4, mask, scale).squeeze(0).transpose(0, 1).contiguous()
+        return flex(q4, k4, v4, mask, scale).squeeze(0).transpose(0, 1).contiguous()
 
 
 def dense_varlen_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, left: int, scale: float) -> Tensor:
@@ -224,7 +251,7 @@ def _recompute_gradients(
             total = q.size(0)
             mask = block_mask(cu_seqlens, total, left)
             q4, k4, v4 = (t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))
-            y = _flex(q4, k4, v4, mask, scale).squeeze(0).transpose(0, 1)
+            y = flex(q4, k4, v4, mask, scale).squeeze(0).transpose(0, 1)
         else:
             y = dense_varlen_attention(q, k, v, cu_seqlens, left, scale)
         dq, dk, dv = torch.autograd.grad(y, (q, k, v), grad)

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from speedrun.trainer.config import Model2026Config
-from speedrun.trainer.layers.attention import ATTENTION_BLOCK, Attention, Yarn, rms_norm
+from speedrun.trainer.flash_flex import sequence_ids
+from speedrun.trainer.layers.attention import ATTENTION_BLOCK, Attention, Documents, Yarn, rms_norm
 from speedrun.trainer.layers.embeddings import Smear
 from speedrun.trainer.layers.head import Fp8Matmul, eval_losses, mtp_softcapped_cross_entropy
 from speedrun.trainer.layers.mlp import MLP
@@ -122,7 +123,8 @@ class GPT2026(nn.Module):
     ) -> Tensor:
         """Per-token losses of one packed sequence: multi-token in training (`mtp_weights`), next-token in
         evaluation. `windows` are the (short, long) attention windows in blocks of 128 tokens."""
-        x = self.hidden_states(inputs, cu_seqlens, bigram_inputs, windows)
+        ids = sequence_ids(cu_seqlens, inputs.numel())  # outside the compiled graph: see `document_mask`
+        x = self.hidden_states(inputs, cu_seqlens, ids, bigram_inputs, windows)
         if self.training:
             assert mtp_weights is not None
             fp8 = self.fp8_head and x.is_cuda
@@ -138,7 +140,7 @@ class GPT2026(nn.Module):
         ])  # fmt: skip
 
     def hidden_states(
-        self, inputs: Tensor, cu_seqlens: Tensor, bigram_inputs: Tensor, windows: tuple[int, int]
+        self, inputs: Tensor, cu_seqlens: Tensor, ids: Tensor, bigram_inputs: Tensor, windows: tuple[int, int]
     ) -> Tensor:
         c = self.config
         short, long = (w * ATTENTION_BLOCK for w in windows)
@@ -158,6 +160,7 @@ class GPT2026(nn.Module):
         )
         saved = skipped = None
         attention_index = 0
+        documents = Documents(cu_seqlens, ids)
         for i in range(c.num_layers):
             if str(i) in self.attention:
                 source = saved if saved is not None else x
@@ -166,7 +169,7 @@ class GPT2026(nn.Module):
                     rms_norm(source),
                     self.attention_lambdas[i],
                     self.rotary,
-                    cu_seqlens,
+                    documents,
                     long if i in c.long_window_layers else short,
                     self.attention_gates[attention_index],
                     value_embeds[ve] if ve is not None else None,

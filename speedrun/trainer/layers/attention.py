@@ -1,6 +1,7 @@
 """Attention of the 2026-05 recipe (record 84): rotary embeddings rescaled by YaRN as the window grows, paired
 heads, the partial key offset, gated value embeddings and the sparse output gate, over documents packed end to
-end (Flash Attention 3's varlen interface; here its FlexAttention stand-in)."""
+end (record 84 calls Flash Attention 3's varlen function; here FlexAttention, its block masks made in the
+compiled forward: `Documents`)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
-from speedrun.trainer.flash_flex import dense_varlen_attention, flash_attn_varlen_func
+from speedrun.trainer.flash_flex import dense_varlen_attention, document_mask, flex
 
 ATTENTION_BLOCK = 128  # windows are counted in blocks of this many tokens
 
@@ -86,16 +88,34 @@ def offset_keys(k: Tensor) -> Tensor:
     return torch.cat([k[:, :, :half], shifted], dim=-1)
 
 
-def varlen_attention(q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, window: int, scale: float) -> Tensor:
-    """Causal attention within the documents of cu_seqlens, at most `window` tokens back: Flash Attention 3's
-    varlen function through its FlexAttention stand-in on a GPU, a dense mask on CPU (small runs, where the
-    stand-in's eager FlexAttention would cost more)."""
-    if q.is_cuda:
-        length = q.size(0)
-        return flash_attn_varlen_func(
-            q, k, v, cu_seqlens, cu_seqlens, length, length, softmax_scale=scale, causal=True, window_size=(window, 0)
-        )
-    return dense_varlen_attention(q, k, v, cu_seqlens, window, scale)
+class Documents:
+    """The documents of one packed micro-batch as the attention layers read them: causal attention within each
+    document, at most a window back. With FlexAttention (on a GPU), one block mask per (layout, window), made
+    the first time a layer asks for it and shared by the layers after: made inside the compiled forward, the
+    masks and the attention are part of its graph, with no call into Python per layer. Without (on a CPU:
+    tests and small runs), the dense reference. A paired layer attends over a sequence twice as long, the
+    boundaries doubled. `ids`: each token's document (`sequence_ids`), made outside the compiled graph (see
+    `document_mask`)."""
+
+    def __init__(self, cu_seqlens: Tensor, ids: Tensor, flex: bool | None = None) -> None:
+        self.cu_seqlens = {False: cu_seqlens, True: 2 * cu_seqlens}
+        self.ids = ids
+        self.flex = cu_seqlens.is_cuda if flex is None else flex
+        self.masks: dict[tuple[bool, int], BlockMask] = {}
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, window: int, scale: float, paired: bool) -> Tensor:
+        """q, k, v: (T, heads, head_dim), the same out."""
+        if not self.flex:
+            return dense_varlen_attention(q, k, v, self.cu_seqlens[paired], window, scale)
+        if (paired, window) not in self.masks:
+            self.masks[paired, window] = document_mask(self.ids, window, paired)
+        q4, k4, v4 = (t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))
+        mask = self.masks[paired, window]
+        if torch.compiler.is_compiling():  # part of the caller's graph
+            y = flex_attention(q4, k4, v4, block_mask=mask, scale=scale)
+        else:  # an uncompiled model (--no-compile): FlexAttention compiled alone, never every score at once
+            y = flex(q4, k4, v4, mask, scale)
+        return y.squeeze(0).transpose(0, 1)  # type: ignore[union-attr]
 
 
 class Attention(nn.Module):
@@ -115,7 +135,7 @@ class Attention(nn.Module):
         x: Tensor,
         lambdas: Tensor,
         rotary: Yarn,
-        cu_seqlens: Tensor,
+        documents: Documents,
         window: int,
         gate: Tensor,
         value_embed: Tensor | None,
@@ -134,7 +154,6 @@ class Attention(nn.Module):
             if value_embed is not None:
                 value_gate_out = 2 * torch.sigmoid(F.linear(x[..., : value_gate.size(-1)], value_gate))
                 v = v + value_gate_out.view(2 * T, H // 2, 1) * value_embed.view_as(v)
-            cu_seqlens = 2 * cu_seqlens
         else:
             q, k = rotary(q), rotary(k)
             if self.key_offset:
@@ -143,6 +162,6 @@ class Attention(nn.Module):
                 half = value_gate.size(-1) // 2  # the gate reads half its inputs from x, half from the embedding
                 inputs = torch.cat([x[..., :half], value_embed[..., :half]], dim=-1)
                 v = v + 2 * torch.sigmoid(F.linear(inputs, value_gate)).view(T, H, 1) * value_embed.view_as(v)
-        y = varlen_attention(q, k, v, cu_seqlens, window, rotary.scale)
+        y = documents.attend(q, k, v, window, rotary.scale, self.paired)
         y = y.view(T, H, D) * torch.sigmoid(F.linear(x[..., : gate.size(-1)], gate)).view(T, H, 1)
         return F.linear(y.reshape(T, H * D), lambdas[1] * self.vo[1].type_as(y))
