@@ -121,9 +121,10 @@ TECHNIQUES: tuple[Technique, ...] = (
         "Flash Attention 3 (varlen), 2048-token document cap",
         29,
         "documents passed as cu_seqlens; no document longer than the maximum sequence length",
-        "speedrun/trainer/flash_flex.py:flash_attn_varlen_func",
+        "speedrun/trainer/layers/attention.py:Documents",
         ("2026-05",),
-        "ours: a FlexAttention stand-in with the same interface (`speedrun reproduce --attention flex`)",
+        "ours: FlexAttention with document masks built in the compiled forward; record scripts run through a "
+        "FlexAttention stand-in of the same interface (`speedrun reproduce --attention flex`)",
     ),
     Technique(
         "YaRN",
