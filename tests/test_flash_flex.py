@@ -141,7 +141,6 @@ def test_the_mask_cache_never_reads_cu_seqlens_on_the_host_and_sees_writes_in_pl
     monkeypatch: pytest.MonkeyPatch, masks_built: list[int]
 ) -> None:
     # On a GPU a host read of cu_seqlens waits for all queued work, at every layer: the cache must not make one.
-    built = masks_built
     total = 384
     cu = packed(total, [100, 284], pad_to=4)
 
@@ -153,11 +152,11 @@ def test_the_mask_cache_never_reads_cu_seqlens_on_the_host_and_sees_writes_in_pl
         m.setattr(torch.Tensor, "item", no_host_read)
         first = flash_flex.block_mask(cu, total, -1)
         again = flash_flex.block_mask(cu, total, -1)
-    assert built == [-1] and again is first, "the same tensor finds its mask"
+    assert masks_built == [-1] and again is first, "the same tensor finds its mask"
     q, k, v = qkv(total, seed=5)
     cu.copy_(packed(total, [300, 84], pad_to=4))  # the same memory, another batch
     moved = flash_attn_varlen_func(q, k, v, cu, cu, total, total, softmax_scale=0.1, causal=True)
-    assert built == [-1, -1], "a write in place is another batch"
+    assert masks_built == [-1, -1], "a write in place is another batch"
     torch.testing.assert_close(moved, reference(q, k, v, cu, -1, 0.1), rtol=1e-5, atol=1e-5)
 
 

@@ -98,15 +98,15 @@ class Documents:
     `document_mask`)."""
 
     def __init__(self, cu_seqlens: Tensor, ids: Tensor, flex: bool | None = None) -> None:
-        self.cu_seqlens = {False: cu_seqlens, True: 2 * cu_seqlens}
-        self.ids = ids
+        self.cu_seqlens, self.ids = cu_seqlens, ids
         self.flex = cu_seqlens.is_cuda if flex is None else flex
         self.masks: dict[tuple[bool, int], BlockMask] = {}
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, window: int, scale: float, paired: bool) -> Tensor:
         """q, k, v: (T, heads, head_dim), the same out."""
         if not self.flex:
-            return dense_varlen_attention(q, k, v, self.cu_seqlens[paired], window, scale)
+            cu_seqlens = 2 * self.cu_seqlens if paired else self.cu_seqlens
+            return dense_varlen_attention(q, k, v, cu_seqlens, window, scale)
         if (paired, window) not in self.masks:
             self.masks[paired, window] = document_mask(self.ids, window, paired)
         q4, k4, v4 = (t.transpose(0, 1).unsqueeze(0) for t in (q, k, v))
