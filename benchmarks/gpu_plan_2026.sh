@@ -4,8 +4,8 @@
 #
 #   STAGE=tests   bash benchmarks/gpu_plan_2026.sh   # 1 GPU: GPU tests, then a 60-step run of ours
 #   STAGE=versus  bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: record 84 (stand-in) and ours side by side
-#   STAGE=record  bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: record 84 alone from its carried compile cache,
-#                                                    # the GPU tests beside it on the second GPU
+#   STAGE=record  bash benchmarks/gpu_plan_2026.sh   # 1-2 GPUs: record 84 alone from its carried compile
+#                                                    # cache, the GPU tests beside it on a second (EXTRAS=1)
 #   STAGE=pair    bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: both sides at once from carried caches (.tar.xz)
 #   STAGE=ours    bash benchmarks/gpu_plan_2026.sh   # 1 GPU: ours alone from its carried cache
 #   STAGE=table   bash benchmarks/gpu_plan_2026.sh   # anywhere: the table from logs already in $OUT/versus
@@ -31,6 +31,7 @@ STAGE=${STAGE:-tests}
 STEPS=${STEPS:-300}
 VAL_EVERY=${VAL_EVERY:-100}
 DEADLINE=${DEADLINE:-530}
+PACK=${PACK:-0}  # record, ours: 1 packs the side's compile cache into $OUT, as versus and tests do
 EXTRAS=${EXTRAS:-1}  # pair: 0 runs the two sides alone, so that nothing else competes for the host's CPUs
 RECORD_LOG=${RECORD_LOG:-benchmarks/record84.txt}
 DATA=/tmp/speedrun-versus-2026
@@ -54,12 +55,20 @@ tarfile.open(fileobj=sys.stdin.buffer, mode="r|xz").extractall(sys.argv[1], filt
   done
 }
 
-pack_cache() {  # $CACHE/<side> into $OUT/<side>.tar.xz, in 15 MiB parts when larger
+pack_cache() {  # $CACHE/<side> into $OUT/<side>.tar.xz, in 15 MiB parts when larger: only the entries this
+  # command wrote or read (atime: the unpacked files are older than their first read), so that stale graphs
+  # carried in do not go round again
   local side=$1 packed="$OUT/$1.tar.xz"
   python3 -c '
-import sys, tarfile
+import os, sys, tarfile
+root, since = sys.argv[1], float(sys.argv[3]) - 5
 with tarfile.open(sys.argv[2], "w:xz", preset=3) as t:
-    t.add(sys.argv[1], arcname=".")' "$CACHE/$side" "$packed" || return
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            info = os.stat(path)
+            if max(info.st_atime, info.st_mtime) >= since:
+                t.add(path, arcname=os.path.relpath(path, root))' "$CACHE/$side" "$packed" "$started" || return
   if [ "$(stat -c %s "$packed")" -gt $((15 * 1024 * 1024)) ]; then
     split -b 15M -d "$packed" "$packed.part-" && rm "$packed"
   fi
@@ -104,15 +113,18 @@ versus)
   ;;
 record)  # when record 84's compile did not fit in the versus command: again, from the cache that one left
   [ -f "$RECORD_LOG" ] || { echo "RECORD_LOG $RECORD_LOG not found: copy record 84's log into the tree"; exit 2; }
-  CUDA_VISIBLE_DEVICES=1 timeout 300 python3 -m pytest -q tests/test_flash_flex.py tests/test_model_2026.py \
-    -k gpu >"$OUT/tests.txt" 2>&1 &
+  if [ "$EXTRAS" = 1 ]; then
+    CUDA_VISIBLE_DEVICES=1 timeout 300 python3 -m pytest -q tests/test_flash_flex.py tests/test_model_2026.py \
+      -k gpu >"$OUT/tests.txt" 2>&1 &
+  fi
   CUDA_VISIBLE_DEVICES=0 python3 benchmarks/versus_record.py --record-log "$RECORD_LOG" --recipe 2026-05 \
     --attention flex --steps "$STEPS" --val-every "$VAL_EVERY" --data-dir "$DATA" --out "$OUT/versus" \
     --cache-root "$CACHE" --only record --deadline $((DEADLINE - $(date +%s) + started)) 2>&1 | tail -5
   wait
-  tail -3 "$OUT/tests.txt"
+  [ -f "$OUT/tests.txt" ] && tail -3 "$OUT/tests.txt"
   grep -hE "^step:.*val_loss" "$OUT"/versus/record/*.txt* | head
   pack_logs versus
+  [ "$PACK" = 1 ] && pack_cache record
   ;;
 pair)  # both sides at once, each on its GPU, from carried caches (gpu-cache/<side>.tar.xz); on the GPU that ours
   # frees, the 2025-08 recipe on record 28's shards (RECORD28_LOG's table is made where that record's run log is),
@@ -151,6 +163,7 @@ ours)  # ours alone from its carried cache, to set beside the record's log of an
     tail -3
   grep -hE "^step:.*val_loss|compile and warmup|peak" "$OUT"/versus/ours/*
   pack_logs versus
+  [ "$PACK" = 1 ] && pack_cache ours
   ;;
 table)  # from the versus.tar.gz of earlier commands, put in gpu-cache/ as versus*.tar.gz (merged in name order)
   for archive in gpu-cache/versus*.tar.gz; do tar -xzf "$archive" -C "$OUT" || exit 2; done
