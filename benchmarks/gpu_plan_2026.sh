@@ -157,7 +157,11 @@ pair)  # both sides at once, each on its GPU, from carried caches (gpu-cache/<si
   pack_logs versus
   pack_logs versus28
   ;;
-ours)  # ours alone from its carried cache, to set beside the record's log of an earlier pair (its table: STAGE=table)
+ours)  # ours alone from its carried cache, to set beside the record's log of an earlier pair (its table: STAGE=table);
+  # first (EXTRAS=1) the GPU tests of the head's loss kernels, against our PyTorch loss and record 84's kernel
+  if [ "$EXTRAS" = 1 ]; then
+    timeout 180 python3 -m pytest -q tests/test_mtp_kernels.py 2>&1 | tee "$OUT/tests.txt" | tail -6
+  fi
   python3 benchmarks/versus_record.py --only ours --recipe 2026-05 --steps "$STEPS" --val-every "$VAL_EVERY" \
     --data-dir "$DATA" --out "$OUT/versus" --cache-root "$CACHE" --deadline $((DEADLINE - $(date +%s) + started)) |
     tail -3

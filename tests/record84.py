@@ -37,8 +37,9 @@ RECORD_84_LOG = "track_1_short/2026-05-19_FP8MLPUpProj/this_record/008bb79d-d5bc
 
 @cache
 def record84_script(records: Path) -> str:
-    """The training script record 84's log embeds (its side file triton_kernels.py left out)."""
-    source = parse_log(records / RECORD_84_LOG).source
+    """The training script record 84's log embeds (its side file triton_kernels.py left out). `records`: the
+    upstream records folder, or the log itself (a copy beside the benchmarks on a GPU machine)."""
+    source = parse_log(records if records.is_file() else records / RECORD_84_LOG).source
     assert source is not None
     return split_side_files(source)[0].text
 

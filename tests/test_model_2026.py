@@ -319,25 +319,8 @@ def test_fp8_up_projection_quantises_both_operands_and_passes_bf16_gradients_bac
     torch.testing.assert_close(gw, upstream.t() @ x.detach())
 
 
-def test_fp8_head_matmul_quantises_forward_and_backward_with_the_records_scales() -> None:
-    from speedrun.trainer.layers.head import Fp8Matmul
-
-    generator = torch.Generator().manual_seed(8)
-    x = torch.randn(64, 32, generator=generator).requires_grad_(True)
-    w = (0.005 * torch.randn(32, 96, generator=generator)).requires_grad_(True)
-    scales = (100 / 448, 1.6 / 448, 0.75 / 448 / 8)
-    y = Fp8Matmul.apply(x, w, scales)
-    exact = x @ w
-    assert y.dtype == torch.bfloat16 and (y.float() - exact).norm() / exact.norm() < 0.08
-    upstream = 1e-3 * torch.randn(64, 96, generator=generator)
-    gx, gw = torch.autograd.grad((y.float() * upstream).sum(), (x, w))
-    assert (gx.float() - upstream @ w.detach().t()).norm() / (upstream @ w.detach().t()).norm() < 0.15
-    assert (gw - x.detach().t() @ upstream).norm() / (x.detach().t() @ upstream).norm() < 0.15
-
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_fp8_paths_match_bf16_on_gpu() -> None:
-    from speedrun.trainer.layers.head import Fp8Matmul
+def test_fp8_up_projection_matches_bf16_on_gpu() -> None:  # the FP8 head: tests/test_mtp_kernels.py
     from speedrun.trainer.layers.mlp import Fp8UpProjection
 
     torch.manual_seed(9)
@@ -346,12 +329,8 @@ def test_fp8_paths_match_bf16_on_gpu() -> None:
     y = Fp8UpProjection.apply(x, w1)
     exact = x.float() @ w1.float().t()
     assert (y.float() - exact).norm() / exact.norm() < 0.06
-    head = (0.005 * torch.randn(768, 50304, device="cuda", dtype=torch.bfloat16)).requires_grad_(True)
-    logits = Fp8Matmul.apply(x, head, (100 / 448, 1.6 / 448, 0.75 / 448 / 8))
-    exact = x.float() @ head.float()
-    assert (logits.float() - exact).norm() / exact.norm() < 0.08
-    (logits.float().square().mean() / 8).backward()
-    assert torch.isfinite(x.grad).all() and torch.isfinite(head.grad).all()
+    (y.float().square().mean() / 8).backward()
+    assert torch.isfinite(x.grad).all() and torch.isfinite(w1.grad).all()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -32,7 +32,7 @@ from speedrun.trainer.config import Model2026Config
 from speedrun.trainer.flash_flex import sequence_ids
 from speedrun.trainer.layers.attention import ATTENTION_BLOCK, Attention, Documents, Yarn, rms_norm
 from speedrun.trainer.layers.embeddings import Smear
-from speedrun.trainer.layers.head import Fp8Matmul, eval_losses, mtp_softcapped_cross_entropy
+from speedrun.trainer.layers.head import Fp8HeadMtpLoss, eval_losses, mtp_softcapped_cross_entropy
 from speedrun.trainer.layers.mlp import MLP
 
 EVAL_SLICE_ROWS = 32768  # rows of logits evaluated at a time (6.6 GiB in fp32)
@@ -127,8 +127,11 @@ class GPT2026(nn.Module):
         x = self.hidden_states(inputs, cu_seqlens, ids, bigram_inputs, windows)
         if self.training:
             assert mtp_weights is not None
-            fp8 = self.fp8_head and x.is_cuda
-            logits = Fp8Matmul.apply(x, self.head, self.fp8_head_scales) if fp8 else x @ self.head.type_as(x)
+            if self.fp8_head and x.is_cuda:
+                return Fp8HeadMtpLoss.apply(
+                    x, self.head, targets, mtp_weights, self.config.logit_rescale, self.fp8_head_scales
+                )
+            logits = x @ self.head.type_as(x)
             return mtp_softcapped_cross_entropy(logits, targets, mtp_weights, self.config.logit_rescale)
         # in slices: a validation micro-batch of 262,144 tokens would need 49 GiB for its fp32 logits at once;
         # record 84's compiler fuses that away, eager PyTorch does not

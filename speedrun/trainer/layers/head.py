@@ -3,11 +3,13 @@ cross-entropy on the next few tokens (multi-token prediction, record 53), the he
 
 The loss of position i is sum_k w_k * (logsumexp(z_i) - z_i[target_{i+k}]) over the k with i + k inside the
 batch, z = a * sigmoid((logits + b) / c): one softmax serves every predicted token. Record 84 fuses the
-rescale, the loss and its gradient in one CUDA kernel (records 60, 79); here the same arithmetic is one PyTorch
-function that computes the gradient in the forward pass, slice by slice, compiled on a GPU so that it makes a
-few passes over the bf16 logits (no hand-written kernel yet). One deliberate difference: for the last one or
-two rows of a micro-batch, whose loss leaves out the tokens past its end, record 84's kernel still takes the
-gradient with every weight; ours takes the gradient of the loss it reports.
+rescale, the loss and its gradient in one CUDA kernel (records 60, 79). Ours, with the FP8 head (Hopper):
+two Triton kernels (`mtp_kernels`), one pass over the bf16 logits each, the second writing the gradient
+straight into FP8 (`Fp8HeadMtpLoss`). Elsewhere the same arithmetic is a PyTorch function that computes the
+gradient in the forward pass, slice by slice, compiled on a GPU (`MtpSoftcappedCrossEntropy`), and the
+reference the kernels are tested against. One deliberate difference: for the last one or two rows of a
+micro-batch, whose loss leaves out the tokens past its end, record 84's kernel still takes the gradient with
+every weight; ours takes the gradient of the loss it reports.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from speedrun.trainer.mtp_kernels import mtp_backward_both_layouts, mtp_forward
 
 SLICE_ROWS = 8192  # rows of logits at a time: every micro-batch of the recipe is a multiple of it
 
@@ -85,6 +89,16 @@ def compiled_on_gpu(function: Callable[..., Any], device: torch.device, precise:
     return _compiled(function, precise) if device.type == "cuda" else function
 
 
+def multi_token_targets(targets: Tensor, weights: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """(targets_ahead, row_weights), each (rows, K): row i's (k+1)-th next token and its weight, the weight zero
+    where i + k falls past the batch (the token there is a stand-in: the last target)."""
+    n = targets.numel()
+    rows = torch.arange(n, device=targets.device)
+    row_weights = torch.stack([w * (rows + k < n).float() for k, w in enumerate(weights)], dim=1)
+    targets_ahead = torch.stack([targets[torch.clamp_max(rows + k, n - 1)] for k in range(len(weights))], dim=1)
+    return targets_ahead.contiguous(), row_weights.contiguous()
+
+
 class MtpSoftcappedCrossEntropy(torch.autograd.Function):
     """Per-row multi-token losses of bf16 logits; the gradient is computed with the losses and kept in bf16.
     The weights come as Python numbers: reading them from a GPU tensor would stop the host until the GPU caught
@@ -96,10 +110,7 @@ class MtpSoftcappedCrossEntropy(torch.autograd.Function):
     ) -> Tensor:
         n = logits.size(0)
         compute = compiled_on_gpu(slice_losses_and_grad, logits.device, precise=True)
-        rows = torch.arange(n, device=logits.device)
-        # the weight of each predicted token k, zero where i + k falls past the batch
-        row_weights = torch.stack([w * (rows + k < n).float() for k, w in enumerate(weights)], dim=1)
-        targets_ahead = torch.stack([targets[torch.clamp_max(rows + k, n - 1)] for k in range(len(weights))], dim=1)
+        targets_ahead, row_weights = multi_token_targets(targets, weights)
         losses = torch.empty(n, dtype=torch.float32, device=logits.device)
         grad = torch.empty_like(logits)
         for start in range(0, n, SLICE_ROWS):
@@ -128,37 +139,43 @@ def mtp_softcapped_cross_entropy(
     return MtpSoftcappedCrossEntropy.apply(logits, targets, weights, abc)
 
 
-class Fp8Matmul(torch.autograd.Function):
-    """x @ w (w stored (in, out)) with float8 operands and fixed scales, forward and backward, as record 84's
-    head does: x / x_s and w / w_s in e4m3 forward; the output gradient / grad_s in e5m2 backward.
-
-    On CUDA the products are `torch._scaled_mm`; elsewhere the quantised operands are
-    multiplied in fp32, the same arithmetic up to the order of the sums."""
+class Fp8HeadMtpLoss(torch.autograd.Function):
+    """The head's matmul in FP8 and the multi-token loss of its logits, as record 84's head computes them
+    (CUDA, with the Triton kernels of `mtp_kernels`). Forward: x / x_s and w / w_s in e4m3, bf16 logits (w
+    stored (in, out)), the per-row losses. Backward: the loss kernel writes the logits' gradient, times each
+    row's upstream gradient and over grad_s, in e5m2, row-major for x's gradient and transposed for w's, so no
+    bf16 gradient of the logits is ever written."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, w: Tensor, scales: tuple[float, float, float]) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx,
+        x: Tensor,
+        w: Tensor,
+        targets: Tensor,
+        weights: Sequence[float],
+        abc: tuple[float, float, float],
+        scales: tuple[float, float, float],
+    ) -> Tensor:
         x_s, w_s, _ = scales
         x8 = (x / x_s).to(torch.float8_e4m3fn)
         w8 = (w / w_s).to(torch.float8_e4m3fn)
-        ctx.save_for_backward(x8, w8)
-        ctx.scales = scales
-        return _scaled_matmul(x8, w8, x_s, w_s, torch.bfloat16)
+        logits = _scaled_matmul(x8, w8, x_s, w_s, torch.bfloat16)
+        targets_ahead, row_weights = multi_token_targets(targets, weights)
+        losses, lse = mtp_forward(logits, targets_ahead, row_weights, abc)
+        ctx.save_for_backward(x8, w8, logits, targets_ahead, row_weights, lse)
+        ctx.abc, ctx.scales = abc, scales
+        return losses
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
-        x8, w8 = ctx.saved_tensors
-        return (*compiled_on_gpu(fp8_matmul_backward, grad.device)(grad, x8, w8, ctx.scales), None)
-
-
-def fp8_matmul_backward(
-    grad: Tensor, x8: Tensor, w8: Tensor, scales: tuple[float, float, float]
-) -> tuple[Tensor, Tensor]:
-    """The gradients of Fp8Matmul's x and w: the output gradient / grad_s in e5m2, times each saved operand."""
-    x_s, w_s, grad_s = scales
-    g8 = (grad / grad_s).to(torch.float8_e5m2)
-    grad_x = _scaled_matmul(g8, w8.t(), grad_s, w_s, torch.bfloat16)
-    grad_w = _scaled_matmul(x8.t(), g8, x_s, grad_s, torch.float32)
-    return grad_x, grad_w
+    def backward(ctx, grad_losses: Tensor) -> tuple[Tensor, Tensor, None, None, None, None]:  # type: ignore[override]
+        x8, w8, logits, targets_ahead, row_weights, lse = ctx.saved_tensors
+        x_s, w_s, grad_s = ctx.scales
+        g8, g8_t = mtp_backward_both_layouts(
+            logits, targets_ahead, row_weights, lse, grad_losses, ctx.abc, torch.float8_e5m2, 1 / grad_s
+        )
+        grad_x = _scaled_matmul(g8, w8.t(), grad_s, w_s, torch.bfloat16)
+        grad_w = _scaled_matmul(x8.t(), g8_t.t(), x_s, grad_s, torch.float32)
+        return grad_x, grad_w, None, None, None, None
 
 
 def _scaled_matmul(a: Tensor, b: Tensor, a_scale: float, b_scale: float, out_dtype: torch.dtype) -> Tensor:

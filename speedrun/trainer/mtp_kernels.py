@@ -1,0 +1,182 @@
+"""Triton kernels of the 2026-05 head's loss: the multi-token cross-entropy of rescaled logits
+(`layers/head.py`), forward and backward, each pass over the bf16 logits made once.
+
+Row i's loss is sum_k w[i, k] * (logsumexp(z_i) - z_i[t[i, k]]) with z = a * sigmoid((logits + b) / c), the
+sigmoid rounded to bf16 as the record keeps it. The forward kernel reads each row once and writes its loss and
+log-sum-exp; the backward kernel reads the logits once more and writes the gradient, times each row's upstream
+gradient, in float8 e5m2, row-major and transposed: the two layouts the FP8 head's two backward matmuls need.
+Record 84 does the same in one CUDA kernel that writes the gradient in the forward pass; ours waits for the
+upstream gradient, so that the gradient is that of the losses as the caller uses them.
+
+CUDA and Triton only: the PyTorch path of `layers/head.py` is the reference these kernels are tested against.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from speedrun.trainer.kernels import CE_BOTH_LAYOUTS_CANDIDATES, CE_LAUNCH, fastest_launch, tl, triton
+
+if triton is not None:
+
+    @triton.jit
+    def _rescaled(x, a, b, c):
+        """z = a * sigmoid((x + b) / c) and the sigmoid, rounded to bf16."""
+        s = tl.sigmoid((x + b) / c).to(tl.bfloat16).to(tl.float32)
+        return a * s, s
+
+    @triton.jit
+    def _mtp_forward(
+        logits_ptr,
+        targets_ptr,
+        weights_ptr,
+        losses_ptr,
+        lse_ptr,
+        row_stride,
+        vocab_size,
+        a,
+        b,
+        c,
+        shift,
+        K: tl.constexpr,
+        BLOCK: tl.constexpr,
+    ):
+        row = tl.program_id(0).to(tl.int64)
+        row_ptr = logits_ptr + row * row_stride
+        # z lies between 0 and a, so exp(z - shift) with shift = max(a, 0) neither overflows nor underflows:
+        # no running maximum is needed
+        total = tl.zeros([BLOCK], tl.float32)
+        for start in range(0, vocab_size, BLOCK):
+            cols = start + tl.arange(0, BLOCK)
+            x = tl.load(row_ptr + cols, mask=cols < vocab_size, other=0.0).to(tl.float32)
+            z, _ = _rescaled(x, a, b, c)
+            total += tl.where(cols < vocab_size, tl.exp(z - shift), 0.0)
+        lse = shift + tl.log(tl.sum(total, axis=0))
+        loss = 0.0
+        for k in tl.static_range(K):
+            target = tl.load(targets_ptr + row * K + k).to(tl.int64)
+            target_z, _ = _rescaled(tl.load(row_ptr + target).to(tl.float32), a, b, c)
+            loss += tl.load(weights_ptr + row * K + k) * (lse - target_z)
+        tl.store(losses_ptr + row, loss)
+        tl.store(lse_ptr + row, lse)
+
+    @triton.jit
+    def _mtp_backward_both_layouts(
+        logits_ptr,
+        targets_ptr,
+        weights_ptr,
+        lse_ptr,
+        grad_losses_ptr,
+        out_ptr,
+        out_t_ptr,
+        out_scale,
+        rows,
+        row_stride,
+        vocab_size,
+        a,
+        b,
+        c,
+        K: tl.constexpr,
+        BLOCK_ROWS: tl.constexpr,
+        BLOCK_COLS: tl.constexpr,
+        TRANSPOSE_TILE: tl.constexpr,
+    ):
+        """out = d loss / d logits * grad_losses[row] * out_scale, with
+        d loss / d z = (sum_k w_k) * softmax(z) - sum_k w_k onehot(t_k) and dz / dlogit = (a / c) * s * (1 - s),
+        written as `kernels._softcapped_ce_backward_both_layouts` writes its gradient (a band of rows per
+        program, each tile stored row-major and transposed)."""
+        row_ids = tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
+        row_inside = row_ids < rows
+        row_offsets = row_ids.to(tl.int64) * row_stride
+        lse = tl.load(lse_ptr + row_ids, mask=row_inside, other=0.0)
+        scale = tl.load(grad_losses_ptr + row_ids, mask=row_inside, other=0.0).to(tl.float32) * out_scale
+        entries = row_ids.to(tl.int64) * K
+        weight_sum = tl.zeros([BLOCK_ROWS], tl.float32)
+        for k in tl.static_range(K):
+            weight_sum += tl.load(weights_ptr + entries + k, mask=row_inside, other=0.0)
+        for start in range(0, vocab_size, BLOCK_COLS):
+            cols = start + tl.arange(0, BLOCK_COLS)
+            inside = row_inside[:, None] & (cols[None, :] < vocab_size)
+            x = tl.load(logits_ptr + row_offsets[:, None] + cols[None, :], mask=inside, other=0.0).to(tl.float32)
+            z, s = _rescaled(x, a, b, c)
+            dz = weight_sum[:, None] * tl.exp(z - lse[:, None])
+            for k in tl.static_range(K):  # each predicted token's one-hot term (its target and weight: cached)
+                target = tl.load(targets_ptr + entries + k, mask=row_inside, other=-1)
+                weight = tl.load(weights_ptr + entries + k, mask=row_inside, other=0.0)
+                dz -= tl.where(cols[None, :] == target[:, None], weight[:, None], 0.0)
+            grad = dz * (a / c) * s * (1.0 - s) * scale[:, None]
+            grad = grad.to(out_ptr.dtype.element_ty)
+            tl.store(out_ptr + row_offsets[:, None] + cols[None, :], grad, mask=inside)
+            if TRANSPOSE_TILE:
+                out_t = out_t_ptr + cols[:, None].to(tl.int64) * rows + row_ids[None, :]
+                tl.store(out_t, tl.trans(grad), mask=tl.trans(inside))
+            else:
+                tl.store(out_t_ptr + cols[None, :].to(tl.int64) * rows + row_ids[:, None], grad, mask=inside)
+
+
+_CHOSEN_LAUNCH: dict[tuple[int, int, int, torch.dtype], dict[str, int | bool]] = {}
+
+
+def mtp_forward(
+    logits: Tensor, targets_ahead: Tensor, row_weights: Tensor, abc: tuple[float, float, float]
+) -> tuple[Tensor, Tensor]:
+    """Per-row losses and log-sum-exps of the rescaled logits. targets_ahead[i, k]: row i's (k+1)-th next
+    token; row_weights[i, k]: its weight (zero where it falls past the batch)."""
+    assert logits.ndim == 2 and logits.stride(1) == 1, "logits must be (rows, vocab) with contiguous rows"
+    rows, vocab = logits.shape
+    K = _check_targets(targets_ahead, row_weights, rows)
+    losses = torch.empty(rows, device=logits.device, dtype=torch.float32)
+    lse = torch.empty_like(losses)
+    a, b, c = abc
+    _mtp_forward[(rows,)](
+        logits, targets_ahead, row_weights, losses, lse, logits.stride(0), vocab, a, b, c, max(a, 0.0), K=K,
+        **CE_LAUNCH,
+    )  # fmt: skip
+    return losses, lse
+
+
+def mtp_backward_both_layouts(
+    logits: Tensor,
+    targets_ahead: Tensor,
+    row_weights: Tensor,
+    lse: Tensor,
+    grad_losses: Tensor,
+    abc: tuple[float, float, float],
+    dtype: torch.dtype,
+    out_scale: float,
+    launch: dict[str, int | bool] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """The gradient of the losses `grad_losses` weighs (one upstream gradient per row) w.r.t. the logits, times
+    `out_scale`, in `dtype`: as a (rows, vocab) tensor and as its transpose laid out (vocab, rows) row-major.
+    `launch`: one of `CE_BOTH_LAYOUTS_CANDIDATES`, by default the fastest at this shape, timed on first use."""
+    assert logits.ndim == 2 and logits.stride(1) == 1, "logits must be (rows, vocab) with contiguous rows"
+    rows, vocab = logits.shape
+    K = _check_targets(targets_ahead, row_weights, rows)
+    grad_losses = grad_losses.float().contiguous()
+    assert grad_losses.shape == (rows,)
+    out = torch.empty(rows, vocab, device=logits.device, dtype=dtype)
+    out_t = torch.empty(vocab, rows, device=logits.device, dtype=dtype)
+    a, b, c = abc
+
+    def run(launch: dict[str, int | bool]) -> None:
+        grid = (triton.cdiv(rows, int(launch["BLOCK_ROWS"])),)
+        _mtp_backward_both_layouts[grid](
+            logits, targets_ahead, row_weights, lse, grad_losses, out, out_t, out_scale, rows, logits.stride(0),
+            vocab, a, b, c, K=K, **launch,
+        )  # fmt: skip
+
+    if launch is None:
+        key = (rows, vocab, K, dtype)
+        if key not in _CHOSEN_LAUNCH:
+            _CHOSEN_LAUNCH[key] = fastest_launch(run, CE_BOTH_LAYOUTS_CANDIDATES)
+        launch = _CHOSEN_LAUNCH[key]
+    run(launch)
+    return out, out_t
+
+
+def _check_targets(targets_ahead: Tensor, row_weights: Tensor, rows: int) -> int:
+    K = targets_ahead.size(1)
+    assert targets_ahead.shape == row_weights.shape == (rows, K)
+    assert targets_ahead.is_contiguous() and row_weights.is_contiguous() and row_weights.dtype == torch.float32
+    return K
