@@ -36,12 +36,12 @@ RECORD_84_LOG = "track_1_short/2026-05-19_FP8MLPUpProj/this_record/008bb79d-d5bc
 
 
 @cache
-def record84_script(records: Path) -> str:
-    """The training script record 84's log embeds (its side file triton_kernels.py left out). `records`: the
+def record84_script(records: Path, file: str = "train_gpt.py") -> str:
+    """A file record 84's log embeds: its training script, or its side file triton_kernels.py. `records`: the
     upstream records folder, or the log itself (a copy beside the benchmarks on a GPU machine)."""
     source = parse_log(records if records.is_file() else records / RECORD_84_LOG).source
     assert source is not None
-    return split_side_files(source)[0].text
+    return next(f.text for f in split_side_files(source) if f.name == file)
 
 
 def _name(node: ast.stmt) -> str | None:
@@ -117,10 +117,13 @@ def namespace(**extra: Any) -> dict[str, Any]:
     }
 
 
-def load(records: Path, names: list[str], replace: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
-    """Execute the record's top-level definitions named `names` (in the script's order) and return the
-    namespace. `replace` edits their source text first (said in each test that uses it, and why)."""
-    tree = ast.parse(record84_script(records))
+def load(
+    records: Path, names: list[str], replace: dict[str, str] | None = None, file: str = "train_gpt.py", **extra: Any
+) -> dict[str, Any]:
+    """Execute the top-level definitions named `names` (in the order of `file`, one of the files the record's log
+    embeds) and return the namespace. `replace` edits their source text first (said in each test that uses it,
+    and why)."""
+    tree = ast.parse(record84_script(records, file))
     nodes = [_strip_compile(n) for n in tree.body if _name(n) in names]
     for name in (n for n in names if "." in n):  # `Class.method`: the method alone, as a plain function
         owner, method = name.split(".")
