@@ -28,6 +28,7 @@ def batch(rows: int, vocab: int, weights: tuple[float, ...], seed: int = 0) -> t
     generator = torch.Generator(device="cuda").manual_seed(seed)
     logits = (8 * torch.randn(rows, vocab, device="cuda", generator=generator)).bfloat16()
     targets = torch.randint(0, vocab, (rows,), device="cuda", generator=generator)
+    targets[rows // 2 : rows // 2 + 4] = 1  # rows whose predicted tokens are one token, their one-hot terms summed
     return logits, targets, *multi_token_targets(targets, weights)
 
 
