@@ -233,9 +233,9 @@ TECHNIQUES: tuple[Technique, ...] = (
         "the softcap, the loss and its gradient in one pass over the logits (forward and backward fused by #79)",
         "speedrun/trainer/kernels.py:softcapped_cross_entropy",
         ("2025-08", "2025-04", "2026-05"),
-        "ours: a Triton kernel for the tanh and algebraic caps; in 2026-05 the rescale, the multi-token loss and "
-        "its gradient are computed together in the forward pass, each slice of rows compiled by torch.compile "
-        "(`layers/head.py:MtpSoftcappedCrossEntropy`), not yet one kernel",
+        "ours: a Triton kernel for the tanh and algebraic caps; in 2026-05 two Triton kernels for the rescale and "
+        "the multi-token loss, the backward one writing the gradient in FP8 in both layouts the head's matmuls "
+        "need (`mtp_kernels.py`, called by `layers/head.py:Fp8HeadMtpLoss`), one pass over the logits each",
     ),
     Technique(
         "Bigram hash embedding",
