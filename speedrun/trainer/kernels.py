@@ -122,6 +122,20 @@ if triton is not None:
             tl.store(out_row_ptr + cols, grad.to(out_ptr.dtype.element_ty), mask=inside)
 
     @triton.jit
+    def store_both_layouts(
+        out_ptr, out_t_ptr, grad, row_ids, row_offsets, cols, inside, rows, TRANSPOSE_TILE: tl.constexpr
+    ):
+        """A (BLOCK_ROWS, BLOCK_COLS) tile of a gradient in out's dtype, stored row-major into `out` (rows,
+        vocab) and transposed into `out_t` (vocab, rows): see `_softcapped_ce_backward_both_layouts`."""
+        grad = grad.to(out_ptr.dtype.element_ty)
+        tl.store(out_ptr + row_offsets[:, None] + cols[None, :], grad, mask=inside)
+        if TRANSPOSE_TILE:
+            out_t = out_t_ptr + cols[:, None].to(tl.int64) * rows + row_ids[None, :]
+            tl.store(out_t, tl.trans(grad), mask=tl.trans(inside))
+        else:
+            tl.store(out_t_ptr + cols[None, :].to(tl.int64) * rows + row_ids[:, None], grad, mask=inside)
+
+    @triton.jit
     def _softcapped_ce_backward_both_layouts(
         logits_ptr,
         targets_ptr,
@@ -157,13 +171,7 @@ if triton is not None:
             z, slope = _softcap_and_slope(x, cap, KIND)
             prob = tl.exp(z - lse[:, None])
             grad = (prob - tl.where(cols[None, :] == target[:, None], 1.0, 0.0)) * slope * out_scale
-            grad = grad.to(out_ptr.dtype.element_ty)
-            tl.store(out_ptr + row_offsets[:, None] + cols[None, :], grad, mask=inside)
-            if TRANSPOSE_TILE:
-                out_t = out_t_ptr + cols[:, None].to(tl.int64) * rows + row_ids[None, :]
-                tl.store(out_t, tl.trans(grad), mask=tl.trans(inside))
-            else:
-                tl.store(out_t_ptr + cols[None, :].to(tl.int64) * rows + row_ids[:, None], grad, mask=inside)
+            store_both_layouts(out_ptr, out_t_ptr, grad, row_ids, row_offsets, cols, inside, rows, TRANSPOSE_TILE)
 
 
 # launch settings of the row kernels (a row per program, the vocabulary in chunks of BLOCK)

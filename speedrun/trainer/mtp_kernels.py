@@ -19,6 +19,7 @@ from torch import Tensor
 from speedrun.trainer.kernels import CE_BOTH_LAYOUTS_CANDIDATES, CE_LAUNCH, fastest_launch, tl, triton
 
 if triton is not None:
+    from speedrun.trainer.kernels import store_both_layouts
 
     @triton.jit
     def _rescaled(x, a, b, c):
@@ -106,13 +107,7 @@ if triton is not None:
                 weight = tl.load(weights_ptr + entries + k, mask=row_inside, other=0.0)
                 dz -= tl.where(cols[None, :] == target[:, None], weight[:, None], 0.0)
             grad = dz * (a / c) * s * (1.0 - s) * scale[:, None]
-            grad = grad.to(out_ptr.dtype.element_ty)
-            tl.store(out_ptr + row_offsets[:, None] + cols[None, :], grad, mask=inside)
-            if TRANSPOSE_TILE:
-                out_t = out_t_ptr + cols[:, None].to(tl.int64) * rows + row_ids[None, :]
-                tl.store(out_t, tl.trans(grad), mask=tl.trans(inside))
-            else:
-                tl.store(out_t_ptr + cols[None, :].to(tl.int64) * rows + row_ids[:, None], grad, mask=inside)
+            store_both_layouts(out_ptr, out_t_ptr, grad, row_ids, row_offsets, cols, inside, rows, TRANSPOSE_TILE)
 
 
 _CHOSEN_LAUNCH: dict[tuple[int, int, int, torch.dtype], dict[str, int | bool]] = {}
