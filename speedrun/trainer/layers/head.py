@@ -179,11 +179,9 @@ class Fp8HeadMtpLoss(torch.autograd.Function):
 
 
 def _scaled_matmul(a: Tensor, b: Tensor, a_scale: float, b_scale: float, out_dtype: torch.dtype) -> Tensor:
-    """(a * a_scale) @ (b * b_scale) for float8 a and b."""
-    if a.is_cuda:
-        one = torch.ones((), device=a.device, dtype=torch.float32)
-        # _scaled_mm wants a row-major and b column-major
-        return torch._scaled_mm(
-            a.contiguous(), b.t().contiguous().t(), scale_a=one * a_scale, scale_b=one * b_scale, out_dtype=out_dtype
-        )
-    return ((a.float() @ b.float()) * (a_scale * b_scale)).to(out_dtype)
+    """(a * a_scale) @ (b * b_scale) for float8 a and b, on CUDA."""
+    one = torch.ones((), device=a.device, dtype=torch.float32)
+    # _scaled_mm wants a row-major and b column-major (copies only where they are not)
+    return torch._scaled_mm(
+        a.contiguous(), b.t().contiguous().t(), scale_a=one * a_scale, scale_b=one * b_scale, out_dtype=out_dtype
+    )
