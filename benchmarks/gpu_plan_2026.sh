@@ -3,6 +3,7 @@
 # stages that each fit one command of under 10 minutes on a fresh machine.
 #
 #   STAGE=tests   bash benchmarks/gpu_plan_2026.sh   # 1 GPU: GPU tests, then a 60-step run of ours
+#   STAGE=kernels bash benchmarks/gpu_plan_2026.sh   # 1 GPU: the loss kernels' tests and timing (mtp_head.py)
 #   STAGE=versus  bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: record 84 (stand-in) and ours side by side
 #   STAGE=record  bash benchmarks/gpu_plan_2026.sh   # 1-2 GPUs: record 84 alone from its carried compile
 #                                                    # cache, the GPU tests beside it on a second (EXTRAS=1)
@@ -101,6 +102,12 @@ tests)
   tail -3 "$OUT/ours-60/out.txt"
   pack_logs ours-60
   pack_cache ours
+  ;;
+kernels)  # 1 GPU: the loss kernels' GPU tests, then their timing beside the compiled PyTorch path and record 84's kernel
+  timeout 240 python3 -m pytest -q tests/test_mtp_kernels.py tests/test_kernels.py 2>&1 | tee "$OUT/tests.txt" | tail -6
+  record=()
+  [ -f "$RECORD_LOG" ] && record=(--record-log "$RECORD_LOG")
+  timeout 240 python3 benchmarks/mtp_head.py "${record[@]}" 2>&1 | tee "$OUT/mtp_head.txt"
   ;;
 versus)
   [ -f "$RECORD_LOG" ] || { echo "RECORD_LOG $RECORD_LOG not found: copy record 84's log into the tree"; exit 2; }
