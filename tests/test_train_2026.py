@@ -74,3 +74,27 @@ def test_the_embedding_follows_the_head_until_untied_then_moves_on_its_own(shard
     trainer.train_step(trainer.advance(5))  # odd: Adam, embedding and head apart
     assert not torch.equal(model.embed, model.head.t())
     assert not torch.equal(model.embed, embed_before) and not torch.equal(model.head, head_before)
+
+
+def test_after_warm_up_no_step_compiles_the_model_again(shards: Path) -> None:
+    """The log's timing leaves compilation out only if warm-up compiled every graph the run meets: each batch
+    length, each window pair and each rotary scale of the stages and the extension. On a GPU the trainer
+    compiles the model's body; here a backend that only counts stands in for Inductor."""
+    from speedrun.trainer.data import train_files
+
+    torch.set_num_threads(1)
+    config = TrainOptions(track="small", preset="tiny", recipe="2026-05", steps=6).resolve_config()
+    trainer = Trainer2026(config, torch.device("cpu"), 0, 1, fp8=False, compiled=False, train_paths=train_files(shards))
+    graphs = []
+
+    def count(gm: torch.fx.GraphModule, inputs: list) -> object:
+        graphs.append(gm)
+        return gm.forward
+
+    trainer.model.hidden_states = torch.compile(trainer.model.hidden_states, backend=count, dynamic=False)
+    trainer.warm_up()
+    shapes = {(plan(s, config).batch_tokens, plan(s, config).windows) for s in range(6)}
+    assert len(graphs) == len(shapes) == 4
+    for step in range(6):
+        trainer.train_step(trainer.advance(step))
+    assert len(graphs) == len(shapes)
