@@ -11,6 +11,7 @@ Triton is optional: on machines without it (or without a GPU) `softcapped_cross_
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -191,7 +192,7 @@ CE_BOTH_LAYOUTS_CANDIDATES = (
     {"BLOCK_ROWS": 128, "BLOCK_COLS": 128, "num_warps": 8, "TRANSPOSE_TILE": True},
     {"BLOCK_ROWS": 128, "BLOCK_COLS": 64, "num_warps": 4, "TRANSPOSE_TILE": True},
 )
-_CHOSEN_LAUNCH: dict[tuple[int, int, torch.dtype, str], dict[str, int | bool]] = {}
+_CHOSEN_LAUNCH: dict[tuple, dict[str, int | bool]] = {}
 
 
 def softcapped_ce_forward(logits: Tensor, targets: Tensor, cap: float, kind: str) -> tuple[Tensor, Tensor]:
@@ -250,13 +251,8 @@ def softcapped_ce_backward_both_layouts(
     rows, vocab = logits.shape
     out = torch.empty(rows, vocab, device=logits.device, dtype=dtype)
     out_t = torch.empty(vocab, rows, device=logits.device, dtype=dtype)
-    key = (rows, vocab, dtype, kind)
-    if key not in _CHOSEN_LAUNCH:
-        _CHOSEN_LAUNCH[key] = fastest_launch(
-            lambda launch: launch_both_layouts(logits, targets, lse, cap, kind, out, out_t, out_scale, launch),
-            CE_BOTH_LAYOUTS_CANDIDATES,
-        )
-    launch_both_layouts(logits, targets, lse, cap, kind, out, out_t, out_scale, _CHOSEN_LAUNCH[key])
+    run = functools.partial(launch_both_layouts, logits, targets, lse, cap, kind, out, out_t, out_scale)
+    run(chosen_launch(("softcapped", rows, vocab, dtype, kind), run))
     return out, out_t
 
 
@@ -287,6 +283,14 @@ def launch_both_layouts(
         KIND=SOFTCAP_KINDS[kind],
         **launch,
     )
+
+
+def chosen_launch(key: tuple, run: Callable[[dict[str, int | bool]], None]) -> dict[str, int | bool]:
+    """The launch settings of a two-layout kernel at `key` (the kernel and its shape): the fastest of
+    CE_BOTH_LAYOUTS_CANDIDATES for `run`, timed the first time the key is asked for, then remembered."""
+    if key not in _CHOSEN_LAUNCH:
+        _CHOSEN_LAUNCH[key] = fastest_launch(run, CE_BOTH_LAYOUTS_CANDIDATES)
+    return _CHOSEN_LAUNCH[key]
 
 
 def fastest_launch(run: Callable[[dict[str, int | bool]], None], candidates: Sequence[dict[str, int | bool]]) -> dict:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from speedrun.trainer.kernels import CE_BOTH_LAYOUTS_CANDIDATES, CE_LAUNCH, fastest_launch, tl, triton
+from speedrun.trainer.kernels import CE_LAUNCH, chosen_launch, tl, triton
 
 if triton is not None:
     from speedrun.trainer.kernels import store_both_layouts
@@ -110,9 +110,6 @@ if triton is not None:
             store_both_layouts(out_ptr, out_t_ptr, grad, row_ids, row_offsets, cols, inside, rows, TRANSPOSE_TILE)
 
 
-_CHOSEN_LAUNCH: dict[tuple[int, int, int, torch.dtype], dict[str, int | bool]] = {}
-
-
 def mtp_forward(
     logits: Tensor, targets_ahead: Tensor, row_weights: Tensor, abc: tuple[float, float, float]
 ) -> tuple[Tensor, Tensor]:
@@ -144,7 +141,7 @@ def mtp_backward_both_layouts(
 ) -> tuple[Tensor, Tensor]:
     """The gradient of the losses `grad_losses` weighs (one upstream gradient per row) w.r.t. the logits, times
     `out_scale`, in `dtype`: as a (rows, vocab) tensor and as its transpose laid out (vocab, rows) row-major.
-    `launch`: one of `CE_BOTH_LAYOUTS_CANDIDATES`, by default the fastest at this shape, timed on first use."""
+    `launch`: one of `kernels.CE_BOTH_LAYOUTS_CANDIDATES`, by default the fastest at this shape (`chosen_launch`)."""
     assert logits.ndim == 2 and logits.stride(1) == 1, "logits must be (rows, vocab) with contiguous rows"
     rows, vocab = logits.shape
     K = _check_targets(targets_ahead, row_weights, rows)
@@ -161,12 +158,7 @@ def mtp_backward_both_layouts(
             vocab, a, b, c, K=K, **launch,
         )  # fmt: skip
 
-    if launch is None:
-        key = (rows, vocab, K, dtype)
-        if key not in _CHOSEN_LAUNCH:
-            _CHOSEN_LAUNCH[key] = fastest_launch(run, CE_BOTH_LAYOUTS_CANDIDATES)
-        launch = _CHOSEN_LAUNCH[key]
-    run(launch)
+    run(launch or chosen_launch(("multi-token", rows, vocab, K, dtype), run))
     return out, out_t
 
 
