@@ -21,9 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from speedrun.trainer.layers.head import (  # noqa: E402
     compiled_on_gpu,
+    mtp_softcapped_cross_entropy,
     multi_token_targets,
-    scale_rows,
-    slice_losses_and_grad,
 )
 from speedrun.trainer.mtp_kernels import mtp_backward_both_layouts, mtp_forward  # noqa: E402
 
@@ -45,21 +44,23 @@ def ours(logits: torch.Tensor, targets: torch.Tensor, weights: tuple[float, ...]
 
 
 def compiled_pytorch(logits: torch.Tensor, targets: torch.Tensor, weights: tuple[float, ...]) -> Callable[[], object]:
-    targets_ahead, row_weights = multi_token_targets(targets, weights)
+    """The path the kernels replaced: `mtp_softcapped_cross_entropy` (loss and bf16 gradient in the forward, rows
+    scaled in the backward), then the e5m2 gradient and its transpose as the FP8 head's backward made them."""
+    leaf = logits.detach().requires_grad_(True)
     upstream = torch.full((logits.size(0),), 1 / MICRO_STEPS, device="cuda")
-    compute = compiled_on_gpu(slice_losses_and_grad, logits.device, precise=True)
-    scale = compiled_on_gpu(scale_rows, logits.device)
-    quantise = compiled_on_gpu(lambda g: (g / (GRAD_S / MICRO_STEPS)).to(torch.float8_e5m2), logits.device)
+    quantise = compiled_on_gpu(to_e5m2, logits.device)
 
     def run() -> object:
-        grad = torch.empty_like(logits)
-        for start in range(0, logits.size(0), 8192):
-            part = slice(start, start + 8192)
-            _, grad[part] = compute(logits[part], targets_ahead[part], row_weights[part], ABC)
-        g8 = quantise(scale(grad, upstream))
+        losses = mtp_softcapped_cross_entropy(leaf, targets, weights, ABC)
+        (grad,) = torch.autograd.grad(losses, leaf, upstream)
+        g8 = quantise(grad)
         return g8, g8.t().contiguous()
 
     return run
+
+
+def to_e5m2(grad: torch.Tensor) -> torch.Tensor:
+    return (grad / (GRAD_S / MICRO_STEPS)).to(torch.float8_e5m2)
 
 
 def record84(
