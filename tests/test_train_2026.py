@@ -98,3 +98,104 @@ def test_after_warm_up_no_step_compiles_the_model_again(shards: Path) -> None:
     for step in range(6):
         trainer.train_step(trainer.advance(step))
     assert len(graphs) == len(shapes)
+
+
+def test_side_by_side_compilation_takes_the_first_step_of_each_graph() -> None:
+    from speedrun.trainer.loop_2026 import compiled_graph
+    from speedrun.trainer.precompile import first_step_per_graph
+
+    config = TrainOptions(track="small", preset="tiny", recipe="2026-05", steps=6).resolve_config()
+    graphs = [compiled_graph(config, s) for s in range(6)]
+    # micro-batches of 128, 256, 256, 384, 384, 384 tokens; the extension (steps 4, 5) widens the long window
+    assert [tokens for tokens, _ in graphs] == [128, 256, 256, 384, 384, 384]
+    assert graphs[3][1] != graphs[4][1] == graphs[5][1]
+    assert first_step_per_graph(list(range(6)), lambda s: compiled_graph(config, s)) == [0, 1, 3, 4]
+    assert first_step_per_graph([2, 4], lambda s: compiled_graph(config, s)) == [2, 4]
+
+
+def test_a_compile_helper_runs_a_micro_step_and_a_failed_one_is_reported(capfd: pytest.CaptureFixture) -> None:
+    """The helper processes' plumbing, on CPU (where nothing is compiled): the config travels to a spawned
+    process that builds the trainer and runs one micro-step at the step's length; a helper that fails is
+    reported, and waiting on it does not raise."""
+    from speedrun.trainer.precompile import start_helpers
+
+    config = TrainOptions(track="small", preset="tiny", recipe="2026-05", steps=6).resolve_config()
+    helpers = start_helpers(config, [3], torch.device("cpu"), fp8=False)
+    ((step, process),) = helpers.processes
+    helpers.wait()
+    assert (step, process.exitcode) == (3, 0)
+    assert "warning" not in capfd.readouterr().err
+    failing = start_helpers(config, [5], "no-such-device", fp8=False)  # type: ignore[arg-type]
+    failing.wait()
+    assert failing.processes == []
+    err = capfd.readouterr().err
+    assert "compile helper for step 5: RuntimeError:" in err and "Traceback" not in err
+    assert "the compile helper for step 5's graph exited with code 1" in err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_a_gpu_the_warm_up_loads_the_graphs_its_helpers_compiled(
+    shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture
+) -> None:
+    from torch._dynamo.utils import counters
+
+    from speedrun.trainer.data import train_files
+
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))  # cold, and shared with helpers
+    monkeypatch.setenv("TRITON_CACHE_DIR", str(tmp_path / "triton"))
+    torch._dynamo.reset()
+    counters.clear()
+    config = TrainOptions(track="small", preset="tiny", recipe="2026-05", steps=6).resolve_config()
+    device = torch.device("cuda", 0)
+    trainer = Trainer2026(
+        config, device, 0, 1, fp8=False, compiled=True, train_paths=train_files(shards), parallel_compile=True
+    )
+    trainer.warm_up()
+    assert "compile helper" not in capfd.readouterr().err
+    # from a cold cache: the first graph compiled here, the other three loaded from what the helpers compiled
+    loaded = counters["inductor"]["fxgraph_cache_hit"] + counters["aot_autograd"]["autograd_cache_hit"]
+    assert loaded >= 2, dict(counters["inductor"]) | dict(counters["aot_autograd"])
+
+
+def _warm_then_train(rank: int, side_by_side: bool, init_file: str, shards: str, out: str) -> None:
+    import torch.distributed as dist
+
+    from speedrun.trainer.data import train_files
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        config = TrainOptions(track="small", preset="tiny", recipe="2026-05", steps=6).resolve_config()
+        trainer = Trainer2026(
+            config, torch.device("cpu"), rank, 2, fp8=False, compiled=False, train_paths=train_files(Path(shards)),
+            local_rank=rank,
+        )  # fmt: skip
+        trainer.parallel_compile = side_by_side  # on a GPU only; its effect on the state is the same here
+        trainer.warm_up()
+        losses = [trainer.train_step(trainer.advance(step)) for step in range(2)]
+        for loss in losses:
+            dist.all_reduce(loss)
+        if rank == 0:
+            torch.save({"losses": [x.item() for x in losses], "state": trainer.model.state_dict()}, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_local_ranks_sharing_the_lengths_out_leave_training_as_it_was(
+    shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under torchrun each local rank runs a micro-step at a length of its own before the warm-up (the graphs
+    it compiles are shared through the caches); afterwards the weights, the rotary embedding and the schedule's
+    state are as if it had not, so training goes on the same."""
+    import torch.multiprocessing as mp
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    runs = {}
+    for side_by_side in (False, True):
+        out = tmp_path / f"{side_by_side}.pt"
+        init = str(tmp_path / f"init-{side_by_side}")
+        mp.spawn(_warm_then_train, args=(side_by_side, init, str(shards), str(out)), nprocs=2, join=True)
+        runs[side_by_side] = torch.load(out)
+    assert runs[True]["losses"] == runs[False]["losses"]
+    for name, tensor in runs[False]["state"].items():
+        assert torch.equal(runs[True]["state"][name], tensor), name

@@ -270,6 +270,12 @@ def train(
         "--no-compile",
         help="Leave the model uncompiled (FlexAttention is still compiled on its own). CUDA only.",
     ),
+    serial_compile: bool = typer.Option(
+        False,
+        "--serial-compile",
+        help="2026-05 recipe: compile the batch lengths one after another in the warm-up, not side by side in "
+        "helper processes (alone on a GPU: each needs GPU memory for one micro-batch) or across local ranks.",
+    ),
     run_id: str | None = typer.Option(None, "--run-id", help="Name of the log file. Default: a fresh UUID."),
     nproc_per_node: int = typer.Option(
         1, "--nproc-per-node", help="Worker processes (GPUs) on this node; the total must divide the recipe's 8."
@@ -319,6 +325,7 @@ def train(
         val_every=val_every,
         seed=seed,
         compile=not no_compile,
+        parallel_compile=not serial_compile,
         run_id=run_id,
     )
     config = options.resolve_config()
@@ -418,6 +425,8 @@ def _worker_args(options: TrainOptions, run_id: str) -> list[str]:
             args += [flag, str(value)]
     if not options.compile:
         args.append("--no-compile")
+    if not options.parallel_compile:
+        args.append("--serial-compile")
     return args
 
 

@@ -590,6 +590,7 @@ class TrainOptions:
     val_every: int | None = None
     seed: int | None = None
     compile: bool = True  # torch.compile of the model body (embeddings to final norm); CUDA only (CPU runs eagerly)
+    parallel_compile: bool = True  # 2026-05: the batch lengths' graphs compiled side by side (precompile.py)
     run_id: str | None = None
 
     def resolve_config(self) -> TrainConfig:

@@ -31,6 +31,7 @@ from speedrun.trainer.layers.embeddings import bigram_hash
 from speedrun.trainer.model_2026 import GPT2026
 from speedrun.trainer.normuon import NorMuon
 from speedrun.trainer.optim import all_reduce_gradients
+from speedrun.trainer.precompile import CompileHelpers, first_step_per_graph, start_helpers
 from speedrun.trainer.stages import StepPlan, plan, transition_steps
 
 
@@ -153,9 +154,13 @@ class Trainer2026:
     """The 2026-05 recipe's side of train.py: the model, the optimisers, the loader and the schedule's state."""
 
     def __init__(self, config: TrainConfig, device: torch.device, rank: int, world_size: int, fp8: bool,
-                 compiled: bool, train_paths: list[Path]) -> None:  # fmt: skip
+                 compiled: bool, train_paths: list[Path], local_rank: int = 0,
+                 parallel_compile: bool = False) -> None:  # fmt: skip
         assert isinstance(config.schedule, StagedSchedule)
         self.config, self.device, self.rank, self.world_size = config, device, rank, world_size
+        self.fp8, self.local_rank = fp8, local_rank
+        # compile the schedule's graphs side by side (precompile.py): only where there is something to compile
+        self.parallel_compile = parallel_compile and compiled and device.type == "cuda"
         self.model = build_model(config, device, world_size, fp8, compiled)
         self.optimizers = build_optimizers(self.model, config, rank, world_size)
         self.train_paths = train_paths
@@ -191,13 +196,17 @@ class Trainer2026:
                 batch = next(batches)
             else:
                 batch = self.on_device(self.loader.next(tokens, step_plan.max_seq_len))  # type: ignore[union-attr]
-            packed = (batch.inputs, batch.targets, batch.cu_seqlens, self.bigrams(batch.inputs))
-            losses = self.model(*packed, step_plan.windows, step_plan.mtp_weights)
-            loss = losses.sum() / self.micro_steps
-            loss.backward()
-            loss_sum += loss.detach()
+            loss_sum += self.micro_step(step_plan, batch)
         optimizer_step(self.model, self.optimizers, step_plan, self.world_size)
         return loss_sum
+
+    def micro_step(self, step_plan: StepPlan, batch: DocumentBatch) -> Tensor:
+        """Forward and backward of one micro-batch, its gradients added to the step's; returns its loss share."""
+        packed = (batch.inputs, batch.targets, batch.cu_seqlens, self.bigrams(batch.inputs))
+        losses = self.model(*packed, step_plan.windows, step_plan.mtp_weights)
+        loss = losses.sum() / self.micro_steps
+        loss.backward()
+        return loss.detach()
 
     def on_device(self, batch: DocumentBatch) -> DocumentBatch:
         """A micro-batch copied to the GPU from pinned memory. From pageable memory the copy would first wait for
@@ -235,15 +244,49 @@ class Trainer2026:
         assert isinstance(schedule, StagedSchedule)
         steps = sorted({0, 1} | {s + d for s in transition_steps(schedule) for d in (-1, 0) if s + d >= 2})
         generator = torch.Generator().manual_seed(1234 + self.rank)
+        helpers = self.compile_side_by_side(steps, generator)
         for step in steps:
             step_plan = self.advance(step)
             tokens = step_plan.batch_tokens // self.micro_steps
+            if helpers is not None and compiled_graph(self.config, step) != compiled_graph(self.config, steps[0]):
+                helpers.wait()  # the later graphs are in the caches now
+                helpers = None
             self.train_step(step_plan, random_documents(tokens, step_plan.max_seq_len, generator, self.device))
+        if helpers is not None:
+            helpers.wait()
         self.model.load_state_dict(model_state)
         self.optimizers.restore(optimizer_state)
-        self.model.rotary.reset()
-        self.long_window = schedule.stages[0].windows[1]
+        self.restart_schedule()
         self.model.zero_grad(set_to_none=True)
+
+    def restart_schedule(self) -> None:
+        """Back to step 0's rotary embedding and windows."""
+        self.model.rotary.reset()
+        self.long_window = self.config.schedule.stages[0].windows[1]  # type: ignore[union-attr]
+
+    def compile_side_by_side(self, steps: list[int], generator: torch.Generator) -> CompileHelpers | None:
+        """Compile the graphs after the first at once (precompile.py): in helper processes when training alone
+        (returned, to wait for), else one graph per local rank, here."""
+        if not self.parallel_compile:
+            return None
+        firsts = first_step_per_graph(steps, lambda step: compiled_graph(self.config, step))
+        if self.world_size == 1:
+            return start_helpers(self.config, firsts[1:], self.device, self.fp8) if len(firsts) > 1 else None
+        if 0 < self.local_rank < len(firsts):  # local rank 0 compiles the first graph in the warm-up itself
+            step_plan = self.advance(firsts[self.local_rank])
+            tokens = step_plan.batch_tokens // self.micro_steps
+            self.micro_step(step_plan, next(random_documents(tokens, step_plan.max_seq_len, generator, self.device)))
+            self.model.zero_grad(set_to_none=True)
+            self.restart_schedule()
+        dist.barrier()
+        return None
+
+
+def compiled_graph(config: TrainConfig, step: int) -> tuple[int, tuple[int, int]]:
+    """What the compiled body is specialised to at `step`: the micro-batch length, in tokens, and the windows (as
+    Python numbers, constants of the graph, as is the attention scale that YaRN grows with the long window)."""
+    step_plan = plan(step, config)
+    return step_plan.batch_tokens // config.data.micro_steps_per_step, step_plan.windows
 
 
 def random_documents(

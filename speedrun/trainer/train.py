@@ -38,7 +38,7 @@ LOGGED_SOURCES = ("config.py", "model.py", "optim.py", "schedule.py", "kernels.p
 # the 2026-05 recipe's own modules, logged when it runs
 LOGGED_SOURCES_2026 = (
     "model_2026.py", "layers/attention.py", "layers/embeddings.py", "layers/mlp.py", "layers/head.py",
-    "normuon.py", "adam.py", "stages.py", "documents.py", "flash_flex.py", "loop_2026.py",
+    "normuon.py", "adam.py", "stages.py", "documents.py", "flash_flex.py", "loop_2026.py", "precompile.py",
 )  # fmt: skip
 RULE = "=" * 100
 
@@ -510,7 +510,10 @@ def _run_2026(
     from speedrun.trainer.loop_2026 import Trainer2026
 
     fp8 = proc.device.type == "cuda" and fp8_supported(proc.device)
-    trainer = Trainer2026(config, proc.device, proc.rank, proc.world_size, fp8, options.compile, train_paths)
+    trainer = Trainer2026(
+        config, proc.device, proc.rank, proc.world_size, fp8, options.compile, train_paths,
+        local_rank=proc.local_rank, parallel_compile=options.parallel_compile,
+    )  # fmt: skip
     _timed_warm_up(trainer.warm_up, proc)
     total = config.num_iterations
     # advance() is idempotent for a step, so validation and training may each ask for the step's plan
