@@ -181,7 +181,7 @@ def _warm_then_train(rank: int, side_by_side: bool, init_file: str, shards: str,
         config = TrainOptions(track="small", preset="tiny", recipe="2026-05", steps=6).resolve_config()
         trainer = Trainer2026(
             config, torch.device("cpu"), rank, 2, fp8=False, compiled=False, train_paths=train_files(Path(shards)),
-            local_rank=rank,
+            local_rank=rank, local_world_size=2,
         )  # fmt: skip
         trainer.parallel_compile = side_by_side  # on a GPU only; its effect on the state is the same here
         trainer.warm_up()
@@ -197,9 +197,10 @@ def _warm_then_train(rank: int, side_by_side: bool, init_file: str, shards: str,
 def test_local_ranks_sharing_the_lengths_out_leave_training_as_it_was(
     shards: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Under torchrun each local rank runs a micro-step at a length of its own before the warm-up (the graphs
-    it compiles are shared through the caches); afterwards the weights, the rotary embedding and the schedule's
-    state are as if it had not, so training goes on the same."""
+    """Under torchrun the node's local ranks share the graphs out before the warm-up, each running a micro-step
+    at its graphs' steps (here rank 0 steps 0 and 3, rank 1 steps 1 and 4: the graphs it compiles are shared
+    through the caches); afterwards the weights, the rotary embedding and the schedule's state are as if it
+    had not, so training goes on the same."""
     import torch.multiprocessing as mp
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

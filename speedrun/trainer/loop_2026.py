@@ -154,11 +154,11 @@ class Trainer2026:
     """The 2026-05 recipe's side of train.py: the model, the optimisers, the loader and the schedule's state."""
 
     def __init__(self, config: TrainConfig, device: torch.device, rank: int, world_size: int, fp8: bool,
-                 compiled: bool, train_paths: list[Path], local_rank: int = 0,
+                 compiled: bool, train_paths: list[Path], local_rank: int = 0, local_world_size: int = 1,
                  parallel_compile: bool = False) -> None:  # fmt: skip
         assert isinstance(config.schedule, StagedSchedule)
         self.config, self.device, self.rank, self.world_size = config, device, rank, world_size
-        self.fp8, self.local_rank = fp8, local_rank
+        self.fp8, self.local_rank, self.local_world_size = fp8, local_rank, local_world_size
         # compile the schedule's graphs side by side (precompile.py): only where there is something to compile
         self.parallel_compile = parallel_compile and compiled and device.type == "cuda"
         self.model = build_model(config, device, world_size, fp8, compiled)
@@ -265,19 +265,19 @@ class Trainer2026:
         self.long_window = self.config.schedule.stages[0].windows[1]  # type: ignore[union-attr]
 
     def compile_side_by_side(self, steps: list[int], generator: torch.Generator) -> CompileHelpers | None:
-        """Compile the graphs after the first at once (precompile.py): in helper processes when training alone
-        (returned, to wait for), else one graph per local rank, here."""
+        """Compile the graphs at once (precompile.py): those after the first in helper processes when training
+        alone (returned, to wait for); else shared out over the node's local ranks, in turn, here."""
         if not self.parallel_compile:
             return None
         firsts = first_step_per_graph(steps, lambda step: compiled_graph(self.config, step))
         if self.world_size == 1:
             return start_helpers(self.config, firsts[1:], self.device, self.fp8) if len(firsts) > 1 else None
-        if 0 < self.local_rank < len(firsts):  # local rank 0 compiles the first graph in the warm-up itself
-            step_plan = self.advance(firsts[self.local_rank])
+        for step in firsts[self.local_rank :: self.local_world_size]:
+            step_plan = self.advance(step)
             tokens = step_plan.batch_tokens // self.micro_steps
             self.micro_step(step_plan, next(random_documents(tokens, step_plan.max_seq_len, generator, self.device)))
-            self.model.zero_grad(set_to_none=True)
-            self.restart_schedule()
+        self.model.zero_grad(set_to_none=True)
+        self.restart_schedule()
         dist.barrier()
         return None
 

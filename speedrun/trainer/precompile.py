@@ -9,7 +9,7 @@ So each graph after the first is compiled by another process at the same time:
 - one training process (`speedrun train` alone): a helper process per further graph, on the same GPU (each
   needs the memory of one micro-step), started while the trainer compiles the first; the warm-up waits for
   them before it goes past the first;
-- several (torchrun): the node's local ranks share the graphs out, one each, then meet at a barrier.
+- several (torchrun): the node's local ranks share the graphs out in turn, then meet at a barrier.
 
 A helper that fails costs nothing but its time: the warm-up compiles what it finds missing. The helpers' memory
 is capped so that together they leave the trainer its own peak (`helper_memory_fraction`): on a GPU too small

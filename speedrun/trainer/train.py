@@ -51,6 +51,7 @@ class Process:
     world_size: int
     local_rank: int
     device: torch.device
+    local_world_size: int = 1  # the processes on this node
 
     @property
     def is_main(self) -> bool:
@@ -60,16 +61,17 @@ class Process:
 def resolve_process(device: str) -> Process:
     """This worker's place in the job and the device it trains on ('auto': CUDA when present)."""
     rank, world_size, local_rank = rank_from_env(), world_size_from_env(), env_int("LOCAL_RANK", 0)
+    local_world_size = env_int("LOCAL_WORLD_SIZE", world_size)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         if not torch.cuda.is_available():
             raise BadInput(None, "--device cuda was asked for but no CUDA GPU is visible")
         torch.cuda.set_device(local_rank)
-        return Process(rank, world_size, local_rank, torch.device("cuda", local_rank))
+        return Process(rank, world_size, local_rank, torch.device("cuda", local_rank), local_world_size)
     if device != "cpu":
         raise BadInput(None, f"unknown device {device!r}: use auto, cuda or cpu")
-    return Process(rank, world_size, local_rank, torch.device("cpu"))
+    return Process(rank, world_size, local_rank, torch.device("cpu"), local_world_size)
 
 
 # ----------------------------------------------------------------------------------------------- the log
@@ -512,7 +514,8 @@ def _run_2026(
     fp8 = proc.device.type == "cuda" and fp8_supported(proc.device)
     trainer = Trainer2026(
         config, proc.device, proc.rank, proc.world_size, fp8, options.compile, train_paths,
-        local_rank=proc.local_rank, parallel_compile=options.parallel_compile,
+        local_rank=proc.local_rank, local_world_size=proc.local_world_size,
+        parallel_compile=options.parallel_compile,
     )  # fmt: skip
     _timed_warm_up(trainer.warm_up, proc)
     total = config.num_iterations
