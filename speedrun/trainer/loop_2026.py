@@ -271,7 +271,12 @@ class Trainer2026:
             return None
         firsts = first_step_per_graph(steps, lambda step: compiled_graph(self.config, step))
         if self.world_size == 1:
-            return start_helpers(self.config, firsts[1:], self.device, self.fp8) if len(firsts) > 1 else None
+            if len(firsts) < 2:
+                return None
+            print(f"compiling {len(firsts)} graphs, {len(firsts) - 1} in helper processes", flush=True)
+            return start_helpers(self.config, firsts[1:], self.device, self.fp8)
+        if self.rank == 0:
+            print(f"compiling {len(firsts)} graphs over {self.local_world_size} local ranks", flush=True)
         for step in firsts[self.local_rank :: self.local_world_size]:
             step_plan = self.advance(step)
             tokens = step_plan.batch_tokens // self.micro_steps
