@@ -188,29 +188,33 @@ def test_the_documented_cpu_sequence_trains_and_the_judge_reads_the_log(tiny_dat
 
 
 @pytest.mark.slow
+def as_from_a_terminal() -> None:
+    """In the child before it runs: SIGINT delivered and not ignored, as in a program started from a shell. A
+    thread that starts a program passes its blocked signals on, and in two of five full suites on two shared
+    cores the run went on training after its SIGINT, with nothing on stderr (never in 15 runs of the test alone)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_sets_the_partial_log_aside_where_the_judge_does_not_count_it(tiny_data: Path, tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     command = [sys.executable, "-m", "speedrun", "train", "--preset", "tiny", "--device", "cpu"]
     command += ["--data-dir", str(tiny_data), "--log-dir", str(log_dir), "--steps", "5000", "--run-id", "r1"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, preexec_fn=as_from_a_terminal
+    )
     log = log_dir / "r1.txt"
     deadline = time.monotonic() + 300
     while not (log.exists() and "\nstep:2/5000 " in log.read_text()):  # well into the training loop
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
         time.sleep(0.2)
-    # Ctrl-C; again if the process still trains 30 s later: under the full suite on two shared cores a first
-    # SIGINT was lost twice in five runs (never in 15 runs of this test alone under load), and a user whose
-    # Ctrl-C went unanswered presses it again
-    for _ in range(4):
-        proc.send_signal(signal.SIGINT)
-        try:
-            _, stderr = proc.communicate(timeout=30)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    else:
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
         proc.kill()
-        pytest.fail("the run did not stop after four Ctrl-C, 30 s apart")
+        pytest.fail(f"the run went on after Ctrl-C: {[line for line in status if line.startswith('Sig')]}")
 
     assert proc.returncode == 130
     lines = [line for line in stderr.splitlines() if line.strip()]
