@@ -245,19 +245,24 @@ class Trainer2026:
         steps = sorted({0, 1} | {s + d for s in transition_steps(schedule) for d in (-1, 0) if s + d >= 2})
         generator = torch.Generator().manual_seed(1234 + self.rank)
         helpers = self.compile_side_by_side(steps, generator)
+        first_graph = compiled_graph(self.config, steps[0])
         for step in steps:
-            step_plan = self.advance(step)
-            tokens = step_plan.batch_tokens // self.micro_steps
-            if helpers is not None and compiled_graph(self.config, step) != compiled_graph(self.config, steps[0]):
+            if helpers is not None and compiled_graph(self.config, step) != first_graph:
                 helpers.wait()  # the later graphs are in the caches now
                 helpers = None
-            self.train_step(step_plan, random_documents(tokens, step_plan.max_seq_len, generator, self.device))
+            step_plan = self.advance(step)
+            self.train_step(step_plan, self.random_batches(step_plan, generator))
         if helpers is not None:
             helpers.wait()
         self.model.load_state_dict(model_state)
         self.optimizers.restore(optimizer_state)
         self.restart_schedule()
         self.model.zero_grad(set_to_none=True)
+
+    def random_batches(self, step_plan: StepPlan, generator: torch.Generator) -> Iterator[DocumentBatch]:
+        """Micro-batches of random documents shaped as `step_plan`'s, for compiling and warming up."""
+        tokens = step_plan.batch_tokens // self.micro_steps
+        return random_documents(tokens, step_plan.max_seq_len, generator, self.device)
 
     def restart_schedule(self) -> None:
         """Back to step 0's rotary embedding and windows."""
@@ -279,8 +284,7 @@ class Trainer2026:
             print(f"compiling {len(firsts)} graphs over {self.local_world_size} local ranks", flush=True)
         for step in firsts[self.local_rank :: self.local_world_size]:
             step_plan = self.advance(step)
-            tokens = step_plan.batch_tokens // self.micro_steps
-            self.micro_step(step_plan, next(random_documents(tokens, step_plan.max_seq_len, generator, self.device)))
+            self.micro_step(step_plan, next(self.random_batches(step_plan, generator)))
         self.model.zero_grad(set_to_none=True)
         self.restart_schedule()
         dist.barrier()

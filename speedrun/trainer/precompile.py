@@ -98,7 +98,7 @@ def compile_at_step(
 
 
 def _micro_step_at(config: TrainConfig, step: int, device_name: str, fp8: bool, memory_fraction: float | None) -> None:
-    from speedrun.trainer.loop_2026 import Trainer2026, random_documents
+    from speedrun.trainer.loop_2026 import Trainer2026
 
     device = torch.device(device_name)
     if device.type == "cuda":
@@ -107,8 +107,6 @@ def _micro_step_at(config: TrainConfig, step: int, device_name: str, fp8: bool, 
             torch.cuda.set_per_process_memory_fraction(memory_fraction, device)
     trainer = Trainer2026(config, device, rank=0, world_size=1, fp8=fp8, compiled=True, train_paths=[])
     step_plan = trainer.advance(step)
-    generator = torch.Generator().manual_seed(4321 + step)
-    tokens = step_plan.batch_tokens // trainer.micro_steps
-    trainer.micro_step(step_plan, next(random_documents(tokens, step_plan.max_seq_len, generator, device)))
+    trainer.micro_step(step_plan, next(trainer.random_batches(step_plan, torch.Generator().manual_seed(4321 + step))))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
