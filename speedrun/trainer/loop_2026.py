@@ -16,7 +16,9 @@ train.py runs the log, the clock and validation around it, as for every recipe.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,16 +250,27 @@ class Trainer2026:
         first_graph = compiled_graph(self.config, steps[0])
         for step in steps:
             if helpers is not None and compiled_graph(self.config, step) != first_graph:
-                helpers.wait()  # the later graphs are in the caches now
+                with self.timed("waiting for the compile helpers"):
+                    helpers.wait()  # the later graphs are in the caches now
                 helpers = None
-            step_plan = self.advance(step)
-            self.train_step(step_plan, self.random_batches(step_plan, generator))
+            with self.timed(f"warm-up step {step}"):
+                step_plan = self.advance(step)
+                self.train_step(step_plan, self.random_batches(step_plan, generator))
         if helpers is not None:
             helpers.wait()
         self.model.load_state_dict(model_state)
         self.optimizers.restore(optimizer_state)
         self.restart_schedule()
         self.model.zero_grad(set_to_none=True)
+
+    @contextmanager
+    def timed(self, what: str) -> Iterator[None]:
+        """Say how long `what` took, on a GPU's first rank: where the minutes of compiling go."""
+        started = time.perf_counter()
+        yield
+        if self.device.type == "cuda" and self.rank == 0:
+            torch.cuda.synchronize(self.device)
+            print(f"{what}: {time.perf_counter() - started:.1f}s", flush=True)
 
     def random_batches(self, step_plan: StepPlan, generator: torch.Generator) -> Iterator[DocumentBatch]:
         """Micro-batches of random documents shaped as `step_plan`'s, for compiling and warming up."""

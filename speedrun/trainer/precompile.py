@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sys
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
@@ -90,8 +91,10 @@ def compile_at_step(
     """A helper's work: the trainer's model, compiled as the trainer compiles it, through one micro-step (forward
     and backward) of random documents at `step`'s plan (its length and windows). Its graphs land in the shared
     compile caches."""
+    started = time.perf_counter()
     try:
         _micro_step_at(config, step, device_name, fp8, memory_fraction)
+        print(f"compile helper for step {step}: done in {time.perf_counter() - started:.1f}s", flush=True)
     except Exception as error:  # one line, not a traceback: the warm-up goes on without this helper
         print(f"compile helper for step {step}: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         sys.exit(1)
