@@ -22,9 +22,10 @@ if triton is not None:
     from speedrun.trainer.kernels import store_both_layouts
 
     @triton.jit
-    def _rescaled(x, a, b, c):
-        """z = a * sigmoid((x + b) / c) and the sigmoid, rounded to bf16."""
-        s = tl.sigmoid((x + b) / c).to(tl.bfloat16).to(tl.float32)
+    def _rescaled(x, a, inv_c, b_over_c):
+        """z = a * sigmoid((x + b) / c) and the sigmoid, rounded to bf16; (x + b) / c as one multiply-add, as
+        record 84's kernel computes it."""
+        s = tl.sigmoid(x * inv_c + b_over_c).to(tl.bfloat16).to(tl.float32)
         return a * s, s
 
     @triton.jit
@@ -37,8 +38,8 @@ if triton is not None:
         row_stride,
         vocab_size,
         a,
-        b,
-        c,
+        inv_c,
+        b_over_c,
         shift,
         K: tl.constexpr,
         BLOCK: tl.constexpr,
@@ -51,13 +52,13 @@ if triton is not None:
         for start in range(0, vocab_size, BLOCK):
             cols = start + tl.arange(0, BLOCK)
             x = tl.load(row_ptr + cols, mask=cols < vocab_size, other=0.0).to(tl.float32)
-            z, _ = _rescaled(x, a, b, c)
+            z, _ = _rescaled(x, a, inv_c, b_over_c)
             total += tl.where(cols < vocab_size, tl.exp(z - shift), 0.0)
         lse = shift + tl.log(tl.sum(total, axis=0))
         loss = 0.0
         for k in tl.static_range(K):
             target = tl.load(targets_ptr + row * K + k).to(tl.int64)
-            target_z, _ = _rescaled(tl.load(row_ptr + target).to(tl.float32), a, b, c)
+            target_z, _ = _rescaled(tl.load(row_ptr + target).to(tl.float32), a, inv_c, b_over_c)
             loss += tl.load(weights_ptr + row * K + k) * (lse - target_z)
         tl.store(losses_ptr + row, loss)
         tl.store(lse_ptr + row, lse)
@@ -76,8 +77,8 @@ if triton is not None:
         row_stride,
         vocab_size,
         a,
-        b,
-        c,
+        inv_c,
+        b_over_c,
         K: tl.constexpr,
         BLOCK_ROWS: tl.constexpr,
         BLOCK_COLS: tl.constexpr,
@@ -86,7 +87,9 @@ if triton is not None:
         """out = d loss / d logits * grad_losses[row] * out_scale, with
         d loss / d z = (sum_k w_k) * softmax(z) - sum_k w_k onehot(t_k) and dz / dlogit = (a / c) * s * (1 - s),
         written as `kernels._softcapped_ce_backward_both_layouts` writes its gradient (a band of rows per
-        program, each tile stored row-major and transposed)."""
+        program, each tile stored row-major and transposed). The tiles hold the softmax term alone; the K
+        target columns of each row are written again afterwards with the one-hot terms, so that no logit is
+        compared with the targets."""
         row_ids = tl.program_id(0) * BLOCK_ROWS + tl.arange(0, BLOCK_ROWS)
         row_inside = row_ids < rows
         row_offsets = row_ids.to(tl.int64) * row_stride
@@ -96,18 +99,31 @@ if triton is not None:
         weight_sum = tl.zeros([BLOCK_ROWS], tl.float32)
         for k in tl.static_range(K):
             weight_sum += tl.load(weights_ptr + entries + k, mask=row_inside, other=0.0)
+        slope = scale * a * inv_c
         for start in range(0, vocab_size, BLOCK_COLS):
             cols = start + tl.arange(0, BLOCK_COLS)
             inside = row_inside[:, None] & (cols[None, :] < vocab_size)
             x = tl.load(logits_ptr + row_offsets[:, None] + cols[None, :], mask=inside, other=0.0).to(tl.float32)
-            z, s = _rescaled(x, a, b, c)
+            z, s = _rescaled(x, a, inv_c, b_over_c)
             dz = weight_sum[:, None] * tl.exp(z - lse[:, None])
-            for k in tl.static_range(K):  # each predicted token's one-hot term (its target and weight: cached)
-                target = tl.load(targets_ptr + entries + k, mask=row_inside, other=-1)
-                weight = tl.load(weights_ptr + entries + k, mask=row_inside, other=0.0)
-                dz -= tl.where(cols[None, :] == target[:, None], weight[:, None], 0.0)
-            grad = dz * (a / c) * s * (1.0 - s) * scale[:, None]
-            store_both_layouts(out_ptr, out_t_ptr, grad, row_ids, row_offsets, cols, inside, rows, TRANSPOSE_TILE)
+            store_both_layouts(
+                out_ptr, out_t_ptr, dz * s * (1.0 - s) * slope[:, None], row_ids, row_offsets, cols, inside, rows,
+                TRANSPOSE_TILE,
+            )  # fmt: skip
+        # the target columns, after every thread's tile stores (a barrier orders a block's global writes)
+        tl.debug_barrier()
+        for k in tl.static_range(K):
+            target = tl.load(targets_ptr + entries + k, mask=row_inside, other=0).to(tl.int64)
+            hit = tl.zeros([BLOCK_ROWS], tl.float32)  # the weights of every k' that predicts this same token
+            for j in tl.static_range(K):
+                same = tl.load(targets_ptr + entries + j, mask=row_inside, other=0).to(tl.int64) == target
+                hit += tl.where(same, tl.load(weights_ptr + entries + j, mask=row_inside, other=0.0), 0.0)
+            x = tl.load(logits_ptr + row_offsets + target, mask=row_inside, other=0.0).to(tl.float32)
+            z, s = _rescaled(x, a, inv_c, b_over_c)
+            dz = weight_sum * tl.exp(z - lse) - hit
+            grad = (dz * s * (1.0 - s) * slope).to(out_ptr.dtype.element_ty)
+            tl.store(out_ptr + row_offsets + target, grad, mask=row_inside)
+            tl.store(out_t_ptr + target * rows + row_ids, grad, mask=row_inside)
 
 
 def mtp_forward(
@@ -122,7 +138,7 @@ def mtp_forward(
     lse = torch.empty_like(losses)
     a, b, c = abc
     _mtp_forward[(rows,)](
-        logits, targets_ahead, row_weights, losses, lse, logits.stride(0), vocab, a, b, c, max(a, 0.0), K=K,
+        logits, targets_ahead, row_weights, losses, lse, logits.stride(0), vocab, a, 1 / c, b / c, max(a, 0.0), K=K,
         **CE_LAUNCH,
     )  # fmt: skip
     return losses, lse
@@ -155,7 +171,7 @@ def mtp_backward_both_layouts(
         grid = (triton.cdiv(rows, int(launch["BLOCK_ROWS"])),)
         _mtp_backward_both_layouts[grid](
             logits, targets_ahead, row_weights, lse, grad_losses, out, out_t, out_scale, rows, logits.stride(0),
-            vocab, a, b, c, K=K, **launch,
+            vocab, a, 1 / c, b / c, K=K, **launch,
         )  # fmt: skip
 
     run(launch or chosen_launch(("multi-token", rows, vocab, K, dtype), run))
