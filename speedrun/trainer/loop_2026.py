@@ -182,6 +182,16 @@ class Trainer2026:
             self.long_window = new_long
         return step_plan
 
+    def advance_through(self, step: int) -> StepPlan:
+        """From the schedule's start, `advance` through every step up to `step`, growing the rotary embedding as
+        training grows it. YaRN's attention scale, a constant of the compiled graph, depends on the windows it
+        went through (3, 7 then 11 blocks is not 3 then 11), so a graph compiled ahead of its step is the one
+        training meets only when reached the same way."""
+        self.restart_schedule()
+        for earlier in range(step):
+            self.advance(earlier)
+        return self.advance(step)
+
     def bigrams(self, inputs: Tensor) -> Tensor:
         return (
             bigram_hash(inputs, self.config.model.bigram_vocab_size) if self.model.bigram_embed is not None else inputs
@@ -296,7 +306,7 @@ class Trainer2026:
         if self.rank == 0:
             print(f"compiling {len(firsts)} graphs over {self.local_world_size} local ranks", flush=True)
         for step in firsts[self.local_rank :: self.local_world_size]:
-            step_plan = self.advance(step)
+            step_plan = self.advance_through(step)
             self.micro_step(step_plan, next(self.random_batches(step_plan, generator)))
         self.model.zero_grad(set_to_none=True)
         self.restart_schedule()
