@@ -23,7 +23,9 @@
 # the files of earlier commands there and carry that folder).
 #
 # Record 84's script does not compile within one command from a cold cache on an H200 (over 540 s), ours
-# takes 219 s cold (its graphs compiled side by side; 277-356 s one after another) and 71-86 s warm; so: `versus` (both compile, ours trains; both caches come back), then
+# takes 143 s cold (its graphs compiled side by side; 277-356 s one after another) and 71-86 s warm, and trains
+# its 300 steps in one command from cold (STAGE=ours, DEADLINE 545: done at 441 s); so: `versus` (both compile,
+# ours trains; both caches come back), then
 # `pair` with both caches in gpu-cache/ (both train 300 steps at once; measured: record 84 done at 526 s from a
 # partial cache). On one GPU: `STAGE=ours PACK=1` (its cache comes back), `STAGE=ours` again from that cache,
 # then `STAGE=record` (record 84 done at 472 s alone from a partial cache). `STAGE=table OUT=out` here makes the
