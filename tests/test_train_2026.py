@@ -189,14 +189,22 @@ def test_on_a_gpu_the_warm_up_loads_the_graphs_its_helpers_compiled(
     trainer = Trainer2026(
         config, device, 0, 1, fp8=False, compiled=True, train_paths=train_files(shards), parallel_compile=True
     )
+    misses = []  # after each warm-up step: the graphs compiled from scratch so far (forward, backward, pieces)
+    warm_up_step = Trainer2026.train_step
+
+    def counted(self: Trainer2026, *args: object, **kwargs: object) -> torch.Tensor:
+        loss = warm_up_step(self, *args, **kwargs)  # type: ignore[arg-type]
+        misses.append(counters["inductor"]["fxgraph_cache_miss"] + counters["aot_autograd"]["autograd_cache_miss"])
+        return loss
+
+    monkeypatch.setattr(Trainer2026, "train_step", counted)
     trainer.warm_up()
     assert "compile helper" not in capfd.readouterr().err
-    # from a cold cache: the first graph compiled here (its forward and backward), the other three loaded from
-    # what the helpers compiled, none compiled again
+    # from a cold cache: the first graph compiled here at step 0; the other three, compiled by the helpers, loaded
     seen = dict(counters["inductor"]) | dict(counters["aot_autograd"])
-    print("compile cache counters:", seen)
-    assert counters["inductor"]["fxgraph_cache_miss"] == 2, seen
-    assert counters["inductor"]["fxgraph_cache_hit"] + counters["aot_autograd"]["autograd_cache_hit"] >= 3, seen
+    assert len(misses) >= 4 and misses[0] > 0, seen  # a warm-up step or more per graph
+    assert misses == [misses[0]] * len(misses), (misses, seen)
+    assert counters["aot_autograd"]["autograd_cache_hit"] >= 3, seen
 
 
 def _warm_then_train(rank: int, side_by_side: bool, init_file: str, shards: str, out: str) -> None:
