@@ -115,7 +115,8 @@ def test_side_by_side_compilation_takes_the_first_step_of_each_graph() -> None:
 
 def test_a_graph_compiled_ahead_sees_the_attention_scale_training_reaches() -> None:
     """YaRN's attention scale is a constant of the compiled graph and depends on the windows it grew through;
-    a helper or a local rank that jumped straight to its step would compile a graph training never meets."""
+    a helper or a local rank that jumps straight to its step must still grow through the windows in between,
+    or it compiles a graph training never meets."""
     from speedrun.trainer.loop_2026 import compiled_graph
     from speedrun.trainer.precompile import first_step_per_graph
 
@@ -128,15 +129,17 @@ def test_a_graph_compiled_ahead_sees_the_attention_scale_training_reaches() -> N
     training, reached = fresh(), {}
     for step in range(6):
         training.advance(step)
-        reached[step] = training.model.rotary.scale
+        reached[step] = (training.model.rotary.scale, training.model.rotary.frequencies.clone())
     firsts = first_step_per_graph(list(range(6)), lambda s: compiled_graph(config, s))
-    ahead = fresh()
-    for step in reversed(firsts):  # in any order: each call starts from the schedule's start
-        ahead.advance_through(step)
-        assert ahead.model.rotary.scale == reached[step]
-    jumped = fresh()
-    jumped.advance(firsts[-1])
-    assert jumped.model.rotary.scale != reached[firsts[-1]]  # what the helpers compiled before
+    assert len({config.schedule.stages[i].windows for i in range(4)}) == 4  # type: ignore[union-attr]
+    for step in firsts:
+        ahead = fresh()
+        ahead.advance(step)  # straight there, as a helper goes
+        scale, frequencies = reached[step]
+        assert ahead.model.rotary.scale == scale
+        assert torch.equal(ahead.model.rotary.frequencies, frequencies)
+    with pytest.raises(AssertionError, match="restart_schedule"):
+        ahead.advance(0)
 
 
 def test_the_helpers_memory_leaves_the_trainer_its_peak() -> None:

@@ -167,30 +167,28 @@ class Trainer2026:
         self.optimizers = build_optimizers(self.model, config, rank, world_size)
         self.train_paths = train_paths
         self.loader: DocumentLoader | None = None
-        self.long_window = config.schedule.stages[0].windows[1]
+        longs = [stage.windows[1] for stage in config.schedule.stages]
+        self.long_windows = [w for i, w in enumerate(longs) if i == 0 or w != longs[i - 1]]  # as training meets them
+        self.long_window = self.long_windows[0]
 
     @property
     def micro_steps(self) -> int:
         return self.config.data.micro_steps_per_step
 
     def advance(self, step: int) -> StepPlan:
-        """The plan of `step`, growing the rotary embedding with YaRN when the long window grows."""
+        """The plan of `step`, growing the rotary embedding with YaRN when the long window grows: through each
+        stage's long window in turn, as training meets them, also when a caller jumps ahead (a compile helper, a
+        profile). YaRN's attention scale, a constant of the compiled graph, depends on the windows it went
+        through (3, 7 then 11 blocks is not 3 then 11)."""
         step_plan = plan(step, self.config)
         new_long = step_plan.windows[1]
         if new_long != self.long_window:
-            self.model.rotary.extend(self.long_window * 128, new_long * 128)
+            at, to = self.long_windows.index(self.long_window), self.long_windows.index(new_long)
+            assert to > at, "the schedule only goes forward: restart_schedule() first"
+            for old, new in zip(self.long_windows[at:to], self.long_windows[at + 1 : to + 1], strict=True):
+                self.model.rotary.extend(old * 128, new * 128)
             self.long_window = new_long
         return step_plan
-
-    def advance_through(self, step: int) -> StepPlan:
-        """From the schedule's start, `advance` through every step up to `step`, growing the rotary embedding as
-        training grows it. YaRN's attention scale, a constant of the compiled graph, depends on the windows it
-        went through (3, 7 then 11 blocks is not 3 then 11), so a graph compiled ahead of its step is the one
-        training meets only when reached the same way."""
-        self.restart_schedule()
-        for earlier in range(step):
-            self.advance(earlier)
-        return self.advance(step)
 
     def bigrams(self, inputs: Tensor) -> Tensor:
         return (
@@ -290,7 +288,7 @@ class Trainer2026:
     def restart_schedule(self) -> None:
         """Back to step 0's rotary embedding and windows."""
         self.model.rotary.reset()
-        self.long_window = self.config.schedule.stages[0].windows[1]  # type: ignore[union-attr]
+        self.long_window = self.long_windows[0]
 
     def compile_side_by_side(self, steps: list[int], generator: torch.Generator) -> CompileHelpers | None:
         """Compile the graphs at once (precompile.py): those after the first in helper processes when training
@@ -306,7 +304,7 @@ class Trainer2026:
         if self.rank == 0:
             print(f"compiling {len(firsts)} graphs over {self.local_world_size} local ranks", flush=True)
         for step in firsts[self.local_rank :: self.local_world_size]:
-            step_plan = self.advance_through(step)
+            step_plan = self.advance(step)
             self.micro_step(step_plan, next(self.random_batches(step_plan, generator)))
         self.model.zero_grad(set_to_none=True)
         self.restart_schedule()

@@ -109,7 +109,7 @@ def _micro_step_at(config: TrainConfig, step: int, device_name: str, fp8: bool, 
         if memory_fraction is not None:
             torch.cuda.set_per_process_memory_fraction(memory_fraction, device)
     trainer = Trainer2026(config, device, rank=0, world_size=1, fp8=fp8, compiled=True, train_paths=[])
-    step_plan = trainer.advance_through(step)
+    step_plan = trainer.advance(step)
     trainer.micro_step(step_plan, next(trainer.random_batches(step_plan, torch.Generator().manual_seed(4321 + step))))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
