@@ -34,7 +34,6 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated")
     parser.add_argument("--tokens", type=int, default=16384, help="validation tokens (a multiple of 4096)")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     config = TrainOptions(track="small", recipe="2026-05").resolve_config()
     config = config.replace(data=dataclasses.replace(config.data, val_tokens=args.tokens, val_micro_batch_tokens=4096))
     paths = val_files(args.data_dir)
