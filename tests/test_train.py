@@ -20,7 +20,15 @@ from speedrun.judge.pipeline import data_pipeline_hash
 from speedrun.trainer import data
 from speedrun.trainer.config import TrainConfig, TrainOptions, get_config, variant
 from speedrun.trainer.shards import write_synthetic
-from speedrun.trainer.train import Process, build_model, build_optimizers, train, train_step, warm_up
+from speedrun.trainer.train import (
+    Process,
+    build_model,
+    build_optimizers,
+    init_process_group,
+    train,
+    train_step,
+    warm_up,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +95,7 @@ def test_tiny_run_learns_and_its_log_round_trips_through_the_judge(shards: Path,
 
 def _worker(rank: int, world_size: int, init_file: str, shards: str, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    init_process_group(torch.device("cpu"), f"file://{init_file}", rank, world_size)
     try:
         losses, state = _two_steps(Process(rank, world_size, rank, torch.device("cpu")), Path(shards))
         if rank == 0:

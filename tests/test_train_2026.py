@@ -15,7 +15,7 @@ from speedrun.trainer.config import TrainOptions
 from speedrun.trainer.loop_2026 import Trainer2026
 from speedrun.trainer.shards import write_synthetic
 from speedrun.trainer.stages import plan
-from speedrun.trainer.train import train
+from speedrun.trainer.train import init_process_group, train
 
 pytestmark = pytest.mark.slow
 
@@ -216,7 +216,7 @@ def _warm_then_train(rank: int, side_by_side: bool, init_file: str, shards: str,
     from speedrun.trainer.data import train_files
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    init_process_group(torch.device("cpu"), f"file://{init_file}", rank, 2)
     try:
         config = TrainOptions(track="small", preset="tiny", recipe="2026-05", steps=6).resolve_config()
         trainer = Trainer2026(

@@ -329,15 +329,29 @@ def train(options: TrainOptions, config: TrainConfig | None = None) -> Path:
     use_expandable_segments(proc.device)
     try:
         if proc.world_size > 1 and not dist.is_initialized():
-            backend = "nccl" if proc.device.type == "cuda" else "gloo"
-            kwargs = {"device_id": proc.device} if proc.device.type == "cuda" else {}
-            dist.init_process_group(backend=backend, **kwargs)
+            init_process_group(proc.device)
             initialised_here = True
         return _train(options, config, proc, train_paths, val_paths)
     finally:
         if initialised_here:
             dist.destroy_process_group()
         torch.set_num_threads(threads)
+
+
+def init_process_group(
+    device: torch.device, init_method: str | None = None, rank: int = -1, world_size: int = -1
+) -> None:
+    """Join this run's process group: NCCL between GPUs, gloo between CPU processes. By default the rendezvous,
+    rank and world size come from the launcher's environment (torchrun); tests pass their own."""
+    # torch._dynamo, when first imported while a default group exists, keeps references to that group, and
+    # destroy_process_group can then not free it: gloo's worker threads lived on into interpreter shutdown and
+    # now and then aborted a worker (SIGABRT, "terminate called without an active exception") after its run had
+    # finished. Imported before the group exists, it holds none.
+    import torch._dynamo  # noqa: F401
+
+    kwargs = {"device_id": device} if device.type == "cuda" else {}
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size, **kwargs)
 
 
 def _shared_run_id(options: TrainOptions, proc: Process) -> str:
