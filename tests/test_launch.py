@@ -4,7 +4,6 @@ CPU run through `speedrun train --nproc-per-node 2` that must match a single pro
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -117,14 +116,14 @@ def test_two_cpu_workers_through_the_launcher_match_one_process(tmp_path: Path) 
 # Run in a fresh interpreter: the pytest process may have imported torch._dynamo already, which would hide the bug.
 _GROUP_LIFETIME = textwrap.dedent(
     """
-    import gc, os
+    import gc, os, sys
     import torch, torch.distributed as dist
     from speedrun.trainer.train import init_process_group
 
     def threads():
         return sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
 
-    init_process_group(torch.device("cpu"))
+    init_process_group(torch.device("cpu"), f"file://{sys.argv[1]}", rank=0, world_size=1)
     dist.all_reduce(torch.ones(3))
     import torch._dynamo  # as compiling the model or FlexAttention does, after the group exists
     dist.destroy_process_group()
@@ -137,11 +136,8 @@ _GROUP_LIFETIME = textwrap.dedent(
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread names from /proc")
 def test_a_destroyed_process_group_leaves_no_threads_behind(tmp_path: Path) -> None:
     # gloo threads that outlive destroy_process_group meet interpreter shutdown and can abort a finished worker
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": "0", "WORLD_SIZE": "1"}
-    proc = subprocess.run([sys.executable, "-c", _GROUP_LIFETIME], capture_output=True, text=True, env=env, timeout=300)
+    command = [sys.executable, "-c", _GROUP_LIFETIME, str(tmp_path / "rendezvous")]
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     threads = proc.stdout.strip().splitlines()[-1]
     assert "gloo" not in threads, threads
