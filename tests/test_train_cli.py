@@ -187,7 +187,6 @@ def test_the_documented_cpu_sequence_trains_and_the_judge_reads_the_log(tiny_dat
     assert judged.returncode in (1, 4), judged.stderr
 
 
-@pytest.mark.slow
 def as_from_a_terminal() -> None:
     """In the child before it runs: SIGINT delivered and not ignored, as in a program started from a shell. A
     thread that starts a program passes its blocked signals on, and in two of five full suites on two shared
@@ -196,6 +195,7 @@ def as_from_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow
 def test_ctrl_c_sets_the_partial_log_aside_where_the_judge_does_not_count_it(tiny_data: Path, tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     command = [sys.executable, "-m", "speedrun", "train", "--preset", "tiny", "--device", "cpu"]

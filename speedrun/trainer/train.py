@@ -349,9 +349,11 @@ def init_process_group(
     # finished. Imported before the group exists, it holds none.
     import torch._dynamo  # noqa: F401
 
-    kwargs = {"device_id": device} if device.type == "cuda" else {}
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size, **kwargs)
+    cuda = device.type == "cuda"
+    dist.init_process_group(
+        "nccl" if cuda else "gloo", init_method=init_method, rank=rank, world_size=world_size,
+        device_id=device if cuda else None,
+    )  # fmt: skip
 
 
 def _shared_run_id(options: TrainOptions, proc: Process) -> str:
