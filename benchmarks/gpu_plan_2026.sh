@@ -106,7 +106,8 @@ tests)
   pack_cache ours
   ;;
 kernels)  # 1 GPU: the loss kernels' GPU tests, then their timing beside the compiled PyTorch path and record 84's kernel
-  timeout 240 python3 -m pytest -q tests/test_mtp_kernels.py tests/test_kernels.py 2>&1 | tee "$OUT/tests.txt" | tail -6
+  timeout 240 python3 -m pytest -q -s tests/test_mtp_kernels.py tests/test_kernels.py 2>&1 | tee "$OUT/tests.txt" |
+    grep -E "differ from record|passed|failed|Error" | tail -12
   record=()
   [ -f "$RECORD_LOG" ] && record=(--record-log "$RECORD_LOG")
   timeout 240 python3 benchmarks/mtp_head.py "${record[@]}" 2>&1 | tee "$OUT/mtp_head.txt"

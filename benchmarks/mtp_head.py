@@ -1,6 +1,8 @@
 """The 2026-05 head's loss at each batch stage's micro-batch (one GPU: 16Ki rows and 3 predicted tokens, 32Ki and
 2, 48Ki and 1) on the GPU at hand, forward and backward from the bf16 logits to the FP8 gradient in the two
-layouts the head's matmuls read: our Triton kernels (`mtp_kernels.py`), the compiled PyTorch path they replaced
+layouts the head's matmuls read: our Triton kernels (`mtp_kernels.py`; Triton's sigmoid or record 84's tanh form,
+computed in both passes or kept from the forward pass: the sigmoid kept adds a bf16 write, so 8 bytes a logit
+against the floor's 6), the compiled PyTorch path they replaced
 (loss and bf16 gradient, row scaling, e5m2 with a transposed copy), and record 84's CUDA kernel with its
 transposing copy when its log is at hand (`--record-log`, compiled from the log: published record code).
 
@@ -30,15 +32,21 @@ VOCAB, ABC, GRAD_S, MICRO_STEPS = 50304, (23.0, 5.0, 7.5), 0.75 / 448, 8
 STAGES = {1: (16 * 1024, (1.0, 0.5, 0.25)), 2: (32 * 1024, (1.0, 0.5)), 3: (48 * 1024, (1.0,))}
 
 
-def ours(logits: torch.Tensor, targets: torch.Tensor, weights: tuple[float, ...]) -> Callable[[], object]:
+def ours(
+    logits: torch.Tensor, targets: torch.Tensor, weights: tuple[float, ...], keep_sigmoid: bool, tanh: bool
+) -> Callable[[], object]:
     targets_ahead, row_weights = multi_token_targets(targets, weights)
     upstream = torch.full((logits.size(0),), 1 / MICRO_STEPS, device="cuda")
+    # with keep_sigmoid the forward writes sigmoids over these logits, and the next call starts from those: the
+    # kernels' work does not depend on the values, and a fresh copy each call would add its own memory traffic
+    logits = logits.clone()
 
     def run() -> object:
-        _, lse = mtp_forward(logits, targets_ahead, row_weights, ABC)
+        _, lse = mtp_forward(logits, targets_ahead, row_weights, ABC, keep_sigmoid=keep_sigmoid, tanh=tanh)
         return mtp_backward_both_layouts(
-            logits, targets_ahead, row_weights, lse, upstream, ABC, torch.float8_e5m2, MICRO_STEPS / GRAD_S
-        )
+            logits, targets_ahead, row_weights, lse, upstream, ABC, torch.float8_e5m2, MICRO_STEPS / GRAD_S,
+            is_sigmoid=keep_sigmoid, tanh=tanh,
+        )  # fmt: skip
 
     return run
 
@@ -113,9 +121,13 @@ def main() -> None:
         targets = torch.randint(0, VOCAB, (rows,), device="cuda")
         floor = 6 * logits.numel() / bandwidth * 1000  # ours: read the bf16 logits twice, write two FP8 copies
         sides = {
-            "ours (Triton)": ours(logits, targets, weights),
-            "compiled PyTorch": compiled_pytorch(logits, targets, weights),
+            f"ours (Triton{', tanh' if tanh else ''}{', sigmoid kept' if keep else ''})": ours(
+                logits, targets, weights, keep_sigmoid=keep, tanh=tanh
+            )
+            for tanh in (False, True)
+            for keep in (False, True)
         }
+        sides["compiled PyTorch"] = compiled_pytorch(logits, targets, weights)
         if scope is not None:
             sides["record 84 (CUDA)"] = record84(scope, logits, targets, weights)
         for name, run in sides.items():
