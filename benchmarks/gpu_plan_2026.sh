@@ -106,10 +106,11 @@ tests)
   pack_cache ours
   ;;
 kernels)  # 1 GPU: the loss kernels' GPU tests, then their timing beside the compiled PyTorch path and record 84's kernel
-  timeout 240 python3 -m pytest -q tests/test_mtp_kernels.py tests/test_kernels.py 2>&1 | tee "$OUT/tests.txt" | tail -6
+  timeout 240 python3 -m pytest -q -s tests/test_mtp_kernels.py tests/test_kernels.py 2>&1 | tee "$OUT/tests.txt" |
+    grep -E "differ from record|passed|failed|Error" | tail -12
   record=()
   [ -f "$RECORD_LOG" ] && record=(--record-log "$RECORD_LOG")
-  timeout 240 python3 benchmarks/mtp_head.py "${record[@]}" 2>&1 | tee "$OUT/mtp_head.txt"
+  timeout 300 python3 benchmarks/mtp_head.py --launches "${record[@]}" 2>&1 | tee "$OUT/mtp_head.txt"
   ;;
 versus)
   [ -f "$RECORD_LOG" ] || { echo "RECORD_LOG $RECORD_LOG not found: copy record 84's log into the tree"; exit 2; }

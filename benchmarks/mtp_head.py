@@ -1,10 +1,12 @@
 """The 2026-05 head's loss at each batch stage's micro-batch (one GPU: 16Ki rows and 3 predicted tokens, 32Ki and
 2, 48Ki and 1) on the GPU at hand, forward and backward from the bf16 logits to the FP8 gradient in the two
-layouts the head's matmuls read: our Triton kernels (`mtp_kernels.py`), the compiled PyTorch path they replaced
+layouts the head's matmuls read: our Triton kernels (`mtp_kernels.py`; Triton's sigmoid or record 84's tanh form,
+computed in both passes or kept from the forward pass: the sigmoid kept adds a bf16 write, so 8 bytes a logit
+against the floor's 6), the compiled PyTorch path they replaced
 (loss and bf16 gradient, row scaling, e5m2 with a transposed copy), and record 84's CUDA kernel with its
 transposing copy when its log is at hand (`--record-log`, compiled from the log: published record code).
 
-    python benchmarks/mtp_head.py [--record-log benchmarks/record84.txt] [--stages 1,2,3]
+    python benchmarks/mtp_head.py [--record-log benchmarks/record84.txt] [--stages 1,2,3] [--launches]
 """
 
 from __future__ import annotations
@@ -19,26 +21,38 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from speedrun.trainer.kernels import CE_BOTH_LAYOUTS_CANDIDATES  # noqa: E402
 from speedrun.trainer.layers.head import (  # noqa: E402
     compiled_on_gpu,
     mtp_softcapped_cross_entropy,
     multi_token_targets,
 )
-from speedrun.trainer.mtp_kernels import mtp_backward_both_layouts, mtp_forward  # noqa: E402
+from speedrun.trainer.mtp_kernels import (  # noqa: E402
+    KEEP_SIGMOID,
+    TANH_SIGMOID,
+    mtp_backward_both_layouts,
+    mtp_forward,
+)
 
 VOCAB, ABC, GRAD_S, MICRO_STEPS = 50304, (23.0, 5.0, 7.5), 0.75 / 448, 8
 STAGES = {1: (16 * 1024, (1.0, 0.5, 0.25)), 2: (32 * 1024, (1.0, 0.5)), 3: (48 * 1024, (1.0,))}
 
 
-def ours(logits: torch.Tensor, targets: torch.Tensor, weights: tuple[float, ...]) -> Callable[[], object]:
+def ours(
+    logits: torch.Tensor, targets: torch.Tensor, weights: tuple[float, ...], keep_sigmoid: bool, tanh: bool
+) -> Callable[[], object]:
     targets_ahead, row_weights = multi_token_targets(targets, weights)
     upstream = torch.full((logits.size(0),), 1 / MICRO_STEPS, device="cuda")
+    # with keep_sigmoid the forward writes sigmoids over these logits, and the next call starts from those: the
+    # kernels' work does not depend on the values, and a fresh copy each call would add its own memory traffic
+    logits = logits.clone()
 
     def run() -> object:
-        _, lse = mtp_forward(logits, targets_ahead, row_weights, ABC)
+        _, lse = mtp_forward(logits, targets_ahead, row_weights, ABC, keep_sigmoid=keep_sigmoid, tanh=tanh)
         return mtp_backward_both_layouts(
-            logits, targets_ahead, row_weights, lse, upstream, ABC, torch.float8_e5m2, MICRO_STEPS / GRAD_S
-        )
+            logits, targets_ahead, row_weights, lse, upstream, ABC, torch.float8_e5m2, MICRO_STEPS / GRAD_S,
+            is_sigmoid=keep_sigmoid, tanh=tanh,
+        )  # fmt: skip
 
     return run
 
@@ -81,6 +95,25 @@ def record84(
     return run
 
 
+def time_launches(
+    logits: torch.Tensor, targets: torch.Tensor, weights: tuple[float, ...], do_bench: Callable[..., float]
+) -> None:
+    """The backward kernel alone at each of CE_BOTH_LAYOUTS_CANDIDATES, as the FP8 head calls it."""
+    targets_ahead, row_weights = multi_token_targets(targets, weights)
+    upstream = torch.full((logits.size(0),), 1 / MICRO_STEPS, device="cuda")
+    values = logits.clone()
+    _, lse = mtp_forward(values, targets_ahead, row_weights, ABC, keep_sigmoid=KEEP_SIGMOID, tanh=TANH_SIGMOID)
+    for launch in CE_BOTH_LAYOUTS_CANDIDATES:
+        ms = do_bench(
+            lambda launch=launch: mtp_backward_both_layouts(
+                values, targets_ahead, row_weights, lse, upstream, ABC, torch.float8_e5m2, MICRO_STEPS / GRAD_S,
+                launch, is_sigmoid=KEEP_SIGMOID, tanh=TANH_SIGMOID,
+            ),
+            return_mode="median",
+        )  # fmt: skip
+        print(f"  backward kernel at {launch}: {ms:.2f} ms a micro-step")
+
+
 def load_record_kernel(log: Path) -> dict:
     from tests.record84 import load  # published record code, compiled and run on this explicit command
 
@@ -98,6 +131,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--record-log", type=Path, help="record 84's published log, to time its kernel too")
     parser.add_argument("--stages", default="1,2,3", help="batch stages, comma-separated")
+    parser.add_argument("--launches", action="store_true", help="also time the backward kernel at each launch setting")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("mtp_head: needs a CUDA GPU")
@@ -113,11 +147,17 @@ def main() -> None:
         targets = torch.randint(0, VOCAB, (rows,), device="cuda")
         floor = 6 * logits.numel() / bandwidth * 1000  # ours: read the bf16 logits twice, write two FP8 copies
         sides = {
-            "ours (Triton)": ours(logits, targets, weights),
-            "compiled PyTorch": compiled_pytorch(logits, targets, weights),
+            f"ours (Triton{', tanh' if tanh else ''}{', sigmoid kept' if keep else ''})": ours(
+                logits, targets, weights, keep_sigmoid=keep, tanh=tanh
+            )
+            for tanh in (False, True)
+            for keep in (False, True)
         }
+        sides["compiled PyTorch"] = compiled_pytorch(logits, targets, weights)
         if scope is not None:
             sides["record 84 (CUDA)"] = record84(scope, logits, targets, weights)
+        if args.launches:
+            time_launches(logits, targets, weights, do_bench)
         for name, run in sides.items():
             run()  # compiles, and picks the backward kernel's launch settings
             ms = do_bench(run, return_mode="median")

@@ -191,6 +191,11 @@ CE_BOTH_LAYOUTS_CANDIDATES = (
     {"BLOCK_ROWS": 64, "BLOCK_COLS": 128, "num_warps": 4, "TRANSPOSE_TILE": True},
     {"BLOCK_ROWS": 128, "BLOCK_COLS": 128, "num_warps": 8, "TRANSPOSE_TILE": True},
     {"BLOCK_ROWS": 128, "BLOCK_COLS": 64, "num_warps": 4, "TRANSPOSE_TILE": True},
+    # 16 or 32 logits a thread rather than 64: compiled for sm_90, every candidate above keeps part of its tile in
+    # local memory (100 to 2,900 stack bytes a thread), these none (benchmarks/kernel_registers.py)
+    {"BLOCK_ROWS": 32, "BLOCK_COLS": 128, "num_warps": 8, "TRANSPOSE_TILE": True},
+    {"BLOCK_ROWS": 64, "BLOCK_COLS": 64, "num_warps": 8, "TRANSPOSE_TILE": True},
+    {"BLOCK_ROWS": 16, "BLOCK_COLS": 256, "num_warps": 4, "TRANSPOSE_TILE": True},
 )
 _CHOSEN_LAUNCH: dict[tuple, dict[str, int | bool]] = {}
 

@@ -235,8 +235,10 @@ TECHNIQUES: tuple[Technique, ...] = (
         "speedrun/trainer/kernels.py:softcapped_cross_entropy",
         ("2025-08", "2025-04", "2026-05"),
         "ours: a Triton kernel for the tanh and algebraic caps; in 2026-05 two Triton kernels for the rescale and "
-        "the multi-token loss, the backward one writing the gradient in FP8 in both layouts the head's matmuls "
-        "need (`mtp_kernels.py`, called by `layers/head.py:Fp8HeadMtpLoss`), one pass over the logits each",
+        "the multi-token loss, the forward one leaving each logit's sigmoid (record 84's tanh form) in its place "
+        "so that the backward one does not compute it again, as #79 fused for, and the backward one writing the "
+        "gradient in FP8 in both layouts the head's matmuls need (`mtp_kernels.py`, called by "
+        "`layers/head.py:Fp8HeadMtpLoss`)",
     ),
     Technique(
         "Bigram hash embedding",

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from speedrun.trainer.mtp_kernels import mtp_backward_both_layouts, mtp_forward
+from speedrun.trainer.mtp_kernels import KEEP_SIGMOID, TANH_SIGMOID, mtp_backward_both_layouts, mtp_forward
 
 SLICE_ROWS = 8192  # rows of logits at a time: every micro-batch of the recipe is a multiple of it
 
@@ -144,7 +144,8 @@ class Fp8HeadMtpLoss(torch.autograd.Function):
     (CUDA, with the Triton kernels of `mtp_kernels`). Forward: x / x_s and w / w_s in e4m3, bf16 logits (w
     stored (in, out)), the per-row losses. Backward: the loss kernel writes the logits' gradient, times each
     row's upstream gradient and over grad_s, in e5m2, row-major for x's gradient and transposed for w's, so no
-    bf16 gradient of the logits is ever written."""
+    bf16 gradient of the logits is ever written. With `mtp_kernels.KEEP_SIGMOID` the forward kernel leaves each
+    logit's sigmoid in its place and the backward kernel starts from those."""
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -161,8 +162,8 @@ class Fp8HeadMtpLoss(torch.autograd.Function):
         w8 = (w / w_s).to(torch.float8_e4m3fn)
         logits = _scaled_matmul(x8, w8, x_s, w_s, torch.bfloat16)
         targets_ahead, row_weights = multi_token_targets(targets, weights)
-        losses, lse = mtp_forward(logits, targets_ahead, row_weights, abc)
-        ctx.save_for_backward(x8, w8, logits, targets_ahead, row_weights, lse)
+        losses, lse = mtp_forward(logits, targets_ahead, row_weights, abc, keep_sigmoid=KEEP_SIGMOID, tanh=TANH_SIGMOID)
+        ctx.save_for_backward(x8, w8, logits, targets_ahead, row_weights, lse)  # logits, or their sigmoids
         ctx.abc, ctx.scales = abc, scales
         return losses
 
@@ -171,8 +172,9 @@ class Fp8HeadMtpLoss(torch.autograd.Function):
         x8, w8, logits, targets_ahead, row_weights, lse = ctx.saved_tensors
         x_s, w_s, grad_s = ctx.scales
         g8, g8_t = mtp_backward_both_layouts(
-            logits, targets_ahead, row_weights, lse, grad_losses, ctx.abc, torch.float8_e5m2, 1 / grad_s
-        )
+            logits, targets_ahead, row_weights, lse, grad_losses, ctx.abc, torch.float8_e5m2, 1 / grad_s,
+            is_sigmoid=KEEP_SIGMOID, tanh=TANH_SIGMOID,
+        )  # fmt: skip
         grad_x = _scaled_matmul(g8, w8.t(), grad_s, w_s, torch.bfloat16)
         grad_w = _scaled_matmul(x8.t(), g8_t.t(), x_s, grad_s, torch.float32)
         return grad_x, grad_w, None, None, None, None
