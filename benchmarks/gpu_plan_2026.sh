@@ -37,6 +37,7 @@ STEPS=${STEPS:-300}
 VAL_EVERY=${VAL_EVERY:-100}
 DEADLINE=${DEADLINE:-530}
 PACK=${PACK:-0}  # record, ours: 1 packs the side's compile cache into $OUT, as versus and tests do
+OURS_ATTENTION=${OURS_ATTENTION:-}  # ours: fa4 trains with flash-attn-4 (installed where the command runs)
 EXTRAS=${EXTRAS:-1}  # pair: 0 runs the two sides alone, so that nothing else competes for the host's CPUs
 RECORD_LOG=${RECORD_LOG:-benchmarks/record84.txt}
 DATA=/tmp/speedrun-versus-2026
@@ -174,6 +175,7 @@ ours)  # ours alone from its carried cache, to set beside the record's log of an
     timeout 180 python3 -m pytest -q tests/test_mtp_kernels.py 2>&1 | tee "$OUT/tests.txt" | tail -6
   fi
   python3 benchmarks/versus_record.py --only ours --recipe 2026-05 --steps "$STEPS" --val-every "$VAL_EVERY" \
+    ${OURS_ATTENTION:+--ours-attention "$OURS_ATTENTION"} \
     --data-dir "$DATA" --out "$OUT/versus" --cache-root "$CACHE" --deadline $((DEADLINE - $(date +%s) + started)) |
     tail -3
   grep -hE "^step:.*val_loss|compile and warmup|peak" "$OUT"/versus/ours/*
