@@ -4,6 +4,9 @@
 #
 #   STAGE=tests   bash benchmarks/gpu_plan_2026.sh   # 1 GPU: GPU tests, then a 60-step run of ours
 #   STAGE=kernels bash benchmarks/gpu_plan_2026.sh   # 1 GPU: the loss kernels' tests and timing (mtp_head.py)
+#   STAGE=fa4     bash benchmarks/gpu_plan_2026.sh   # 1 GPU, flash-attn-4 importable: its operator's GPU tests
+#                                                    # and timing (attention_kernels.py); then ours with
+#                                                    # --attention fa4 as STAGE=ours runs it (OURS_ATTENTION=fa4)
 #   STAGE=versus  bash benchmarks/gpu_plan_2026.sh   # 2 GPUs: record 84 (stand-in) and ours side by side
 #   STAGE=record  bash benchmarks/gpu_plan_2026.sh   # 1-2 GPUs: record 84 alone from its carried compile
 #                                                    # cache, the GPU tests beside it on a second (EXTRAS=1)
@@ -37,6 +40,7 @@ STEPS=${STEPS:-300}
 VAL_EVERY=${VAL_EVERY:-100}
 DEADLINE=${DEADLINE:-530}
 PACK=${PACK:-0}  # record, ours: 1 packs the side's compile cache into $OUT, as versus and tests do
+OURS_ATTENTION=${OURS_ATTENTION:-}  # ours: fa4 trains with flash-attn-4 (installed where the command runs)
 EXTRAS=${EXTRAS:-1}  # pair: 0 runs the two sides alone, so that nothing else competes for the host's CPUs
 RECORD_LOG=${RECORD_LOG:-benchmarks/record84.txt}
 DATA=/tmp/speedrun-versus-2026
@@ -112,6 +116,16 @@ kernels)  # 1 GPU: the loss kernels' GPU tests, then their timing beside the com
   [ -f "$RECORD_LOG" ] && record=(--record-log "$RECORD_LOG")
   timeout 300 python3 benchmarks/mtp_head.py --launches "${record[@]}" 2>&1 | tee "$OUT/mtp_head.txt"
   ;;
+fa4)  # 1 GPU: flash-attn-4 through fa4.py's operator against the dense reference and FlexAttention, then trained
+  python3 -c 'import flash_attn.cute' || { echo "flash-attn-4 does not import: pip install 'speedrun[fa4]'"; exit 2; }
+  timeout 240 python3 -m pytest -q tests/test_fa4.py 2>&1 | tee "$OUT/tests.txt" | tail -6
+  timeout 240 python3 benchmarks/attention_kernels.py 2>&1 | grep -v "^W1" | tee "$OUT/attention.txt"
+  python3 benchmarks/versus_record.py --only ours --recipe 2026-05 --ours-attention fa4 --steps "$STEPS" \
+    --val-every "$VAL_EVERY" --data-dir "$DATA" --out "$OUT/versus" --cache-root "$CACHE" \
+    --deadline $((DEADLINE - $(date +%s) + started)) | tail -3
+  grep -hE "^step:.*val_loss|compile and warmup|peak" "$OUT"/versus/ours/*
+  pack_logs versus
+  ;;
 versus)
   [ -f "$RECORD_LOG" ] || { echo "RECORD_LOG $RECORD_LOG not found: copy record 84's log into the tree"; exit 2; }
   echo "== record 84 (FlexAttention stand-in) and ours, $STEPS steps, validation every $VAL_EVERY"
@@ -175,6 +189,7 @@ ours)  # ours alone from its carried cache, to set beside the record's log of an
     timeout 180 python3 -m pytest -q tests/test_mtp_kernels.py 2>&1 | tee "$OUT/tests.txt" | tail -6
   fi
   python3 benchmarks/versus_record.py --only ours --recipe 2026-05 --steps "$STEPS" --val-every "$VAL_EVERY" \
+    ${OURS_ATTENTION:+--ours-attention "$OURS_ATTENTION"} \
     --data-dir "$DATA" --out "$OUT/versus" --cache-root "$CACHE" --deadline $((DEADLINE - $(date +%s) + started)) |
     tail -3
   grep -hE "^step:.*val_loss|compile and warmup|peak" "$OUT"/versus/ours/*

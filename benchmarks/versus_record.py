@@ -93,6 +93,7 @@ def commands(args: argparse.Namespace) -> dict[str, list[str]]:
     speedrun = [sys.executable, "-m", "speedrun"]
     attention = ["--attention", args.attention]
     recipe = ["--recipe", args.recipe] if args.recipe else []
+    recipe += ["--attention", args.ours_attention] if args.ours_attention else []
     return {
         "record": [
             *speedrun,
@@ -228,6 +229,9 @@ def main() -> int:
     parser.add_argument("--track", default="small", help="small (against record 28) or medium (medium record 8)")
     parser.add_argument("--recipe", default=None, help="our recipe (default: the track's); 2026-05: against record 84")
     parser.add_argument("--attention", choices=("fa3", "flex"), default="fa3", help="passed to speedrun reproduce")
+    parser.add_argument(
+        "--ours-attention", choices=("flex", "fa4"), help="2026-05: our attention kernel (speedrun train --attention)"
+    )
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--val-every", type=int, default=40)
     parser.add_argument("--nproc-per-node", type=int, default=1, help="processes of each program (medium: 8)")

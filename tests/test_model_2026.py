@@ -234,7 +234,7 @@ def test_flex_documents_attend_as_the_dense_reference_and_share_one_mask_per_win
     generator = torch.Generator().manual_seed(3)
     q, k, v = (torch.randn(n, 2, 16, generator=generator) for _ in range(3))
     ids = sequence_ids(cu, 384)
-    flex, dense = Documents(cu, ids, flex=True), Documents(cu, ids, flex=False)
+    flex, dense = Documents(cu, ids, "flex"), Documents(cu, ids, "dense")
     for window in (128, 256, -1, 128):
         got = flex.attend(q, k, v, window, 0.1, paired)
         torch.testing.assert_close(got, dense.attend(q, k, v, window, 0.1, paired), rtol=1e-5, atol=1e-5)
@@ -253,7 +253,7 @@ def test_the_masks_and_flex_attention_trace_into_one_graph() -> None:
         return gm.forward
 
     def two_layers(q: torch.Tensor, cu: torch.Tensor) -> tuple[torch.Tensor, int]:
-        documents = Documents(cu, sequence_ids(cu, q.size(0)), flex=True)
+        documents = Documents(cu, sequence_ids(cu, q.size(0)), "flex")
         y = documents.attend(q, q, q, 128, 0.1, False)
         return documents.attend(y, q, q, 128, 0.1, False), len(documents.masks)
 

@@ -276,6 +276,12 @@ def train(
         help="2026-05 recipe: compile the batch lengths one after another in the warm-up, not side by side in "
         "helper processes (alone on a GPU: each needs GPU memory for one micro-batch) or across local ranks.",
     ),
+    attention: str | None = typer.Option(
+        None,
+        "--attention",
+        help="2026-05 recipe: the attention kernel on a GPU, flex (FlexAttention, the default) or fa4 "
+        "(flash-attn-4: pip install 'speedrun[fa4]'; faster on Hopper).",
+    ),
     run_id: str | None = typer.Option(None, "--run-id", help="Name of the log file. Default: a fresh UUID."),
     nproc_per_node: int = typer.Option(
         1, "--nproc-per-node", help="Worker processes (GPUs) on this node; the total must divide the recipe's 8."
@@ -326,6 +332,7 @@ def train(
         seed=seed,
         compile=not no_compile,
         parallel_compile=not serial_compile,
+        attention=attention,
         run_id=run_id,
     )
     config = options.resolve_config()
@@ -427,6 +434,8 @@ def _worker_args(options: TrainOptions, run_id: str) -> list[str]:
         args.append("--no-compile")
     if not options.parallel_compile:
         args.append("--serial-compile")
+    if options.attention:
+        args += ["--attention", options.attention]
     return args
 
 

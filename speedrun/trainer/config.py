@@ -212,6 +212,9 @@ class Model2026Config:
     fp8_head: bool = True  # on Hopper; FP8 scales of the head matmul: input, weight, output gradient
     fp8_head_scales: tuple[float, float, float] = (100 / 448, 1.6 / 448, 0.75 / 448)
     fp8_mlp_up: bool = True  # the MLP's first matmul in FP8 in the forward pass, on Hopper (record 84)
+    # the attention kernel on a GPU: "flex" (FlexAttention, installed with PyTorch) or "fa4" (flash-attn-4,
+    # pip install 'speedrun[fa4]': fa4.py); the dense reference on a CPU
+    attention: str = "flex"
     # initial values
     head_init_std: float = 0.005  # the head (and the embedding tied to it) start normal with this std
     value_embed_init_std: float = 0.01
@@ -591,6 +594,7 @@ class TrainOptions:
     seed: int | None = None
     compile: bool = True  # torch.compile of the model body (embeddings to final norm); CUDA only (CPU runs eagerly)
     parallel_compile: bool = True  # 2026-05: the batch lengths' graphs compiled side by side (precompile.py)
+    attention: str | None = None  # 2026-05: the attention kernel on a GPU, "flex" or "fa4"; None: the recipe's
     run_id: str | None = None
 
     def resolve_config(self) -> TrainConfig:
@@ -613,4 +617,19 @@ class TrainOptions:
             changes["val_every"] = self.val_every
         if self.seed is not None:
             changes["seed"] = self.seed
+        if self.attention is not None:
+            changes["model"] = self._with_attention(config.model, self.attention)
         return config.replace(**changes) if changes else config
+
+    @staticmethod
+    def _with_attention(model: object, attention: str) -> Model2026Config:
+        if not isinstance(model, Model2026Config):
+            raise BadInput(None, "--attention chooses the 2026-05 recipe's attention kernel: add --recipe 2026-05")
+        if attention not in ("flex", "fa4"):
+            raise BadInput(None, f"--attention must be flex or fa4, got {attention!r}")
+        if attention == "fa4":
+            from speedrun.trainer.fa4 import INSTALL_HINT, installed
+
+            if not installed():
+                raise BadInput(None, INSTALL_HINT)
+        return dataclasses.replace(model, attention=attention)

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
+from speedrun.trainer.fa4 import varlen_attention
 from speedrun.trainer.flash_flex import dense_varlen_attention, document_mask, flex
 
 ATTENTION_BLOCK = 128  # windows are counted in blocks of this many tokens
@@ -92,20 +93,23 @@ class Documents:
     """The documents of one packed micro-batch as the attention layers read them: causal attention within each
     document, at most a window back. With FlexAttention (on a GPU), one block mask per (layout, window), made
     the first time a layer asks for it and shared by the layers after: made inside the compiled forward, the
-    masks and the attention are part of its graph, with no call into Python per layer. Without (on a CPU:
-    tests and small runs), the dense reference. A paired layer attends over a sequence twice as long, the
+    masks and the attention are part of its graph, with no call into Python per layer. With flash-attn-4
+    (`fa4.py`, the model's `attention = "fa4"`), its varlen kernel over `cu_seqlens`, no masks. Without either
+    (on a CPU: tests and small runs), the dense reference. A paired layer attends over a sequence twice as long, the
     boundaries doubled. `ids`: each token's document (`sequence_ids`), made outside the compiled graph (see
     `document_mask`)."""
 
-    def __init__(self, cu_seqlens: Tensor, ids: Tensor, flex: bool | None = None) -> None:
+    def __init__(self, cu_seqlens: Tensor, ids: Tensor, kernel: str | None = None) -> None:
         self.cu_seqlens, self.ids = cu_seqlens, ids
-        self.flex = cu_seqlens.is_cuda if flex is None else flex
+        self.kernel = kernel or ("flex" if cu_seqlens.is_cuda else "dense")  # "flex", "fa4" or "dense"
         self.masks: dict[tuple[bool, int], BlockMask] = {}
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, window: int, scale: float, paired: bool) -> Tensor:
         """q, k, v: (T, heads, head_dim), the same out."""
-        if not self.flex:
+        if self.kernel != "flex":
             cu_seqlens = 2 * self.cu_seqlens if paired else self.cu_seqlens
+            if self.kernel == "fa4":  # flash-attn-4 (fa4.py); a document is no longer than the sequence
+                return varlen_attention(q, k, v, cu_seqlens, q.size(0), window, scale)
             return dense_varlen_attention(q, k, v, cu_seqlens, window, scale)
         if (paired, window) not in self.masks:
             self.masks[paired, window] = document_mask(self.ids, window, paired)
