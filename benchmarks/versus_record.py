@@ -78,7 +78,9 @@ def write_shards(data_dir: Path, track: str, steps: int, seed: int, recipe: str 
 
 
 def _env(gpus: list[int] | None, side: str, cache_root: Path | None) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    # the tree first, then whatever the caller put on the path (packages installed with pip --target)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
     if cache_root is not None:  # each program's compiled kernels apart, so each side's cache can be carried alone
         env["TORCHINDUCTOR_CACHE_DIR"] = str(cache_root / side / "inductor")
         env["TRITON_CACHE_DIR"] = str(cache_root / side / "triton")
