@@ -100,10 +100,33 @@ def test_the_attention_option_chooses_the_kernel_of_the_2026_recipe(monkeypatch:
     monkeypatch.setattr(fa4, "installed", lambda: False)
     with pytest.raises(BadInput, match=r"pip install 'speedrun\[fa4\]'"):
         TrainOptions(recipe="2026-05", attention="fa4").resolve_config()
-    with pytest.raises(BadInput, match="flex or fa4"):
+    with pytest.raises(BadInput, match="auto, flex or fa4"):
         TrainOptions(recipe="2026-05", attention="fa3").resolve_config()
     with pytest.raises(BadInput, match="--recipe 2026-05"):
         TrainOptions(recipe="2025-08", attention="flex").resolve_config()
+
+
+@pytest.mark.parametrize(
+    ("device", "gpu", "capability", "installed", "expected"),
+    [
+        ("auto", True, (9, 0), True, "fa4"),  # an H100 or H200 with flash-attn-4 installed
+        ("cuda", True, (10, 0), True, "fa4"),
+        ("auto", True, (9, 0), False, "flex"),  # not installed
+        ("auto", True, (8, 0), True, "flex"),  # an A100: flash-attn-4 has no kernels for it
+        ("auto", False, None, True, "flex"),  # no GPU
+        ("cpu", True, (9, 0), True, "flex"),  # --device cpu: the dense reference runs whatever the config says
+    ],
+)
+def test_auto_attention_is_flash_attn_4_only_where_it_runs(
+    monkeypatch: pytest.MonkeyPatch, device: str, gpu: bool, capability: tuple[int, int] | None, installed: bool,
+    expected: str,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: capability)
+    monkeypatch.setattr(fa4, "installed", lambda: installed)
+    for attention in (None, "auto"):  # no --attention means auto
+        options = TrainOptions(recipe="2026-05", device=device, attention=attention)  # type: ignore[arg-type]
+        assert options.resolve_config().model.attention == expected  # type: ignore[union-attr]
 
 
 @pytest.mark.skipif(not (torch.cuda.is_available() and fa4.installed()), reason="needs a CUDA GPU and flash-attn-4")

@@ -279,8 +279,9 @@ def train(
     attention: str | None = typer.Option(
         None,
         "--attention",
-        help="2026-05 recipe: the attention kernel on a GPU, flex (FlexAttention, the default) or fa4 "
-        "(flash-attn-4: pip install 'speedrun[fa4]'; faster on Hopper).",
+        help="2026-05 recipe: the attention kernel on a GPU: auto (the default: fa4 where it runs, else flex), "
+        "flex (FlexAttention, installed with PyTorch) or fa4 (flash-attn-4, faster on Hopper and newer: "
+        "pip install 'speedrun[fa4]').",
     ),
     run_id: str | None = typer.Option(None, "--run-id", help="Name of the log file. Default: a fresh UUID."),
     nproc_per_node: int = typer.Option(

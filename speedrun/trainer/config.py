@@ -213,7 +213,8 @@ class Model2026Config:
     fp8_head_scales: tuple[float, float, float] = (100 / 448, 1.6 / 448, 0.75 / 448)
     fp8_mlp_up: bool = True  # the MLP's first matmul in FP8 in the forward pass, on Hopper (record 84)
     # the attention kernel on a GPU: "flex" (FlexAttention, installed with PyTorch) or "fa4" (flash-attn-4,
-    # pip install 'speedrun[fa4]': fa4.py); the dense reference on a CPU
+    # pip install 'speedrun[fa4]': fa4.py); the dense reference on a CPU. `speedrun train` picks fa4 where it
+    # runs (TrainOptions.attention "auto")
     attention: str = "flex"
     # initial values
     head_init_std: float = 0.005  # the head (and the embedding tied to it) start normal with this std
@@ -594,7 +595,8 @@ class TrainOptions:
     seed: int | None = None
     compile: bool = True  # torch.compile of the model body (embeddings to final norm); CUDA only (CPU runs eagerly)
     parallel_compile: bool = True  # 2026-05: the batch lengths' graphs compiled side by side (precompile.py)
-    attention: str | None = None  # 2026-05: the attention kernel on a GPU, "flex" or "fa4"; None: the recipe's
+    # 2026-05: the attention kernel on a GPU, "flex", "fa4" or "auto" (fa4 where it runs, else flex); None: auto
+    attention: str | None = None
     run_id: str | None = None
 
     def resolve_config(self) -> TrainConfig:
@@ -617,17 +619,24 @@ class TrainOptions:
             changes["val_every"] = self.val_every
         if self.seed is not None:
             changes["seed"] = self.seed
-        if self.attention is not None:
-            changes["model"] = self._with_attention(config.model, self.attention)
+        attention = self.attention
+        if attention is None and isinstance(config.model, Model2026Config):
+            attention = "auto"
+        if attention is not None:
+            changes["model"] = self._with_attention(config.model, attention, self.device)
         return config.replace(**changes) if changes else config
 
     @staticmethod
-    def _with_attention(model: object, attention: str) -> Model2026Config:
+    def _with_attention(model: object, attention: str, device: str) -> Model2026Config:
         if not isinstance(model, Model2026Config):
             raise BadInput(None, "--attention chooses the 2026-05 recipe's attention kernel: add --recipe 2026-05")
-        if attention not in ("flex", "fa4"):
-            raise BadInput(None, f"--attention must be flex or fa4, got {attention!r}")
-        if attention == "fa4":
+        if attention not in ("auto", "flex", "fa4"):
+            raise BadInput(None, f"--attention must be auto, flex or fa4, got {attention!r}")
+        if attention == "auto":  # resolved here, so that the run log's config names the kernel that ran
+            from speedrun.trainer.fa4 import fastest_here
+
+            attention = fastest_here(device)
+        elif attention == "fa4":
             from speedrun.trainer.fa4 import INSTALL_HINT, installed
 
             if not installed():

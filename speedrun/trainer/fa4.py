@@ -30,6 +30,16 @@ def installed() -> bool:
     return True
 
 
+def fastest_here(device: str) -> str:
+    """The kernel `--attention auto` means on this machine: flash-attn-4 where it runs (installed, and a Hopper
+    or newer GPU), FlexAttention elsewhere. On one H200, flash-attn-4 took 58.7 / 37.0 / 63.4 ms a step for the
+    attention layers at record 84's three batch stages against FlexAttention's 71.2 / 66.5 / 111.9
+    (benchmarks/attention_kernels.py)."""
+    if device == "cpu" or not torch.cuda.is_available() or torch.cuda.get_device_capability() < (9, 0):
+        return "flex"
+    return "fa4" if installed() else "flex"
+
+
 def _fa4_forward(q: Tensor, k: Tensor, v: Tensor, cu: Tensor, max_len: int, left: int, scale: float):
     from flash_attn.cute.interface import _flash_attn_fwd
 
