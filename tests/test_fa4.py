@@ -5,6 +5,7 @@ kernels against the dense reference in bf16, plain and paired layouts, at each w
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -148,3 +149,17 @@ def test_on_a_gpu_flash_attn_4_computes_the_reference_in_bf16(paired: bool, left
         torch.autograd.grad(y, ours, grad), torch.autograd.grad(y_ref, reference, grad.float()), strict=True
     ):
         torch.testing.assert_close(got.float(), want, rtol=0, atol=5e-2)
+
+
+def test_cutlass_warnings_about_the_aux_data_argument_are_silenced() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        fa4.silence_cutlass_warnings()  # as importing fa4 does, inside this block
+        warnings.warn(
+            "Argument aux_data (position 17) cannot be converted to a JitArgument for function 'cutlass_x'. Its type"
+            " `<class 'flash_attn.cute.utils.AuxData'>` is not supported.",
+            UserWarning,
+            stacklevel=1,
+        )
+        warnings.warn("another warning", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in caught] == ["another warning"]

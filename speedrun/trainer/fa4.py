@@ -13,6 +13,7 @@ to check the operators' plumbing (autograd, fake shapes, compiling) on a CPU.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,15 @@ import torch
 from torch import Tensor
 
 INSTALL_HINT = "flash-attn-4 is not installed: pip install 'speedrun[fa4]' (Hopper or newer), or use --attention flex"
+
+
+def silence_cutlass_warnings() -> None:
+    """CUTLASS's DSL warns once per compiled kernel that flash-attn-4's `aux_data` argument (None here) is no
+    JIT argument: a screenful of warnings in every run's warm-up that says nothing about the run."""
+    warnings.filterwarnings("ignore", message=r"Argument aux_data .* cannot be converted to a JitArgument")
+
+
+silence_cutlass_warnings()
 
 
 def installed() -> bool:
