@@ -123,8 +123,10 @@ TECHNIQUES: tuple[Technique, ...] = (
         "documents passed as cu_seqlens; no document longer than the maximum sequence length",
         "speedrun/trainer/layers/attention.py:Documents",
         ("2026-05",),
-        "ours: FlexAttention with document masks built in the compiled forward; record scripts run through a "
-        "FlexAttention stand-in of the same interface (`speedrun reproduce --attention flex`)",
+        "ours: flash-attn-4's varlen kernels as custom operators in the compiled graph where they run (the `fa4` "
+        "extra on Hopper or newer: `fa4.py`), else FlexAttention with document masks built in the compiled "
+        "forward; record scripts run through a FlexAttention stand-in of the same interface "
+        "(`speedrun reproduce --attention flex`)",
     ),
     Technique(
         "YaRN",
