@@ -13,8 +13,9 @@ import torch
 
 from speedrun.errors import BadInput
 from speedrun.trainer import fa4
-from speedrun.trainer.config import TrainOptions
+from speedrun.trainer.config import TrainOptions, with_attention_for
 from speedrun.trainer.flash_flex import dense_varlen_attention, reference_mask
+from speedrun.trainer.layers.attention import Documents
 
 
 def dense_forward(q, k, v, cu, max_len, left, scale):  # type: ignore[no-untyped-def]
@@ -110,12 +111,12 @@ def test_the_attention_option_chooses_the_kernel_of_the_2026_recipe(monkeypatch:
 @pytest.mark.parametrize(
     ("device", "gpu", "capability", "installed", "expected"),
     [
-        ("auto", True, (9, 0), True, "fa4"),  # an H100 or H200 with flash-attn-4 installed
+        ("cuda", True, (9, 0), True, "fa4"),  # an H100 or H200 with flash-attn-4 installed
         ("cuda", True, (10, 0), True, "fa4"),
-        ("auto", True, (9, 0), False, "flex"),  # not installed
-        ("auto", True, (8, 0), True, "flex"),  # an A100: flash-attn-4 has no kernels for it
-        ("auto", False, None, True, "flex"),  # no GPU
-        ("cpu", True, (9, 0), True, "flex"),  # --device cpu: the dense reference runs whatever the config says
+        ("cuda", True, (9, 0), False, "flex"),  # not installed
+        ("cuda", True, (8, 0), True, "flex"),  # an A100: flash-attn-4 has no kernels for it
+        ("cuda", False, None, True, "flex"),  # no GPU
+        ("cpu", True, (9, 0), True, "flex"),  # training on the CPU: the dense reference runs, whatever the config says
     ],
 )
 def test_auto_attention_is_flash_attn_4_only_where_it_runs(
@@ -126,8 +127,17 @@ def test_auto_attention_is_flash_attn_4_only_where_it_runs(
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: capability)
     monkeypatch.setattr(fa4, "installed", lambda: installed)
     for attention in (None, "auto"):  # no --attention means auto
-        options = TrainOptions(recipe="2026-05", device=device, attention=attention)  # type: ignore[arg-type]
-        assert options.resolve_config().model.attention == expected  # type: ignore[union-attr]
+        config = TrainOptions(recipe="2026-05", attention=attention).resolve_config()
+        assert config.model.attention == "auto"  # type: ignore[union-attr]  # the launcher leaves it so
+        assert with_attention_for(config, device).model.attention == expected  # type: ignore[union-attr]
+    for chosen in ("flex", "fa4") if installed else ("flex",):  # a kernel asked for by name stays
+        config = TrainOptions(recipe="2026-05", attention=chosen).resolve_config()
+        assert with_attention_for(config, device).model.attention == chosen  # type: ignore[union-attr]
+
+
+def test_the_attention_layers_refuse_an_unsettled_kernel() -> None:
+    with pytest.raises(ValueError, match="'auto'"):
+        Documents(torch.tensor([0, 4], dtype=torch.int32), torch.zeros(4, dtype=torch.int32), "auto")
 
 
 @pytest.mark.skipif(not (torch.cuda.is_available() and fa4.installed()), reason="needs a CUDA GPU and flash-attn-4")

@@ -50,6 +50,7 @@ def test_a_short_run_learns_through_every_stage_and_logs_the_recipe(shards: Path
         "tiny",
         6,
     )
+    assert line["model"]["attention"] == "flex"  # "auto", settled for this device before the log was written
     for name in ("model_2026.py", "layers/attention.py", "normuon.py", "stages.py", "documents.py"):
         assert f"# >>> speedrun/trainer/{name}\n" in text
 

@@ -213,8 +213,8 @@ class Model2026Config:
     fp8_head_scales: tuple[float, float, float] = (100 / 448, 1.6 / 448, 0.75 / 448)
     fp8_mlp_up: bool = True  # the MLP's first matmul in FP8 in the forward pass, on Hopper (record 84)
     # the attention kernel on a GPU: "flex" (FlexAttention, installed with PyTorch) or "fa4" (flash-attn-4,
-    # pip install 'speedrun[fa4]': fa4.py); the dense reference on a CPU. `speedrun train` picks fa4 where it
-    # runs (TrainOptions.attention "auto")
+    # pip install 'speedrun[fa4]': fa4.py); the dense reference on a CPU. "auto" (`speedrun train`'s default)
+    # is made one of the two by `with_attention_for` before the model is built
     attention: str = "flex"
     # initial values
     head_init_std: float = 0.005  # the head (and the embedding tied to it) start normal with this std
@@ -623,22 +623,30 @@ class TrainOptions:
         if attention is None and isinstance(config.model, Model2026Config):
             attention = "auto"
         if attention is not None:
-            changes["model"] = self._with_attention(config.model, attention, self.device)
+            changes["model"] = self._with_attention(config.model, attention)
         return config.replace(**changes) if changes else config
 
     @staticmethod
-    def _with_attention(model: object, attention: str, device: str) -> Model2026Config:
+    def _with_attention(model: object, attention: str) -> Model2026Config:
         if not isinstance(model, Model2026Config):
             raise BadInput(None, "--attention chooses the 2026-05 recipe's attention kernel: add --recipe 2026-05")
         if attention not in ("auto", "flex", "fa4"):
             raise BadInput(None, f"--attention must be auto, flex or fa4, got {attention!r}")
-        if attention == "auto":  # resolved here, so that the run log's config names the kernel that ran
-            from speedrun.trainer.fa4 import fastest_here
-
-            attention = fastest_here(device)
-        elif attention == "fa4":
+        if attention == "fa4":
             from speedrun.trainer.fa4 import INSTALL_HINT, installed
 
             if not installed():
                 raise BadInput(None, INSTALL_HINT)
         return dataclasses.replace(model, attention=attention)
+
+
+def with_attention_for(config: TrainConfig, device_type: str) -> TrainConfig:
+    """The config with attention "auto" made the kernel that runs on this device (`fa4.fastest_here`). Called by
+    the process that trains, after it has taken its GPU and before its log's config line: a launcher that only
+    starts workers never touches CUDA for it."""
+    model = config.model
+    if not isinstance(model, Model2026Config) or model.attention != "auto":
+        return config
+    from speedrun.trainer.fa4 import fastest_here
+
+    return config.replace(model=dataclasses.replace(model, attention=fastest_here(device_type)))

@@ -27,7 +27,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from speedrun.trainer.adam import CautiousAdam
-from speedrun.trainer.config import Model2026Config, Optim2026Config, StagedSchedule, TrainConfig
+from speedrun.trainer.config import Model2026Config, Optim2026Config, StagedSchedule, TrainConfig, with_attention_for
 from speedrun.trainer.documents import DocumentBatch, DocumentLoader, val_document_batches
 from speedrun.trainer.layers.embeddings import bigram_hash
 from speedrun.trainer.model_2026 import GPT2026
@@ -159,6 +159,7 @@ class Trainer2026:
                  compiled: bool, train_paths: list[Path], local_rank: int = 0, local_world_size: int = 1,
                  parallel_compile: bool = False) -> None:  # fmt: skip
         assert isinstance(config.schedule, StagedSchedule)
+        config = with_attention_for(config, device.type)  # train() settles it before logging; others here
         self.config, self.device, self.rank, self.world_size = config, device, rank, world_size
         self.fp8, self.local_rank, self.local_world_size = fp8, local_rank, local_world_size
         # compile the schedule's graphs side by side (precompile.py): only where there is something to compile

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from speedrun.errors import BadInput
 from speedrun.trainer import data
-from speedrun.trainer.config import Model2026Config, TrainConfig, TrainOptions
+from speedrun.trainer.config import Model2026Config, TrainConfig, TrainOptions, with_attention_for
 from speedrun.trainer.launch import check_world_size, env_int, rank_from_env, world_size_from_env
 from speedrun.trainer.model import EOT_TOKEN, GPT, fp8_supported
 from speedrun.trainer.optim import Muon, all_reduce_gradients, set_initial_lr
@@ -313,8 +313,8 @@ def train(options: TrainOptions, config: TrainConfig | None = None) -> Path:
 
     `config` replaces the track's recipe (tests use it for smaller runs); by default it comes from the options.
     """
-    config = config or options.resolve_config()
     proc = resolve_process(options.device)
+    config = with_attention_for(config or options.resolve_config(), proc.device.type)
     check_world_size(proc.world_size, config.data.micro_steps_per_step)
     train_paths = data.train_files(options.data_dir)
     val_paths = data.val_files(options.data_dir)

@@ -102,6 +102,8 @@ class Documents:
     def __init__(self, cu_seqlens: Tensor, ids: Tensor, kernel: str | None = None) -> None:
         self.cu_seqlens, self.ids = cu_seqlens, ids
         self.kernel = kernel or ("flex" if cu_seqlens.is_cuda else "dense")  # "flex", "fa4" or "dense"
+        if self.kernel not in ("flex", "fa4", "dense"):  # "auto" is for config.with_attention_for to settle
+            raise ValueError(f"attention kernel {self.kernel!r}: use flex, fa4 or dense")
         self.masks: dict[tuple[bool, int], BlockMask] = {}
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, window: int, scale: float, paired: bool) -> Tensor:
