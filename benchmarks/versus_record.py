@@ -11,7 +11,9 @@ processes' GPUs visible the two run at once, the record on the first GPUs and ou
 after the other. Each program's output goes to OUT/record.out and OUT/ours.out, its logs to OUT/record/ and
 OUT/ours/. Then the table: val loss at every checkpoint both reached, ours minus the record's, each program's
 step_avg and the ratio, and the ms per step between checkpoints (the steady state, past the first steps),
-all read from the two run logs with the judge's parser. The table is also written to OUT/table.md.
+all read from the two run logs with the judge's parser. For a staged recipe (2026-05), a second table: each
+batch stage's ms a step and tokens a second on each side, from the step lines at the stage's ends, and the
+whole run's. Both tables are also written to OUT/table.md.
 
 --deadline stops both programs (Ctrl-C, so each sets its partial log aside) that many seconds after the start
 and prints the table of what they reached: use it to fit a session limit. --only runs one side, or only the
@@ -46,7 +48,8 @@ sys.path.insert(0, str(ROOT))
 from speedrun.errors import BadInput  # noqa: E402
 from speedrun.judge.parse import parse_log  # noqa: E402
 from speedrun.judge.runlog import RunLog  # noqa: E402
-from speedrun.trainer.config import StagedSchedule, get_config  # noqa: E402
+from speedrun.trainer.config import StagedSchedule, TrainOptions, get_config  # noqa: E402
+from speedrun.trainer.stages import boundaries  # noqa: E402
 
 TOKENS_PER_SHARD = 25_000_000
 # the records' validation loaders read a look-ahead window past the 10,485,760 tokens they validate on
@@ -225,6 +228,60 @@ def table(record: RunLog, ours: RunLog) -> str:
     return "\n".join(rows)
 
 
+def batch_spans(ours: RunLog) -> list[tuple[int, int, int]]:
+    """[start, end) and tokens a step of each stretch of steps with one batch size, in the schedule ours ran
+    (its recipe, preset and step count from its config line; the record ran the same shortened schedule), or
+    none for a recipe without stages."""
+    config = ours.config or {}
+    if "stages" not in (config.get("schedule") or {}):
+        return []
+    options = TrainOptions(
+        track=config["track"], preset=config["preset"], recipe=config["recipe"], steps=config["num_iterations"]
+    )
+    schedule = options.resolve_config().schedule
+    assert isinstance(schedule, StagedSchedule)
+    spans: list[tuple[int, int, int]] = []
+    for stage, (start, end) in zip(schedule.stages, boundaries(schedule), strict=True):
+        if spans and spans[-1][2] == stage.batch_tokens:  # the extension: longer windows, the same batch
+            start = spans.pop()[0]
+        spans.append((start, end, stage.batch_tokens))
+    return spans
+
+
+def stage_table(record: RunLog, ours: RunLog) -> str:
+    """Markdown: each batch stage's ms a step and tokens a second on each side, and the whole run's (all the
+    run's GPUs together), from the train_time of the step lines at the stages' ends; empty for an unstaged
+    recipe."""
+    spans = batch_spans(ours)
+    if not spans:
+        return ""
+    times = [{s.step: s.train_time_ms for s in run.steps if s.train_time_ms is not None} for run in (record, ours)]
+    for t in times:
+        t.setdefault(0, 0.0)
+    rows = [
+        "| batch stage | steps | tokens a step | record ms a step | record tokens/s | ours ms a step | ours tokens/s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def cells(start: int, end: int, tokens: int, per_step: bool) -> list[str]:
+        out = []
+        for t in times:
+            if start in t and end in t and t[end] > t[start]:
+                ms = t[end] - t[start]
+                out += [f"{ms / (end - start):.1f}" if per_step else f"{ms / 1000:.1f} s", f"{tokens / ms:.1f}k"]
+            else:
+                out += ["", ""]
+        return out
+
+    for number, (start, end, batch) in enumerate(spans, 1):
+        figures = cells(start, end, (end - start) * batch, per_step=True)
+        rows.append(f"| {number} | {start + 1}-{end} | {batch:,} | " + " | ".join(figures) + " |")
+    total = sum((end - start) * batch for start, end, batch in spans)
+    figures = cells(0, spans[-1][1], total, per_step=False)
+    rows.append(f"| all | 1-{spans[-1][1]} | {total:,} in all | " + " | ".join(figures) + " |")
+    return "\n".join(rows)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--record-log", type=Path, help="the published log of the record the recipe follows")
@@ -276,6 +333,9 @@ def main() -> int:
         print(f"no {missing} log under {args.out} yet: nothing to compare")
         return 1
     text = f"record: {record.path}\nours: {ours.path}\n\n{table(record, ours)}\n"
+    stages = stage_table(record, ours)
+    if stages:
+        text += f"\n{stages}\n"
     (args.out / "table.md").write_text(text, encoding="utf-8")
     print(text)
     return 0
