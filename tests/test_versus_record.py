@@ -34,11 +34,8 @@ def write_log(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_the_table_compares_every_checkpoint_both_reached(tmp_path: Path) -> None:
-    out = tmp_path / "versus"
-    write_log(out / "record" / "r.txt", {0: 10.8258, 40: 5.1000, 80: 4.5000, 120: 4.2000}, step_ms=662.0)
-    # ours was stopped by the deadline after step 80: its set-aside partial log still counts
-    write_log(out / "ours" / "o.txt.interrupted", {0: 10.8258, 40: 5.1050, 80: 4.4950}, step_ms=650.0, total=120)
+def tables(out: Path) -> str:
+    """What `versus_record.py --only table` prints for the logs under `out`; it must succeed."""
     proc = subprocess.run(
         [sys.executable, "benchmarks/versus_record.py", "--only", "table", "--out", str(out)],
         capture_output=True,
@@ -47,9 +44,18 @@ def test_the_table_compares_every_checkpoint_both_reached(tmp_path: Path) -> Non
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_the_table_compares_every_checkpoint_both_reached(tmp_path: Path) -> None:
+    out = tmp_path / "versus"
+    write_log(out / "record" / "r.txt", {0: 10.8258, 40: 5.1000, 80: 4.5000, 120: 4.2000}, step_ms=662.0)
+    # ours was stopped by the deadline after step 80: its set-aside partial log still counts
+    write_log(out / "ours" / "o.txt.interrupted", {0: 10.8258, 40: 5.1050, 80: 4.4950}, step_ms=650.0, total=120)
+    stdout = tables(out)
     rows = {
         line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
-        for line in proc.stdout.splitlines()
+        for line in stdout.splitlines()
         if line.startswith("| ") and line.split("|")[1].strip().isdigit()
     }
     assert sorted(rows, key=int) == ["0", "40", "80"]
@@ -70,15 +76,8 @@ def test_a_staged_recipe_gets_each_batch_stages_throughput_on_both_sides(tmp_pat
         out / "ours" / "o.txt", losses, step_ms=lambda step: 200.0 if step <= 97 else 400.0 if step <= 195 else 600.0,
         total=300, config=config,
     )  # fmt: skip
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/versus_record.py", "--only", "table", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in proc.stdout.splitlines() if line.startswith("| ")]
+    stdout = tables(out)
+    rows = [[c.strip() for c in line.split("|")[1:-1]] for line in stdout.splitlines() if line.startswith("| ")]
     stages = {row[0]: row[1:] for row in rows if row[0] in ("1", "2", "3", "all")}
     assert stages["1"] == ["1-97", "131,072", "500.0", "262.1k", "200.0", "655.4k"]
     assert stages["2"] == ["98-195", "262,144", "500.0", "524.3k", "400.0", "655.4k"]
