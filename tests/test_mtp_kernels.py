@@ -152,6 +152,7 @@ def test_the_kernels_write_the_gradient_record_84s_kernel_writes(record_kernel: 
         f"tanh={tanh}: {(apart > 0).float().mean():.4%} of losses and {(a != b).float().mean():.4%} of FP8 "
         f"gradient values differ from record 84's"
     )
-    # the record's sigmoid is a fast-math tanh, ours Triton's: a few values round to the next e5m2 step
+    # the record's sigmoid is a fast-math tanh, ours Triton's or the tanh form: a few values round to the next
+    # e5m2 step
     assert (a != b).float().mean() < 0.01
     assert (a - b).norm() < 0.02 * b.norm()
