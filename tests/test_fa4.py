@@ -13,7 +13,7 @@ import torch
 
 from speedrun.errors import BadInput
 from speedrun.trainer import fa4
-from speedrun.trainer.config import TrainOptions, with_attention_for
+from speedrun.trainer.config import TrainOptions, get_config, with_attention_for
 from speedrun.trainer.flash_flex import dense_varlen_attention, reference_mask
 from speedrun.trainer.layers.attention import Documents
 
@@ -126,8 +126,9 @@ def test_auto_attention_is_flash_attn_4_only_where_it_runs(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: gpu)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: capability)
     monkeypatch.setattr(fa4, "installed", lambda: installed)
-    for attention in (None, "auto"):  # no --attention means auto
-        config = TrainOptions(recipe="2026-05", attention=attention).resolve_config()
+    built = [TrainOptions(recipe="2026-05", attention=a).resolve_config() for a in (None, "auto")]  # none: auto
+    built.append(get_config("small", recipe="2026-05"))  # as the benchmarks build it: they run what train runs
+    for config in built:
         assert config.model.attention == "auto"  # type: ignore[union-attr]  # the launcher leaves it so
         assert with_attention_for(config, device).model.attention == expected  # type: ignore[union-attr]
     for chosen in ("flex", "fa4") if installed else ("flex",):  # a kernel asked for by name stays

@@ -335,7 +335,9 @@ def test_fp8_up_projection_matches_bf16_on_gpu() -> None:  # the FP8 head: tests
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_the_compiled_model_trains_as_the_eager_one_on_gpu() -> None:
-    config = dataclasses.replace(small_config(), vocab_size=50304, bigram_vocab_size=50304 * 5)
+    config = dataclasses.replace(
+        small_config(), vocab_size=50304, bigram_vocab_size=50304 * 5, attention="flex"
+    )  # built here, not by the trainer, so nothing settles "auto"
     torch.manual_seed(0)
     eager = GPT2026(config, max_seq_len=4096).cuda()
     compiled = GPT2026(config, max_seq_len=4096).cuda()

@@ -213,9 +213,10 @@ class Model2026Config:
     fp8_head_scales: tuple[float, float, float] = (100 / 448, 1.6 / 448, 0.75 / 448)
     fp8_mlp_up: bool = True  # the MLP's first matmul in FP8 in the forward pass, on Hopper (record 84)
     # the attention kernel on a GPU: "flex" (FlexAttention, installed with PyTorch) or "fa4" (flash-attn-4,
-    # pip install 'speedrun[fa4]': fa4.py); the dense reference on a CPU. "auto" (`speedrun train`'s default)
-    # is made one of the two by `with_attention_for` before the model is built
-    attention: str = "flex"
+    # pip install 'speedrun[fa4]': fa4.py); the dense reference on a CPU. "auto", the default wherever the
+    # recipe is built (`speedrun train`, the benchmarks, the compile helpers), is made one of the two by
+    # `with_attention_for` before the model is built
+    attention: str = "auto"
     # initial values
     head_init_std: float = 0.005  # the head (and the embedding tied to it) start normal with this std
     value_embed_init_std: float = 0.01
@@ -619,11 +620,8 @@ class TrainOptions:
             changes["val_every"] = self.val_every
         if self.seed is not None:
             changes["seed"] = self.seed
-        attention = self.attention
-        if attention is None and isinstance(config.model, Model2026Config):
-            attention = "auto"
-        if attention is not None:
-            changes["model"] = self._with_attention(config.model, attention)
+        if self.attention is not None:
+            changes["model"] = self._with_attention(config.model, self.attention)
         return config.replace(**changes) if changes else config
 
     @staticmethod
