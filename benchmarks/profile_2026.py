@@ -62,7 +62,9 @@ def main() -> int:
     trainer = Trainer2026(config, device, rank=0, world_size=1, fp8=cuda, compiled=cuda, train_paths=[])
     generator = torch.Generator().manual_seed(0)
     starts = [0, *transition_steps(config.schedule)][: len(config.schedule.stages) - 1]  # the extension adds none
-    print(f"2026-05 recipe on {torch.cuda.get_device_name(device) if cuda else 'CPU'}, one process", flush=True)
+    where = torch.cuda.get_device_name(device) if cuda else "CPU"
+    attention = trainer.config.model.attention if cuda else "dense"  # type: ignore[union-attr]  # auto, settled
+    print(f"2026-05 recipe on {where}, one process, attention: {attention}", flush=True)
     for stage, start in enumerate(starts, 1):
         step_plan = dataclasses.replace(trainer.advance(start + 1), untie=False)  # an Adam step, no untying
         tokens = step_plan.batch_tokens // trainer.micro_steps
