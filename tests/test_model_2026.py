@@ -283,14 +283,20 @@ def test_the_multi_token_loss_and_its_gradient_are_its_definition() -> None:
 
 
 def test_the_compiled_loss_slice_computes_what_the_eager_one_does() -> None:
-    """On a GPU each slice of the multi-token loss runs compiled; compiled here for the CPU, it gives the eager
-    losses and gradient."""
+    """On a GPU each slice of the multi-token loss runs compiled; compiled (on the GPU where there is one, as
+    training compiles it, else for the CPU), it gives the eager losses and gradient."""
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu" and torch.__version__ < "2.13":
+        # torch 2.11 failed this on the CPU (2.13 passes); Inductor's C++ code keeps the bf16 roundings that
+        # emulate_precision_casts asks for only since PyTorch #182882 and #185847, its Triton code before them
+        pytest.skip("the CPU compile honours emulate_precision_casts from torch 2.13; run it on a GPU")
     generator = torch.Generator().manual_seed(5)
-    logits = (3 * torch.randn(64, 96, generator=generator)).to(torch.bfloat16)
-    targets_ahead = torch.randint(0, 96, (64, 3), generator=generator)
+    logits = (3 * torch.randn(64, 96, generator=generator)).to(torch.bfloat16).to(device)
+    targets_ahead = torch.randint(0, 96, (64, 3), generator=generator).to(device)
     row_weights = torch.tensor([1.0, 0.5, 0.25]).repeat(64, 1)
     row_weights[-1, 1:] = 0  # the last rows' tokens past the batch
     row_weights[-2, 2] = 0
+    row_weights = row_weights.to(device)
     abc = (23.0, 5.0, 7.5)
     eager = slice_losses_and_grad(logits, targets_ahead, row_weights, abc)
     compile_slice = torch.compile(slice_losses_and_grad, dynamic=False, options=head.COMPILE_OPTIONS)
