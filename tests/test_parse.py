@@ -420,7 +420,9 @@ def test_a_pause_leaves_frozen_objects_frozen(tmp_path: Path) -> None:
     try:
         frozen = gc.get_freeze_count()
         parse_runs([good])
-        assert gc.get_freeze_count() == frozen and gc.isenabled()
+        # not thawed (0) and nothing more frozen; a frozen object freed meanwhile (one evicted from a cache of
+        # the re module, say) lowers the count, so it is not compared for equality
+        assert 0 < gc.get_freeze_count() <= frozen and gc.isenabled()
     finally:
         gc.unfreeze()
 
