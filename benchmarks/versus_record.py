@@ -289,7 +289,9 @@ def main() -> int:
     parser.add_argument("--recipe", default=None, help="our recipe (default: the track's); 2026-05: against record 84")
     parser.add_argument("--attention", choices=("fa3", "flex"), default="fa3", help="passed to speedrun reproduce")
     parser.add_argument(
-        "--ours-attention", choices=("flex", "fa4"), help="2026-05: our attention kernel (speedrun train --attention)"
+        "--ours-attention",
+        choices=("flex", "fa4"),
+        help="2026-05: our attention kernel (speedrun train --attention); default auto, fa4 where it runs",
     )
     parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--val-every", type=int, default=40)

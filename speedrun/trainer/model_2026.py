@@ -163,7 +163,7 @@ class GPT2026(nn.Module):
         )
         saved = skipped = None
         attention_index = 0
-        documents = Documents(cu_seqlens, ids, c.attention if cu_seqlens.is_cuda else None)
+        documents = Documents(cu_seqlens, ids, c.attention if cu_seqlens.is_cuda else "dense")
         for i in range(c.num_layers):
             if str(i) in self.attention:
                 source = saved if saved is not None else x

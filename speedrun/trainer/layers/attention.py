@@ -99,11 +99,10 @@ class Documents:
     boundaries doubled. `ids`: each token's document (`sequence_ids`), made outside the compiled graph (see
     `document_mask`)."""
 
-    def __init__(self, cu_seqlens: Tensor, ids: Tensor, kernel: str | None = None) -> None:
-        self.cu_seqlens, self.ids = cu_seqlens, ids
-        self.kernel = kernel or ("flex" if cu_seqlens.is_cuda else "dense")  # "flex", "fa4" or "dense"
-        if self.kernel not in ("flex", "fa4", "dense"):  # "auto" is for config.with_attention_for to settle
-            raise ValueError(f"attention kernel {self.kernel!r}: use flex, fa4 or dense")
+    def __init__(self, cu_seqlens: Tensor, ids: Tensor, kernel: str) -> None:
+        if kernel not in ("flex", "fa4", "dense"):  # "auto" is for config.with_attention_for to settle
+            raise ValueError(f"attention kernel {kernel!r}: use flex, fa4 or dense")
+        self.cu_seqlens, self.ids, self.kernel = cu_seqlens, ids, kernel
         self.masks: dict[tuple[bool, int], BlockMask] = {}
 
     def attend(self, q: Tensor, k: Tensor, v: Tensor, window: int, scale: float, paired: bool) -> Tensor:
